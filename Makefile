@@ -1,0 +1,51 @@
+# Everything a fresh machine needs: `make demo`, `make test`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+# durable-rules builds only for CPython 3.11/3.12.
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11)
+PROTOS := $(wildcard protos/fengqiao/v1/*.proto)
+
+.PHONY: install demo up test lint typecheck unit protos bench clean
+
+$(BIN)/fengqiao: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "fengqiao needs python3.11 or python3.12 on PATH" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/fengqiao
+
+demo: install
+	$(BIN)/fengqiao demo
+
+up: install
+	$(BIN)/fengqiao up
+
+protos: install
+	$(BIN)/python -m grpc_tools.protoc -Iprotos \
+	  --python_out=services --grpc_python_out=services \
+	  --plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --mypy_out=services \
+	  --plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc --mypy_grpc_out=services \
+	  $(PROTOS)
+
+lint: install
+	$(BIN)/ruff check services tests
+	$(BIN)/ruff format --check services tests
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q
+
+test: lint typecheck
+	$(BIN)/fengqiao rules check rules/triage.yaml
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python -m fengqiao.bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,43 @@
+"""Pure domain values, vocabularies, validation and errors. No I/O."""
+
+from fengqiao.domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FengqiaoError,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+)
+from fengqiao.domain.model import (
+    Decision,
+    Dispute,
+    DisputeRecord,
+    Location,
+    Notification,
+    Party,
+    PolicyContext,
+    Priority,
+    Route,
+    Status,
+    TimelineEntry,
+)
+
+__all__ = [
+    "AlreadyExists",
+    "Decision",
+    "Dispute",
+    "DisputeRecord",
+    "FailedPrecondition",
+    "FengqiaoError",
+    "FieldViolation",
+    "InvalidArgument",
+    "Location",
+    "NotFound",
+    "Notification",
+    "Party",
+    "PolicyContext",
+    "Priority",
+    "Route",
+    "Status",
+    "TimelineEntry",
+]

@@ -1,0 +1,122 @@
+"""Typed values for disputes and decisions; every module inside fengqiao speaks these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Route(StrEnum):
+    """The rungs of the ladder, lowest first."""
+
+    LOCAL = "local"
+    STREET_OFFICE = "street_office"
+    COURT_FAST_TRACK = "court_fast_track"
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    URGENT = "urgent"
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    ROUTED = "routed"
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    name: str
+    role: str
+    phone: str = ""
+    id_number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    district: str = ""
+    street: str = ""
+    community: str = ""
+    grid: str = ""
+    address: str = ""
+
+    def path(self) -> str:
+        """`district/street/community/grid`: the address of the grid's own people."""
+        return "/".join((self.district, self.street, self.community, self.grid))
+
+
+@dataclass(frozen=True, slots=True)
+class Dispute:
+    category: str
+    summary: str
+    parties: tuple[Party, ...] = ()
+    location: Location = field(default_factory=Location)
+    amount_fen: int = 0
+    channel: str = ""
+    risk_flags: tuple[str, ...] = ()
+    court_mediation_consent: bool = False
+    occurred_at: datetime | None = None
+    received_at: datetime | None = None
+    id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyContext:
+    """Facts about a dispute's history, computed by triage before the rules run."""
+
+    current_level: Route | None = None
+    times_escalated: int = 0
+    similar_recent: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    rule_id: str
+    rule_title: str
+    route: Route
+    route_label: str
+    handler: str
+    handler_label: str
+    priority: Priority
+    deadline: datetime
+    reason: str
+    policy_version: str
+    notify: tuple[str, ...]
+    decided_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    at: datetime
+    kind: str
+    summary: str
+    rule_id: str = ""
+    route: Route | None = None
+    policy_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeRecord:
+    dispute: Dispute
+    status: Status
+    request_id: str
+    decision: Decision | None = None
+    timeline: tuple[TimelineEntry, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.dispute.id
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: str
+    dispute_id: str
+    event: str
+    recipient_id: str
+    recipient_role: str
+    recipient_label: str
+    channel: str
+    message: str
+    created_at: datetime

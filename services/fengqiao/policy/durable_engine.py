@@ -1,0 +1,81 @@
+"""The durable_rules matcher: the only module that imports `durable`.
+
+durable_rules is used as a stateless first-match matcher, as measured in the project's
+notes: each rule's priority is its position, so the first matching rule in file order
+consumes the event; one fixed context (`sid`) and one calling thread, so the action runs
+inside `post` before it returns. The engine keeps no per-dispute state. A policy version
+gets a fresh `Host`; an old one is simply left idle (its timer threads cannot be stopped).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from durable import engine
+
+from fengqiao.policy.conditions import Json
+from fengqiao.policy.facts import Facts
+from fengqiao.policy.model import Rule
+
+_SID = "0"
+# Facts carry no `$s`; the engine's own state object does. Requiring its absence keeps
+# the context state from ever matching a rule.
+_NOT_STATE: Json = {"$nex": {"$s": 1}}
+_ALWAYS: Json = {"$ex": {"id": 1}}
+
+
+def compile_ruleset(rules: Sequence[Rule]) -> dict[str, Json]:
+    """The durable_rules JSON ruleset for `rules`: priority = position in the file."""
+    out: dict[str, Json] = {}
+    for position, rule in enumerate(rules):
+        terms = [c.to_durable() for c in rule.conditions] or [_ALWAYS]
+        out[rule.id] = {
+            "all": [{"m": {"$and": [*terms, _NOT_STATE]}}],
+            "pri": position,
+            "run": rule.id,
+        }
+    return out
+
+
+class _Host(engine.Host):  # type: ignore[misc]  # durable ships no types
+    def __init__(self, record: Callable[[str], None]) -> None:
+        self._record = record
+        super().__init__()
+
+    def get_action(self, action_name: str) -> Callable[[Any], None]:
+        def act(_: Any) -> None:
+            self._record(action_name)
+
+        return act
+
+
+class DurableMatcher:
+    """First-match over one compiled policy. Not thread-safe: use from one thread only."""
+
+    def __init__(self, rules: Sequence[Rule], name: str = "triage") -> None:
+        self._name = name
+        self._thread = threading.get_ident()
+        self._matched: list[str] = []
+        self._ids = itertools.count()
+        self._host = _Host(self._matched.append)
+        # set_rulesets mutates its argument.
+        self._host.set_rulesets({name: copy.deepcopy(compile_ruleset(rules))})
+
+    def match(self, facts: Facts) -> str:
+        """The id of the first rule in file order whose conditions all hold."""
+        if threading.get_ident() != self._thread:
+            raise RuntimeError("DurableMatcher used from a thread other than its own")
+        event: dict[str, Any] = {
+            k: list(v) if isinstance(v, tuple) else v for k, v in facts.items()
+        }
+        event["id"] = f"e{next(self._ids)}"
+        event["sid"] = _SID
+        self._matched.clear()
+        self._host.post(self._name, event)
+        if len(self._matched) != 1:
+            raise RuntimeError(f"durable_rules ran {len(self._matched)} actions for one event")
+        return self._matched[0]
