@@ -94,6 +94,7 @@ class TimelineEntry:
     rule_id: str = ""
     route: Route | None = None
     policy_version: str = ""
+    event_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,19 @@ def _check_code(
 
 def validate_submission(request_id: str, dispute: Dispute) -> None:
     """Raise `InvalidArgument` listing every problem with a submission, or return."""
+    out = _request_id_problems(request_id) + _dispute_problems(dispute)
+    if out:
+        raise InvalidArgument(out)
+
+
+def validate_dispute(dispute: Dispute) -> None:
+    """Raise `InvalidArgument` listing every problem with a dispute, or return."""
+    out = _dispute_problems(dispute)
+    if out:
+        raise InvalidArgument(out)
+
+
+def _request_id_problems(request_id: str) -> list[FieldViolation]:
     out: list[FieldViolation] = []
     if not request_id.strip():
         out.append(_required("request_id", "请求编号"))
@@ -53,6 +66,11 @@ def validate_submission(request_id: str, dispute: Dispute) -> None:
                 "request_id", f"请求编号过长（request_id is longer than {MAX_REQUEST_ID} characters）"
             )
         )
+    return out
+
+
+def _dispute_problems(dispute: Dispute) -> list[FieldViolation]:
+    out: list[FieldViolation] = []
     _check_code(out, "dispute.category", "纠纷类别", dispute.category, CATEGORIES)
     _check_code(out, "dispute.channel", "受理渠道", dispute.channel, CHANNELS)
     if not dispute.summary.strip():
@@ -89,8 +107,7 @@ def validate_submission(request_id: str, dispute: Dispute) -> None:
         elif flag in seen:
             out.append(FieldViolation(field, f"风险标记 {flag!r} 重复（duplicate risk flag）"))
         seen.add(flag)
-    if out:
-        raise InvalidArgument(out)
+    return out
 
 
 def _check_location(out: list[FieldViolation], dispute: Dispute) -> None:

@@ -300,6 +300,7 @@ class TimelineEntry(_message.Message):
     RULE_ID_FIELD_NUMBER: _builtins.int
     ROUTE_FIELD_NUMBER: _builtins.int
     POLICY_VERSION_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """Stable code: received, routed, notified."""
     summary: _builtins.str
@@ -307,6 +308,8 @@ class TimelineEntry(_message.Message):
     rule_id: _builtins.str
     route: Global___Route.ValueType
     policy_version: _builtins.str
+    event_id: _builtins.str
+    """The bus event that caused this step; makes replays idempotent."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -318,10 +321,11 @@ class TimelineEntry(_message.Message):
         rule_id: _builtins.str = ...,
         route: Global___Route.ValueType = ...,
         policy_version: _builtins.str = ...,
+        event_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "kind", b"kind", "policy_version", b"policy_version", "route", b"route", "rule_id", b"rule_id", "summary", b"summary"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "event_id", b"event_id", "kind", b"kind", "policy_version", b"policy_version", "route", b"route", "rule_id", b"rule_id", "summary", b"summary"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

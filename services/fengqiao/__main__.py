@@ -1,0 +1,5 @@
+import sys
+
+from fengqiao.cli import main
+
+sys.exit(main())

@@ -1,0 +1,247 @@
+"""Protobuf at the border, typed values inside: conversions between `fengqiao.v1` messages
+and `fengqiao.domain` values, and the JSON encoding used on the bus and in NATS KV."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from fengqiao.domain.model import (
+    Decision,
+    Dispute,
+    DisputeRecord,
+    Location,
+    Notification,
+    Party,
+    PolicyContext,
+    Priority,
+    Route,
+    Status,
+    TimelineEntry,
+)
+from fengqiao.v1 import dispute_pb2 as pb
+from fengqiao.v1 import notification_pb2, triage_pb2
+
+M = TypeVar("M", bound=Message)
+
+_ROUTES = {
+    Route.LOCAL: pb.ROUTE_LOCAL,
+    Route.STREET_OFFICE: pb.ROUTE_STREET_OFFICE,
+    Route.COURT_FAST_TRACK: pb.ROUTE_COURT_FAST_TRACK,
+}
+_ROUTES_BACK = {v: k for k, v in _ROUTES.items()}
+_PRIORITIES = {Priority.NORMAL: pb.PRIORITY_NORMAL, Priority.URGENT: pb.PRIORITY_URGENT}
+_PRIORITIES_BACK = {v: k for k, v in _PRIORITIES.items()}
+_STATUSES = {Status.RECEIVED: pb.DISPUTE_STATUS_RECEIVED, Status.ROUTED: pb.DISPUTE_STATUS_ROUTED}
+_STATUSES_BACK = {v: k for k, v in _STATUSES.items()}
+
+
+# -- JSON on the bus and in KV ----------------------------------------------------------
+
+
+def encode(message: Message) -> bytes:
+    """Protobuf JSON (proto field names): readable with `nats kv get` and `nats sub`."""
+    return json_format.MessageToJson(
+        message, preserving_proto_field_name=True, ensure_ascii=False, indent=None
+    ).encode("utf-8")
+
+
+def decode(data: bytes, message: M) -> M:
+    """Parse JSON into `message`; raises `json_format.ParseError` on malformed input."""
+    return json_format.Parse(data.decode("utf-8"), message)
+
+
+# -- scalars --------------------------------------------------------------------------
+
+
+def timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value.astimezone(UTC))
+    return ts
+
+
+def from_timestamp(message: Message, field: str) -> datetime | None:
+    if not message.HasField(field):
+        return None
+    ts: Timestamp = getattr(message, field)
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def route_to_proto(route: Route | None) -> pb.Route.ValueType:
+    return _ROUTES[route] if route is not None else pb.ROUTE_UNSPECIFIED
+
+
+def route_from_proto(value: pb.Route.ValueType) -> Route | None:
+    return _ROUTES_BACK.get(value)
+
+
+def status_to_proto(status: Status | None) -> pb.DisputeStatus.ValueType:
+    return _STATUSES[status] if status is not None else pb.DISPUTE_STATUS_UNSPECIFIED
+
+
+def status_from_proto(value: pb.DisputeStatus.ValueType) -> Status | None:
+    return _STATUSES_BACK.get(value)
+
+
+# -- dispute ----------------------------------------------------------------------------
+
+
+def dispute_from_proto(m: pb.Dispute) -> Dispute:
+    loc = m.location
+    return Dispute(
+        id=m.id,
+        category=m.category.strip(),
+        summary=m.summary,
+        parties=tuple(
+            Party(name=p.name.strip(), role=p.role.strip(), phone=p.phone.strip(),
+                  id_number=p.id_number.strip())
+            for p in m.parties
+        ),
+        location=Location(
+            district=loc.district.strip(), street=loc.street.strip(),
+            community=loc.community.strip(), grid=loc.grid.strip(), address=loc.address.strip(),
+        ),
+        amount_fen=m.amount_fen,
+        channel=m.channel.strip(),
+        risk_flags=tuple(f.strip() for f in m.risk_flags),
+        court_mediation_consent=m.court_mediation_consent,
+        occurred_at=from_timestamp(m, "occurred_at"),
+        received_at=from_timestamp(m, "received_at"),
+    )
+
+
+def dispute_to_proto(d: Dispute) -> pb.Dispute:
+    loc = d.location
+    return pb.Dispute(
+        id=d.id,
+        category=d.category,
+        summary=d.summary,
+        parties=[
+            pb.Party(name=p.name, role=p.role, phone=p.phone, id_number=p.id_number)
+            for p in d.parties
+        ],
+        location=pb.Location(
+            district=loc.district, street=loc.street, community=loc.community, grid=loc.grid,
+            address=loc.address,
+        ),
+        amount_fen=d.amount_fen,
+        channel=d.channel,
+        risk_flags=list(d.risk_flags),
+        court_mediation_consent=d.court_mediation_consent,
+        occurred_at=timestamp(d.occurred_at),
+        received_at=timestamp(d.received_at),
+    )
+
+
+def context_from_proto(m: triage_pb2.PolicyContext) -> PolicyContext:
+    return PolicyContext(
+        current_level=route_from_proto(m.current_level),
+        times_escalated=max(m.times_escalated, 0),
+        similar_recent=max(m.similar_recent, 0),
+    )
+
+
+# -- decision and record ------------------------------------------------------------------
+
+
+def decision_to_proto(d: Decision) -> pb.Decision:
+    return pb.Decision(
+        rule_id=d.rule_id,
+        rule_title=d.rule_title,
+        route=route_to_proto(d.route),
+        route_label=d.route_label,
+        handler=d.handler,
+        handler_label=d.handler_label,
+        priority=_PRIORITIES[d.priority],
+        deadline=timestamp(d.deadline),
+        reason=d.reason,
+        policy_version=d.policy_version,
+        notify=list(d.notify),
+        decided_at=timestamp(d.decided_at),
+    )
+
+
+def decision_from_proto(m: pb.Decision) -> Decision:
+    route = route_from_proto(m.route)
+    deadline = from_timestamp(m, "deadline")
+    decided_at = from_timestamp(m, "decided_at")
+    if route is None or deadline is None or decided_at is None:
+        raise ValueError("a decision needs a route, a deadline and a decision time")
+    return Decision(
+        rule_id=m.rule_id,
+        rule_title=m.rule_title,
+        route=route,
+        route_label=m.route_label,
+        handler=m.handler,
+        handler_label=m.handler_label,
+        priority=_PRIORITIES_BACK.get(m.priority, Priority.NORMAL),
+        deadline=deadline,
+        reason=m.reason,
+        policy_version=m.policy_version,
+        notify=tuple(m.notify),
+        decided_at=decided_at,
+    )
+
+
+def entry_to_proto(e: TimelineEntry) -> pb.TimelineEntry:
+    return pb.TimelineEntry(
+        at=timestamp(e.at), kind=e.kind, summary=e.summary, rule_id=e.rule_id,
+        route=route_to_proto(e.route), policy_version=e.policy_version, event_id=e.event_id,
+    )
+
+
+def entry_from_proto(m: pb.TimelineEntry) -> TimelineEntry:
+    return TimelineEntry(
+        at=from_timestamp(m, "at") or datetime.fromtimestamp(0, UTC),
+        kind=m.kind, summary=m.summary, rule_id=m.rule_id, route=route_from_proto(m.route),
+        policy_version=m.policy_version, event_id=m.event_id,
+    )
+
+
+def record_to_proto(r: DisputeRecord) -> pb.DisputeRecord:
+    return pb.DisputeRecord(
+        dispute=dispute_to_proto(r.dispute),
+        status=status_to_proto(r.status),
+        decision=decision_to_proto(r.decision) if r.decision is not None else None,
+        timeline=[entry_to_proto(e) for e in r.timeline],
+        request_id=r.request_id,
+    )
+
+
+def record_from_proto(m: pb.DisputeRecord) -> DisputeRecord:
+    status = status_from_proto(m.status)
+    if status is None:
+        raise ValueError("a stored dispute record has no status")
+    return DisputeRecord(
+        dispute=dispute_from_proto(m.dispute),
+        status=status,
+        request_id=m.request_id,
+        decision=decision_from_proto(m.decision) if m.HasField("decision") else None,
+        timeline=tuple(entry_from_proto(e) for e in m.timeline),
+    )
+
+
+# -- notifications ------------------------------------------------------------------------
+
+
+def notification_to_proto(n: Notification) -> notification_pb2.Notification:
+    return notification_pb2.Notification(
+        id=n.id, dispute_id=n.dispute_id, event=n.event, recipient_id=n.recipient_id,
+        recipient_role=n.recipient_role, recipient_label=n.recipient_label, channel=n.channel,
+        message=n.message, created_at=timestamp(n.created_at),
+    )
+
+
+def notification_from_proto(m: notification_pb2.Notification) -> Notification:
+    return Notification(
+        id=m.id, dispute_id=m.dispute_id, event=m.event, recipient_id=m.recipient_id,
+        recipient_role=m.recipient_role, recipient_label=m.recipient_label, channel=m.channel,
+        message=m.message,
+        created_at=from_timestamp(m, "created_at") or datetime.fromtimestamp(0, UTC),
+    )

@@ -1,0 +1,112 @@
+"""`fengqiao demo`: start everything, submit the samples, show what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import unicodedata
+from dataclasses import replace
+from pathlib import Path
+
+import grpc
+
+from fengqiao.domain.vocabulary import CATEGORIES, RECIPIENT_ROLES, label
+from fengqiao.policy.deadlines import CHINA
+from fengqiao.runtime import running
+from fengqiao.samples import read_submission, sample_files
+from fengqiao.platform.settings import Settings
+from fengqiao.v1 import (
+    dispute_pb2,
+    intake_pb2,
+    intake_pb2_grpc,
+    notification_pb2,
+    notification_pb2_grpc,
+)
+
+SERVICES = ("intake", "triage", "notification")
+
+
+async def wait_until_notified(
+    stub: intake_pb2_grpc.IntakeServiceStub, dispute_id: str, timeout: float
+) -> dispute_pb2.DisputeRecord:
+    """Poll GetDispute until the timeline shows the decision was told, or time out."""
+    give_up = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        record = await stub.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=dispute_id))
+        if any(e.kind == "notified" for e in record.timeline):
+            return record
+        if time.monotonic() > give_up:
+            raise TimeoutError(f"{dispute_id} was not decided and notified within {timeout}s")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+async def run_demo(settings: Settings, samples: Path, timeout: float = 60.0) -> int:
+    files = sample_files(samples)
+    if not files:
+        print(f"没有找到样例：{samples}/*.json")
+        return 1
+    requests = [read_submission(f) for f in files]
+    with tempfile.TemporaryDirectory(prefix="fengqiao-demo-") as tmp:
+        demo_settings = replace(
+            settings, data_dir=Path(tmp), intake_addr="127.0.0.1:0", triage_addr="127.0.0.1:0",
+            notification_addr="127.0.0.1:0",
+        )
+        async with running(demo_settings, SERVICES) as stack:
+            async with (
+                grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as intake_ch,
+                grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('notification')}") as notify_ch,
+            ):
+                intake = intake_pb2_grpc.IntakeServiceStub(intake_ch)
+                notify = notification_pb2_grpc.NotificationServiceStub(notify_ch)
+                submitted = await asyncio.gather(*(intake.SubmitDispute(r) for r in requests))
+                records = await asyncio.gather(
+                    *(wait_until_notified(intake, s.dispute_id, timeout) for s in submitted)
+                )
+                told = await asyncio.gather(
+                    *(
+                        notify.ListNotifications(
+                            notification_pb2.ListNotificationsRequest(dispute_id=r.dispute.id)
+                        )
+                        for r in records
+                    )
+                )
+    print_table(files, records, told)
+    return 0
+
+
+def print_table(
+    files: list[Path],
+    records: list[dispute_pb2.DisputeRecord],
+    told: list[notification_pb2.ListNotificationsResponse],
+) -> None:
+    header = ("样例", "纠纷编号", "类别", "去向", "规则", "时限", "已通知")
+    rows = [header]
+    routes: dict[str, int] = {}
+    for path, record, notes in zip(files, records, told, strict=True):
+        d = record.decision
+        deadline = d.deadline.ToDatetime(tzinfo=CHINA).astimezone(CHINA)
+        urgent = "【急】" if d.priority == dispute_pb2.PRIORITY_URGENT else ""
+        roles = dict.fromkeys(label(RECIPIENT_ROLES, n.recipient_role) for n in notes.notifications)
+        rows.append((
+            path.stem[:2],
+            record.dispute.id,
+            label(CATEGORIES, record.dispute.category),
+            urgent + d.route_label,
+            d.rule_id,
+            f"{deadline:%m-%d %H:%M}",
+            f"{len(notes.notifications)}：" + "、".join(roles),
+        ))
+        routes[d.route_label] = routes.get(d.route_label, 0) + 1
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        cells = [c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+    print()
+    print(f"共 {len(records)} 件：" + "，".join(f"{k} {v} 件" for k, v in routes.items()))
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

@@ -1,0 +1,145 @@
+"""IntakeService: validate, store, publish. Every submission is idempotent on request_id."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import grpc
+import structlog
+from nats.js.errors import KeyWrongLastSequenceError
+
+from fengqiao.convert import (
+    dispute_from_proto,
+    dispute_to_proto,
+    encode,
+    record_to_proto,
+    route_from_proto,
+    status_from_proto,
+    status_to_proto,
+    timestamp,
+)
+from fengqiao.domain.errors import AlreadyExists
+from fengqiao.domain.model import DisputeRecord, Status, TimelineEntry
+from fengqiao.domain.validation import validate_submission
+from fengqiao.domain.vocabulary import CHANNELS, label
+from fengqiao.domain.paging import page_of
+from fengqiao.intake.submission import check_dispute_id, fingerprint, new_dispute_id, request_key
+from fengqiao.platform.bus import SUBMITTED, Bus
+from fengqiao.platform.store import DisputeStore
+from fengqiao.v1 import dispute_pb2, events_pb2, intake_pb2, intake_pb2_grpc
+
+log = structlog.get_logger()
+
+
+class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._store = DisputeStore(bus.disputes)
+
+    async def SubmitDispute(
+        self,
+        request: intake_pb2.SubmitDisputeRequest,
+        context: grpc.aio.ServicerContext[
+            intake_pb2.SubmitDisputeRequest, intake_pb2.SubmitDisputeResponse
+        ],
+    ) -> intake_pb2.SubmitDisputeResponse:
+        dispute = dispute_from_proto(request.dispute)
+        validate_submission(request.request_id, dispute)
+        now = datetime.now(UTC)
+        content = fingerprint(dispute)
+        dispute_id, duplicate = await self._claim(request.request_id, content, new_dispute_id(now))
+        structlog.contextvars.bind_contextvars(dispute_id=dispute_id)
+        record = await self._store.get(dispute_id)
+        if record is None:
+            # First time, or a retry after a crash between claiming the id and storing it.
+            dispute = replace(dispute, id=dispute_id, received_at=now)
+            record = DisputeRecord(
+                dispute=dispute,
+                status=Status.RECEIVED,
+                request_id=request.request_id,
+                timeline=(TimelineEntry(at=now, kind="received",
+                                        summary=f"经{label(CHANNELS, dispute.channel)}受理",
+                                        event_id=f"submitted-{dispute_id}"),),
+            )
+            if not await self._store.create(record):
+                record = await self._store.require(dispute_id)
+        if record.status is Status.RECEIVED:
+            await self._publish_submitted(record)
+        if duplicate:
+            log.info("dispute_resubmitted", request_id=request.request_id)
+        else:
+            log.info("dispute_received", category=dispute.category, channel=dispute.channel,
+                     street=dispute.location.street)
+        return intake_pb2.SubmitDisputeResponse(
+            dispute_id=dispute_id, duplicate=duplicate, status=status_to_proto(record.status)
+        )
+
+    async def _claim(self, request_id: str, content: str, candidate: str) -> tuple[str, bool]:
+        """The dispute id for `request_id`: `candidate` if new, else the one it got first."""
+        key = request_key(request_id)
+        value = json.dumps({"dispute_id": candidate, "fingerprint": content}).encode()
+        try:
+            await self._bus.requests.create(key, value)
+            return candidate, False
+        except KeyWrongLastSequenceError:
+            pass
+        entry = await self._bus.requests.get(key)
+        first = json.loads(entry.value or b"{}")
+        if first.get("fingerprint") != content:
+            raise AlreadyExists(
+                f"request_id {request_id!r} 已用于另一件纠纷 {first.get('dispute_id')}，"
+                "新纠纷请使用新的 request_id（request_id already used for a different dispute; "
+                "use a new request_id for a new dispute）"
+            )
+        return str(first["dispute_id"]), True
+
+    async def _publish_submitted(self, record: DisputeRecord) -> None:
+        event = events_pb2.DisputeEvent(
+            event_id=f"submitted-{record.id}",
+            dispute_id=record.id,
+            kind="submitted",
+            at=timestamp(record.dispute.received_at),
+            dispute=dispute_to_proto(record.dispute),
+        )
+        await self._bus.js.publish(
+            f"{SUBMITTED}.{record.id}", encode(event), headers={"Nats-Msg-Id": event.event_id}
+        )
+
+    async def GetDispute(
+        self,
+        request: intake_pb2.GetDisputeRequest,
+        context: grpc.aio.ServicerContext[intake_pb2.GetDisputeRequest, dispute_pb2.DisputeRecord],
+    ) -> dispute_pb2.DisputeRecord:
+        dispute_id = check_dispute_id(request.dispute_id)
+        return record_to_proto(await self._store.require(dispute_id))
+
+    async def ListDisputes(
+        self,
+        request: intake_pb2.ListDisputesRequest,
+        context: grpc.aio.ServicerContext[
+            intake_pb2.ListDisputesRequest, intake_pb2.ListDisputesResponse
+        ],
+    ) -> intake_pb2.ListDisputesResponse:
+        status = status_from_proto(request.status)
+        route = route_from_proto(request.route)
+        street = request.street.strip()
+        records = [
+            r
+            for r in await self._store.all()
+            if (status is None or r.status is status)
+            and (route is None or (r.decision is not None and r.decision.route is route))
+            and (not street or r.dispute.location.street == street)
+        ]
+        page, token = page_of(
+            records, lambda r: (_iso(r.dispute.received_at), r.id), request.page_size,
+            request.page_token, newest_first=True,
+        )
+        return intake_pb2.ListDisputesResponse(
+            disputes=[record_to_proto(r) for r in page], next_page_token=token
+        )
+
+
+def _iso(at: datetime | None) -> str:
+    return at.isoformat() if at else ""

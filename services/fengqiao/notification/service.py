@@ -1,0 +1,43 @@
+"""Wires the notification consumer and NotificationService to NATS and gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from fengqiao.notification.servicer import NotificationServicer
+from fengqiao.notification.worker import NotificationWorker
+from fengqiao.platform.bus import CONSUMER_NOTIFICATION, ROUTED, Bus, pull_consumer
+from fengqiao.platform.consume import consume
+from fengqiao.platform.grpc_server import GrpcServer
+from fengqiao.platform.settings import Settings
+from fengqiao.v1 import notification_pb2, notification_pb2_grpc
+
+SERVICE_NAME = notification_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name
+
+
+@dataclass
+class NotificationService:
+    name: str
+    port: int
+    _server: GrpcServer
+    _stop: asyncio.Event
+    _loop: asyncio.Task[None]
+
+    @classmethod
+    async def start(cls, bus: Bus, settings: Settings) -> NotificationService:
+        servicer = NotificationServicer(bus)
+        server = await GrpcServer.start(
+            settings.notification_addr,
+            lambda s: notification_pb2_grpc.add_NotificationServiceServicer_to_server(servicer, s),
+            [SERVICE_NAME],
+        )
+        sub = await pull_consumer(bus.js, CONSUMER_NOTIFICATION, f"{ROUTED}.*")
+        stop = asyncio.Event()
+        loop = asyncio.create_task(consume(sub, NotificationWorker(bus).handle, stop))
+        return cls("notification", server.port, server, stop, loop)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await self._loop
+        await self._server.stop()

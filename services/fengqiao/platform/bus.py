@@ -1,0 +1,136 @@
+"""NATS and JetStream: the connection, and every stream, consumer and KV bucket fengqiao
+uses, declared idempotently when a service starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+import structlog
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    KeyValueConfig,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.kv import KeyValue
+
+log = structlog.get_logger()
+
+STREAM: Final = "DISPUTES"
+SUBMITTED: Final = "disputes.submitted"
+ROUTED: Final = "disputes.routed"
+# Two minutes: a client retry of the same publish is dropped by the server.
+DUPLICATE_WINDOW_SECONDS: Final = 120.0
+
+KV_DISPUTES: Final = "disputes"
+KV_REQUESTS: Final = "intake_requests"
+KV_NOTIFICATIONS: Final = "notifications"
+# Old revisions kept per dispute record: enough to read how a record changed.
+KV_HISTORY: Final = 16
+
+CONSUMER_TRIAGE: Final = "triage"
+CONSUMER_NOTIFICATION: Final = "notification"
+ACK_WAIT_SECONDS: Final = 30.0
+MAX_DELIVER: Final = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Bus:
+    nc: Client
+    js: JetStreamContext
+    disputes: KeyValue
+    requests: KeyValue
+    notifications: KeyValue
+
+    async def close(self) -> None:
+        # Every publish was already acknowledged and every message is acked explicitly, so
+        # closing loses nothing: unacked deliveries go to another worker after ack_wait.
+        await self.nc.close()
+
+
+async def connect(url: str, name: str) -> Bus:
+    """Connect to NATS as service `name`, declare what fengqiao needs, and return handles."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats_error", error=str(exc))
+
+    async def on_disconnect() -> None:
+        if not nc.is_closed:  # an orderly close() is not worth a warning
+            log.warning("nats_disconnected")
+
+    async def on_reconnect() -> None:
+        log.info("nats_reconnected")
+
+    nc = Client()
+    await nc.connect(
+        url,
+        name=f"fengqiao-{name}",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        error_cb=on_error,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+    )
+    js = nc.jetstream()
+    await _declare_stream(js)
+    disputes = await _bucket(js, KV_DISPUTES, KV_HISTORY)
+    requests = await _bucket(js, KV_REQUESTS, 1)
+    notifications = await _bucket(js, KV_NOTIFICATIONS, 1)
+    log.info("nats_connected", url=url, service=name)
+    return Bus(nc, js, disputes, requests, notifications)
+
+
+async def _declare_stream(js: JetStreamContext) -> None:
+    config = StreamConfig(
+        name=STREAM,
+        subjects=["disputes.>"],
+        storage=StorageType.FILE,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        # Deadlines will be JetStream scheduled messages on this same stream.
+        allow_msg_schedules=True,
+    )
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        # Exists with another configuration: bring it to ours.
+        await js.update_stream(config)
+
+
+async def _bucket(js: JetStreamContext, name: str, history: int) -> KeyValue:
+    try:
+        return await js.key_value(name)
+    except NotFoundError:
+        return await js.create_key_value(
+            KeyValueConfig(bucket=name, history=history, storage=StorageType.FILE)
+        )
+
+
+async def pull_consumer(
+    js: JetStreamContext, durable: str, subject: str
+) -> JetStreamContext.PullSubscription:
+    """A durable pull subscription with explicit acks on `subject`."""
+    return await js.pull_subscribe(
+        subject,
+        durable=durable,
+        stream=STREAM,
+        config=ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=ACK_WAIT_SECONDS,
+            max_deliver=MAX_DELIVER,
+            filter_subject=subject,
+        ),
+    )
+
+
+def redelivery_delay(num_delivered: int) -> float:
+    """Seconds before a failed message is tried again: 1, 2, 4 … capped at 60."""
+    return float(min(2 ** max(num_delivered - 1, 0), 60))

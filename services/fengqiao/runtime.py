@@ -1,0 +1,75 @@
+"""Start any set of the three services, with the embedded nats-server when no
+`FENGQIAO_NATS_URL` is given, and stop them in reverse order."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+
+from fengqiao.intake.service import IntakeService
+from fengqiao.notification.service import NotificationService
+from fengqiao.platform.bus import Bus, connect
+from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.platform.running import Running
+from fengqiao.platform.settings import Settings
+from fengqiao.triage.service import TriageService
+
+log = structlog.get_logger()
+
+Starter = Callable[[Bus, Settings], Awaitable[Running]]
+SERVICES: dict[str, Starter] = {
+    "intake": IntakeService.start,
+    "triage": TriageService.start,
+    "notification": NotificationService.start,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    settings: Settings
+    services: dict[str, Running]
+
+    def port(self, name: str) -> int:
+        return self.services[name].port
+
+
+@asynccontextmanager
+async def running(settings: Settings, names: Sequence[str]) -> AsyncIterator[Stack]:
+    """The named services, started in order and serving until the block exits."""
+    nats: EmbeddedNats | None = None
+    buses: list[Bus] = []
+    services: dict[str, Running] = {}
+    try:
+        if not settings.nats_url:
+            nats = await EmbeddedNats.start(settings.data_dir)
+            settings = settings.with_nats(nats.url)
+        for name in names:
+            bus = await connect(settings.nats_url, name)
+            buses.append(bus)
+            services[name] = await SERVICES[name](bus, settings)
+            log.info("service_started", service=name, port=services[name].port)
+        yield Stack(settings, services)
+    finally:
+        for name, service in reversed(services.items()):
+            await service.stop()
+            log.info("service_stopped", service=name)
+        for bus in buses:
+            await bus.close()
+        if nats is not None:
+            await nats.stop()
+
+
+async def serve_until_signalled(settings: Settings, names: Sequence[str]) -> None:
+    """Run until SIGINT or SIGTERM, then stop gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running(settings, names):
+        await stop.wait()
+        log.info("shutdown_requested")

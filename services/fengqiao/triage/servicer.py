@@ -1,0 +1,53 @@
+"""TriageService: ask the policy directly (dry run) and read which policy is in force."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+
+from fengqiao.convert import context_from_proto, decision_to_proto, dispute_from_proto
+from fengqiao.domain.validation import validate_dispute
+from fengqiao.triage.runner import PolicyRunner
+from fengqiao.v1 import triage_pb2, triage_pb2_grpc
+
+
+class TriageServicer(triage_pb2_grpc.TriageServiceServicer):
+    def __init__(self, runner: PolicyRunner) -> None:
+        self._runner = runner
+
+    async def Evaluate(
+        self, request: triage_pb2.EvaluateRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> triage_pb2.EvaluateResponse:
+        dispute = dispute_from_proto(request.dispute)
+        validate_dispute(dispute)
+        decision, trace = await self._runner.explain(
+            dispute, context_from_proto(request.context), datetime.now(UTC)
+        )
+        return triage_pb2.EvaluateResponse(
+            decision=decision_to_proto(decision),
+            trace=[
+                triage_pb2.RuleTrace(
+                    rule_id=t.rule_id,
+                    title=t.title,
+                    matched=t.matched,
+                    conditions=[
+                        triage_pb2.ConditionTrace(
+                            field=c.fact, expected=c.expected, actual=c.actual,
+                            satisfied=c.satisfied,
+                        )
+                        for c in t.conditions
+                    ],
+                )
+                for t in trace
+            ],
+        )
+
+    async def GetPolicy(
+        self, request: triage_pb2.GetPolicyRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> triage_pb2.GetPolicyResponse:
+        policy = self._runner.policy
+        return triage_pb2.GetPolicyResponse(
+            version=policy.version, label=policy.label, rule_ids=[r.id for r in policy.rules]
+        )
