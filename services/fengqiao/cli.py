@@ -16,9 +16,11 @@ import grpc
 from google.protobuf import json_format
 
 from fengqiao.convert import context_from_proto, dispute_from_proto
+from fengqiao.demo import run_demo
 from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.settings import Settings, SettingsError
 from fengqiao.policy import CompiledPolicy, PolicyError, load_policy
+from fengqiao.runtime import serve_until_signalled
 from fengqiao.samples import SampleError, read_submission
 from fengqiao.v1 import intake_pb2_grpc, triage_pb2
 
@@ -37,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--samples", type=Path, default=Path("rules/samples"))
     submit = sub.add_parser("submit", help="submit one dispute (JSON file) to a running intake")
     submit.add_argument("file", type=Path)
-    submit.add_argument("--target", default="", help="intake host:port (default: FENGQIAO_INTAKE_ADDR)")
+    submit.add_argument(
+        "--target", default="", help="intake host:port (default: FENGQIAO_INTAKE_ADDR)"
+    )
 
     rules = sub.add_parser("rules", help="check or explain the rules file").add_subparsers(
         dest="rules_command", required=True
@@ -83,8 +87,6 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(_serve(settings, ALL))
         return 0
     if command == "demo":
-        from fengqiao.demo import run_demo
-
         return asyncio.run(run_demo(settings, args.samples))
     if command == "submit":
         return asyncio.run(_submit(args.file, args.target or _client_target(settings.intake_addr)))
@@ -94,8 +96,6 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _serve(settings: Settings, names: Sequence[str]) -> None:
-    from fengqiao.runtime import serve_until_signalled
-
     await serve_until_signalled(settings, names)
 
 
@@ -112,15 +112,16 @@ async def _submit(path: Path, target: str) -> int:
         except grpc.aio.AioRpcError as exc:
             print(f"{exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1
-    print(json_format.MessageToJson(response, preserving_proto_field_name=True,
-                                    ensure_ascii=False))
+    print(json_format.MessageToJson(response, preserving_proto_field_name=True, ensure_ascii=False))
     return 0
 
 
 def _rules_check(path: Path) -> int:
     policy = load_policy(path)
-    print(f"{path}: 检查通过（ok）— {len(policy.rules)} 条规则，版本 {policy.label}，"
-          f"policy_version {policy.version[:12]}")
+    print(
+        f"{path}: 检查通过（ok）— {len(policy.rules)} 条规则，版本 {policy.label}，"
+        f"policy_version {policy.version[:12]}"
+    )
     return 0
 
 
@@ -132,9 +133,15 @@ def _rules_explain(rules: Path, dispute_file: Path, *, as_json: bool) -> int:
     decision, trace = compiled.explain(dispute, context, datetime.now(UTC))
     engine = compiled.decide(dispute, context, decision.decided_at)
     if as_json:
-        out = {"decision": {**asdict(decision), "deadline": decision.deadline.isoformat(),
-                            "decided_at": decision.decided_at.isoformat()},
-               "trace": [asdict(t) for t in trace], "engine_rule_id": engine.rule_id}
+        out = {
+            "decision": {
+                **asdict(decision),
+                "deadline": decision.deadline.isoformat(),
+                "decided_at": decision.decided_at.isoformat(),
+            },
+            "trace": [asdict(t) for t in trace],
+            "engine_rule_id": engine.rule_id,
+        }
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
     for t in trace:
@@ -143,8 +150,10 @@ def _rules_explain(rules: Path, dispute_file: Path, *, as_json: bool) -> int:
             mark = "✔" if c.satisfied else "✘"
             print(f"      {mark} {c.expected}（实际：{c.actual}）")
     print()
-    print(f"结论：{decision.route_label}，规则 {decision.rule_id}，"
-          f"时限 {decision.deadline.isoformat()}，{decision.priority.value}")
+    print(
+        f"结论：{decision.route_label}，规则 {decision.rule_id}，"
+        f"时限 {decision.deadline.isoformat()}，{decision.priority.value}"
+    )
     print(f"理由：{decision.reason}")
     if engine.rule_id != decision.rule_id:
         print(f"警告：规则引擎给出不同结果 {engine.rule_id}（engine disagrees）", file=sys.stderr)

@@ -99,13 +99,20 @@ def dispute_from_proto(m: pb.Dispute) -> Dispute:
         category=m.category.strip(),
         summary=m.summary,
         parties=tuple(
-            Party(name=p.name.strip(), role=p.role.strip(), phone=p.phone.strip(),
-                  id_number=p.id_number.strip())
+            Party(
+                name=p.name.strip(),
+                role=p.role.strip(),
+                phone=p.phone.strip(),
+                id_number=p.id_number.strip(),
+            )
             for p in m.parties
         ),
         location=Location(
-            district=loc.district.strip(), street=loc.street.strip(),
-            community=loc.community.strip(), grid=loc.grid.strip(), address=loc.address.strip(),
+            district=loc.district.strip(),
+            street=loc.street.strip(),
+            community=loc.community.strip(),
+            grid=loc.grid.strip(),
+            address=loc.address.strip(),
         ),
         amount_fen=m.amount_fen,
         channel=m.channel.strip(),
@@ -127,7 +134,10 @@ def dispute_to_proto(d: Dispute) -> pb.Dispute:
             for p in d.parties
         ],
         location=pb.Location(
-            district=loc.district, street=loc.street, community=loc.community, grid=loc.grid,
+            district=loc.district,
+            street=loc.street,
+            community=loc.community,
+            grid=loc.grid,
             address=loc.address,
         ),
         amount_fen=d.amount_fen,
@@ -191,16 +201,25 @@ def decision_from_proto(m: pb.Decision) -> Decision:
 
 def entry_to_proto(e: TimelineEntry) -> pb.TimelineEntry:
     return pb.TimelineEntry(
-        at=timestamp(e.at), kind=e.kind, summary=e.summary, rule_id=e.rule_id,
-        route=route_to_proto(e.route), policy_version=e.policy_version, event_id=e.event_id,
+        at=timestamp(e.at),
+        kind=e.kind,
+        summary=e.summary,
+        rule_id=e.rule_id,
+        route=route_to_proto(e.route),
+        policy_version=e.policy_version,
+        event_id=e.event_id,
     )
 
 
 def entry_from_proto(m: pb.TimelineEntry) -> TimelineEntry:
     return TimelineEntry(
         at=from_timestamp(m, "at") or datetime.fromtimestamp(0, UTC),
-        kind=m.kind, summary=m.summary, rule_id=m.rule_id, route=route_from_proto(m.route),
-        policy_version=m.policy_version, event_id=m.event_id,
+        kind=m.kind,
+        summary=m.summary,
+        rule_id=m.rule_id,
+        route=route_from_proto(m.route),
+        policy_version=m.policy_version,
+        event_id=m.event_id,
     )
 
 
@@ -232,16 +251,27 @@ def record_from_proto(m: pb.DisputeRecord) -> DisputeRecord:
 
 def notification_to_proto(n: Notification) -> notification_pb2.Notification:
     return notification_pb2.Notification(
-        id=n.id, dispute_id=n.dispute_id, event=n.event, recipient_id=n.recipient_id,
-        recipient_role=n.recipient_role, recipient_label=n.recipient_label, channel=n.channel,
-        message=n.message, created_at=timestamp(n.created_at),
+        id=n.id,
+        dispute_id=n.dispute_id,
+        event=n.event,
+        recipient_id=n.recipient_id,
+        recipient_role=n.recipient_role,
+        recipient_label=n.recipient_label,
+        channel=n.channel,
+        message=n.message,
+        created_at=timestamp(n.created_at),
     )
 
 
 def notification_from_proto(m: notification_pb2.Notification) -> Notification:
     return Notification(
-        id=m.id, dispute_id=m.dispute_id, event=m.event, recipient_id=m.recipient_id,
-        recipient_role=m.recipient_role, recipient_label=m.recipient_label, channel=m.channel,
+        id=m.id,
+        dispute_id=m.dispute_id,
+        event=m.event,
+        recipient_id=m.recipient_id,
+        recipient_role=m.recipient_role,
+        recipient_label=m.recipient_label,
+        channel=m.channel,
         message=m.message,
         created_at=from_timestamp(m, "created_at") or datetime.fromtimestamp(0, UTC),
     )

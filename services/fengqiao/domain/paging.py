@@ -28,8 +28,13 @@ def page_of(
     """One page of `items` ordered by `key`, and the token for the next page ("" at the end)."""
     if page_size < 0 or page_size > MAX_PAGE_SIZE:
         raise InvalidArgument(
-            [FieldViolation("page_size", f"每页条数应在 1 到 {MAX_PAGE_SIZE} 之间"
-                                         f"（page_size must be 1..{MAX_PAGE_SIZE}, 0 for {DEFAULT_PAGE_SIZE}）")]
+            [
+                FieldViolation(
+                    "page_size",
+                    f"每页条数应在 1 到 {MAX_PAGE_SIZE} 之间"
+                    f"（page_size must be 1..{MAX_PAGE_SIZE}, 0 for {DEFAULT_PAGE_SIZE}）",
+                )
+            ]
         )
     size = page_size or DEFAULT_PAGE_SIZE
     ordered = sorted(items, key=key, reverse=newest_first)
@@ -51,6 +56,11 @@ def _decode(token: str) -> SortKey:
         return str(a), str(b)
     except (ValueError, TypeError, binascii.Error) as exc:
         raise InvalidArgument(
-            [FieldViolation("page_token", "翻页标记无效，请使用上一页返回的 next_page_token"
-                                          "（page_token is not one this service returned）")]
+            [
+                FieldViolation(
+                    "page_token",
+                    "翻页标记无效，请使用上一页返回的 next_page_token"
+                    "（page_token is not one this service returned）",
+                )
+            ]
         ) from exc

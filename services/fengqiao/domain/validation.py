@@ -63,7 +63,8 @@ def _request_id_problems(request_id: str) -> list[FieldViolation]:
     elif len(request_id) > MAX_REQUEST_ID:
         out.append(
             FieldViolation(
-                "request_id", f"请求编号过长（request_id is longer than {MAX_REQUEST_ID} characters）"
+                "request_id",
+                f"请求编号过长（request_id is longer than {MAX_REQUEST_ID} characters）",
             )
         )
     return out
@@ -112,7 +113,12 @@ def _dispute_problems(dispute: Dispute) -> list[FieldViolation]:
 
 def _check_location(out: list[FieldViolation], dispute: Dispute) -> None:
     loc = dispute.location
-    for name, zh in (("district", "区县"), ("street", "街道/乡镇"), ("community", "社区/村"), ("grid", "网格")):
+    for name, zh in (
+        ("district", "区县"),
+        ("street", "街道/乡镇"),
+        ("community", "社区/村"),
+        ("grid", "网格"),
+    ):
         value: str = getattr(loc, name)
         if not value.strip():
             out.append(_required(f"dispute.location.{name}", zh))
@@ -127,7 +133,9 @@ def _check_location(out: list[FieldViolation], dispute: Dispute) -> None:
 def _check_parties(out: list[FieldViolation], dispute: Dispute) -> None:
     if not dispute.parties:
         out.append(
-            FieldViolation("dispute.parties", "至少填写一名当事人（at least one party is required）")
+            FieldViolation(
+                "dispute.parties", "至少填写一名当事人（at least one party is required）"
+            )
         )
     elif len(dispute.parties) > MAX_PARTIES:
         out.append(

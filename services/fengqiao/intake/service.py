@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fengqiao.intake.servicer import IntakeServicer
 from fengqiao.platform.bus import Bus
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.settings import Settings
-from fengqiao.intake.servicer import IntakeServicer
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 
 SERVICE_NAME = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name

@@ -22,9 +22,9 @@ from fengqiao.convert import (
 )
 from fengqiao.domain.errors import AlreadyExists
 from fengqiao.domain.model import DisputeRecord, Status, TimelineEntry
+from fengqiao.domain.paging import page_of
 from fengqiao.domain.validation import validate_submission
 from fengqiao.domain.vocabulary import CHANNELS, label
-from fengqiao.domain.paging import page_of
 from fengqiao.intake.submission import check_dispute_id, fingerprint, new_dispute_id, request_key
 from fengqiao.platform.bus import SUBMITTED, Bus
 from fengqiao.platform.store import DisputeStore
@@ -59,9 +59,14 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
                 dispute=dispute,
                 status=Status.RECEIVED,
                 request_id=request.request_id,
-                timeline=(TimelineEntry(at=now, kind="received",
-                                        summary=f"经{label(CHANNELS, dispute.channel)}受理",
-                                        event_id=f"submitted-{dispute_id}"),),
+                timeline=(
+                    TimelineEntry(
+                        at=now,
+                        kind="received",
+                        summary=f"经{label(CHANNELS, dispute.channel)}受理",
+                        event_id=f"submitted-{dispute_id}",
+                    ),
+                ),
             )
             if not await self._store.create(record):
                 record = await self._store.require(dispute_id)
@@ -70,8 +75,12 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         if duplicate:
             log.info("dispute_resubmitted", request_id=request.request_id)
         else:
-            log.info("dispute_received", category=dispute.category, channel=dispute.channel,
-                     street=dispute.location.street)
+            log.info(
+                "dispute_received",
+                category=dispute.category,
+                channel=dispute.channel,
+                street=dispute.location.street,
+            )
         return intake_pb2.SubmitDisputeResponse(
             dispute_id=dispute_id, duplicate=duplicate, status=status_to_proto(record.status)
         )
@@ -133,8 +142,11 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             and (not street or r.dispute.location.street == street)
         ]
         page, token = page_of(
-            records, lambda r: (_iso(r.dispute.received_at), r.id), request.page_size,
-            request.page_token, newest_first=True,
+            records,
+            lambda r: (_iso(r.dispute.received_at), r.id),
+            request.page_size,
+            request.page_token,
+            newest_first=True,
         )
         return intake_pb2.ListDisputesResponse(
             disputes=[record_to_proto(r) for r in page], next_page_token=token

@@ -24,8 +24,13 @@ def new_dispute_id(now: datetime) -> str:
 def check_dispute_id(dispute_id: str, field: str = "dispute_id") -> str:
     if not DISPUTE_ID.match(dispute_id):
         raise InvalidArgument(
-            [FieldViolation(field, "纠纷编号格式应为 FQ-日期-10位编码，例如 FQ-20261121-3fa9c2d1e0"
-                                   "（dispute_id looks like FQ-20261121-3fa9c2d1e0）")]
+            [
+                FieldViolation(
+                    field,
+                    "纠纷编号格式应为 FQ-日期-10位编码，例如 FQ-20261121-3fa9c2d1e0"
+                    "（dispute_id looks like FQ-20261121-3fa9c2d1e0）",
+                )
+            ]
         )
     return dispute_id
 

@@ -38,8 +38,12 @@ class Recipient:
 
 def recipients(dispute: Dispute, decision: Decision) -> list[Recipient]:
     """Everyone to tell of `decision`, each once, in the policy's order."""
-    parts = (dispute.location.district, dispute.location.street, dispute.location.community,
-             dispute.location.grid)
+    parts = (
+        dispute.location.district,
+        dispute.location.street,
+        dispute.location.community,
+        dispute.location.grid,
+    )
     out: list[Recipient] = []
     for role in decision.notify:
         if role == PARTY:
@@ -55,8 +59,14 @@ def recipients(dispute: Dispute, decision: Decision) -> list[Recipient]:
             )
         else:
             place = "/".join(parts[: _SCOPE.get(role, 2)])
-            out.append(Recipient(id=f"{role}@{place}", role=role,
-                                 label=f"{place}{label(RECIPIENT_ROLES, role)}", channel="log"))
+            out.append(
+                Recipient(
+                    id=f"{role}@{place}",
+                    role=role,
+                    label=f"{place}{label(RECIPIENT_ROLES, role)}",
+                    channel="log",
+                )
+            )
     return list({r.id: r for r in out}.values())
 
 

@@ -11,7 +11,7 @@ from fengqiao.domain.errors import FieldViolation, InvalidArgument
 from fengqiao.domain.model import Notification
 from fengqiao.domain.paging import page_of
 from fengqiao.intake.submission import check_dispute_id
-from fengqiao.platform.bus import Bus
+from fengqiao.platform.bus import Bus, kv_values
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
 
 
@@ -31,10 +31,15 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
             pattern = ">"
         else:
             raise InvalidArgument(
-                [FieldViolation("recipient_id", "请指定接收人或纠纷编号"
-                                                "（give recipient_id or dispute_id）")]
+                [
+                    FieldViolation(
+                        "recipient_id", "请指定接收人或纠纷编号（give recipient_id or dispute_id）"
+                    )
+                ]
             )
-        found = [n for n in await self._read(pattern) if not recipient or n.recipient_id == recipient]
+        found = [
+            n for n in await self._read(pattern) if not recipient or n.recipient_id == recipient
+        ]
         page, token = page_of(
             found, lambda n: (n.created_at.isoformat(), n.id), request.page_size, request.page_token
         )
@@ -43,16 +48,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         )
 
     async def _read(self, pattern: str) -> list[Notification]:
-        watcher = await self._bus.notifications.watch(pattern, ignore_deletes=True)
-        out: list[Notification] = []
-        try:
-            async for entry in watcher:
-                if entry is None:
-                    break
-                if entry.value:
-                    out.append(
-                        notification_from_proto(decode(entry.value, notification_pb2.Notification()))
-                    )
-        finally:
-            await watcher.stop()
-        return out
+        return [
+            notification_from_proto(decode(value, notification_pb2.Notification()))
+            for value in await kv_values(self._bus.notifications, pattern)
+        ]

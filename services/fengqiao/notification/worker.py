@@ -75,8 +75,14 @@ class NotificationWorker:
         except KeyWrongLastSequenceError:
             log.debug("notification_already_sent", recipient=recipient.id)
             return recipient
-        log.info("notification_sent", notification_id=key, recipient=recipient.id,
-                 role=recipient.role, channel=recipient.channel, attempt=1)
+        log.info(
+            "notification_sent",
+            notification_id=key,
+            recipient=recipient.id,
+            role=recipient.role,
+            channel=recipient.channel,
+            attempt=1,
+        )
         return recipient
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-
 import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -73,7 +72,7 @@ async def connect(url: str, name: str) -> Bus:
         url,
         name=f"fengqiao-{name}",
         max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
+        reconnect_time_wait=1,
         error_cb=on_error,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
@@ -134,3 +133,18 @@ async def pull_consumer(
 def redelivery_delay(num_delivered: int) -> float:
     """Seconds before a failed message is tried again: 1, 2, 4 … capped at 60."""
     return float(min(2 ** max(num_delivered - 1, 0), 60))
+
+
+async def kv_values(kv: KeyValue, pattern: str = ">") -> list[bytes]:
+    """The current value of every key matching `pattern`, in one pass over the bucket."""
+    watcher = await kv.watch(pattern, ignore_deletes=True)
+    out: list[bytes] = []
+    try:
+        async for entry in watcher:
+            if entry is None:  # end of the initial values
+                break
+            if entry.value:
+                out.append(entry.value)
+    finally:
+        await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves it unannotated
+    return out

@@ -16,6 +16,7 @@ import structlog
 log = structlog.get_logger()
 
 STOP_GRACE_SECONDS = 5.0
+START_TIMEOUT_SECONDS = 10.0
 
 
 class EmbeddedNatsError(RuntimeError):
@@ -45,7 +46,7 @@ class EmbeddedNats:
     monitoring_url: str
 
     @classmethod
-    async def start(cls, data_dir: Path, timeout: float = 10.0) -> EmbeddedNats:
+    async def start(cls, data_dir: Path) -> EmbeddedNats:
         """Start a server storing JetStream data under `data_dir`; return once it is healthy."""
         data_dir.mkdir(parents=True, exist_ok=True)
         ports_dir = data_dir / "ports"
@@ -59,8 +60,10 @@ class EmbeddedNats:
                 stdout=out, stderr=out,
             )  # fmt: skip
         try:
-            async with asyncio.timeout(timeout):
-                server = await cls._wait_ready(process, ports_dir / f"nats-server_{process.pid}.ports")
+            async with asyncio.timeout(START_TIMEOUT_SECONDS):
+                server = await cls._wait_ready(
+                    process, ports_dir / f"nats-server_{process.pid}.ports"
+                )
         except BaseException:
             await _terminate(process)
             raise
@@ -109,9 +112,7 @@ async def _healthy(monitoring_url: str) -> bool:
     except OSError:
         return False
     try:
-        writer.write(
-            f"GET /healthz?js-enabled-only=true HTTP/1.0\r\nHost: {host}\r\n\r\n".encode()
-        )
+        writer.write(f"GET /healthz?js-enabled-only=true HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
         await writer.drain()
         status_line = await reader.readline()
         return b" 200 " in status_line

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 import structlog
@@ -22,6 +22,8 @@ from fengqiao.domain.errors import (
 )
 
 log = structlog.get_logger()
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
 
 _CODES: dict[type[FengqiaoError], int] = {
     InvalidArgument: code_pb2.INVALID_ARGUMENT,
@@ -58,13 +60,16 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: FengqiaoError
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """Maps `FengqiaoError` to its status; logs every call as `rpc_finished`."""
 
-    async def intercept_service(
+    # grpc-stubs declares this method generic in a way no override satisfies under mypy.
+    async def intercept_service(  # type: ignore[override]
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method  # type: ignore[attr-defined]  # set by grpc
+        method: str = handler_call_details.method
         if handler is None or method.startswith(("/grpc.health", "/grpc.reflection")):
             return handler
         if handler.unary_unary is not None:
@@ -120,5 +125,10 @@ def _finished(started: float, outcome: str, exc: FengqiaoError | None = None) ->
     if exc is None:
         log.debug("rpc_finished", outcome=outcome, ms=elapsed_ms)
     else:
-        log.info("rpc_finished", outcome=outcome, ms=elapsed_ms, error=type(exc).__name__,
-                 detail=str(exc))
+        log.info(
+            "rpc_finished",
+            outcome=outcome,
+            ms=elapsed_ms,
+            error=type(exc).__name__,
+            detail=str(exc),
+        )

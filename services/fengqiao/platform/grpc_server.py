@@ -19,7 +19,9 @@ STOP_GRACE_SECONDS = 5.0
 class GrpcServer:
     """A started `grpc.aio.Server` with the standard health and reflection services."""
 
-    def __init__(self, server: grpc.aio.Server, port: int, health: health_aio.HealthServicer) -> None:
+    def __init__(
+        self, server: grpc.aio.Server, port: int, health: health_aio.HealthServicer
+    ) -> None:
         self.server = server
         self.port = port
         self._health = health

@@ -54,7 +54,7 @@ class Settings:
             notification_addr=get("NOTIFICATION_ADDR", default.notification_addr),
             policy_file=Path(get("POLICY_FILE", str(default.policy_file))),
             data_dir=Path(get("DATA_DIR", str(default.data_dir))),
-            log_format=log_format,  # type: ignore[arg-type]  # checked against _LOG_FORMATS above
+            log_format=log_format,
             log_level=log_level,
         )
         for name, addr in (

@@ -12,6 +12,7 @@ from nats.js.kv import KeyValue
 from fengqiao.convert import decode, encode, record_from_proto, record_to_proto
 from fengqiao.domain.errors import NotFound
 from fengqiao.domain.model import DisputeRecord
+from fengqiao.platform.bus import kv_values
 from fengqiao.v1 import dispute_pb2
 
 log = structlog.get_logger()
@@ -65,17 +66,10 @@ class DisputeStore:
 
     async def all(self) -> list[DisputeRecord]:
         """Every record. One pass over the bucket; fine for a city's open cases, see README."""
-        watcher = await self._kv.watchall(ignore_deletes=True)
-        out: list[DisputeRecord] = []
-        try:
-            async for entry in watcher:
-                if entry is None:
-                    break
-                if entry.value:
-                    out.append(record_from_proto(decode(entry.value, dispute_pb2.DisputeRecord())))
-        finally:
-            await watcher.stop()
-        return out
+        return [
+            record_from_proto(decode(value, dispute_pb2.DisputeRecord()))
+            for value in await kv_values(self._kv)
+        ]
 
     async def _get(self, dispute_id: str) -> tuple[DisputeRecord, int] | None:
         try:

@@ -34,7 +34,7 @@ class CompiledPolicy:
     def explain(
         self, dispute: Dispute, context: PolicyContext, now: datetime
     ) -> tuple[Decision, tuple[RuleTrace, ...]]:
-        """The decision through the plain-Python evaluator, with why each rule did or did not match."""
+        """The decision through the plain-Python evaluator, and why each rule matched or not."""
         facts = build_facts(dispute, context)
         rule = first_match(self.policy.rules, facts)
         return make_decision(self.policy, rule, facts, now), explain(self.policy.rules, facts)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from fengqiao.policy.facts import FACTS, FactValue, Facts, Kind, describe_value
+from fengqiao.policy.facts import FACTS, Facts, Kind, describe_value
 
 Scalar = str | int | bool
 Json = dict[str, Any]
@@ -75,7 +75,9 @@ class Condition:
                 return isinstance(actual, tuple) and all(v in actual for v in self.values)
             case _:
                 _, compare, _ = _COMPARE[self.op]
-                return _is_number(actual) and compare(int(actual), int(self.value))
+                if isinstance(actual, bool) or not isinstance(actual, int):
+                    return False
+                return compare(actual, int(self.value))
 
     def to_durable(self) -> Json:
         f = self.fact
@@ -115,10 +117,6 @@ class Condition:
             case _:
                 _, _, symbol = _COMPARE[self.op]
                 return f"{spec.label} {symbol} {describe_value(spec, self.value)}"
-
-
-def _is_number(value: FactValue) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _any(terms: list[Json]) -> Json:

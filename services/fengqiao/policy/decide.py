@@ -39,4 +39,3 @@ def make_decision(policy: Policy, rule: Rule, facts: Facts, now: datetime) -> De
         notify=notify,
         decided_at=now,
     )
-

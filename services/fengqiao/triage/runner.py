@@ -31,8 +31,13 @@ class PolicyRunner:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        log.info("policy_loaded", policy_version=compiled.version, label=compiled.policy.label,
-                 rules=len(compiled.policy.rules), file=str(path))
+        log.info(
+            "policy_loaded",
+            policy_version=compiled.version,
+            label=compiled.policy.label,
+            rules=len(compiled.policy.rules),
+            file=str(path),
+        )
         return cls(compiled, executor)
 
     @property
@@ -53,8 +58,12 @@ class PolicyRunner:
         decision = await self.decide(dispute, context, now)
         explained, trace = compiled.explain(dispute, context, now)
         if explained.rule_id != decision.rule_id:
-            log.error("policy_evaluators_disagreed", engine_rule=decision.rule_id,
-                      explain_rule=explained.rule_id, policy_version=compiled.version)
+            log.error(
+                "policy_evaluators_disagreed",
+                engine_rule=decision.rule_id,
+                explain_rule=explained.rule_id,
+                policy_version=compiled.version,
+            )
         return decision, trace
 
     def close(self) -> None:

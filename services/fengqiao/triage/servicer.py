@@ -34,7 +34,9 @@ class TriageServicer(triage_pb2_grpc.TriageServiceServicer):
                     matched=t.matched,
                     conditions=[
                         triage_pb2.ConditionTrace(
-                            field=c.fact, expected=c.expected, actual=c.actual,
+                            field=c.fact,
+                            expected=c.expected,
+                            actual=c.actual,
                             satisfied=c.satisfied,
                         )
                         for c in t.conditions

@@ -40,23 +40,36 @@ class TriageWorker:
         now = datetime.now(UTC)
         decision = await self._runner.decide(record.dispute, PolicyContext(), now)
         entry = TimelineEntry(
-            at=now, kind="routed",
+            at=now,
+            kind="routed",
             summary=f"分派至{decision.route_label}（规则 {decision.rule_id}）：{decision.reason}",
-            rule_id=decision.rule_id, route=decision.route, policy_version=decision.policy_version,
+            rule_id=decision.rule_id,
+            route=decision.route,
+            policy_version=decision.policy_version,
             event_id=_routed_event_id(record.id),
         )
 
         def apply(current: DisputeRecord) -> DisputeRecord | None:
             if current.status is not Status.RECEIVED:
                 return None  # another delivery got here first
-            return replace(current, status=Status.ROUTED, decision=decision,
-                           timeline=(*current.timeline, entry))
+            return replace(
+                current,
+                status=Status.ROUTED,
+                decision=decision,
+                timeline=(*current.timeline, entry),
+            )
 
         stored = await self._store.update(record.id, apply)
         if stored.decision == decision:
-            log.info("dispute_routed", rule_id=decision.rule_id, route=decision.route.value,
-                     priority=decision.priority.value, deadline=decision.deadline.isoformat(),
-                     reason=decision.reason, policy_version=decision.policy_version)
+            log.info(
+                "dispute_routed",
+                rule_id=decision.rule_id,
+                route=decision.route.value,
+                priority=decision.priority.value,
+                deadline=decision.deadline.isoformat(),
+                reason=decision.reason,
+                policy_version=decision.policy_version,
+            )
         return stored
 
     async def _publish_routed(self, record: DisputeRecord) -> None:
