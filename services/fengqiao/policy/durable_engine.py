@@ -3,8 +3,13 @@
 durable_rules is used as a stateless first-match matcher, as measured in the project's
 notes: each rule's priority is its position, so the first matching rule in file order
 consumes the event; one fixed context (`sid`) and one calling thread, so the action runs
-inside `post` before it returns. The engine keeps no per-dispute state. A policy version
-gets a fresh `Host`; an old one is simply left idle (its timer threads cannot be stopped).
+inside `post` before it returns. The engine keeps no per-dispute state.
+
+`Host` normally starts two background timer threads that poll the C core for pending
+actions and timers every 0.2 s. fengqiao uses neither, and measured here the poller races
+`post` for the same action (an event's action ran twice, once on the timer thread). So the
+subclass never starts them: every engine call happens on the one thread that owns it, and
+an old policy's `Host` leaves nothing running behind.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ class _Host(engine.Host):  # type: ignore[misc]  # durable ships no types
     def __init__(self, record: Callable[[str], None]) -> None:
         self._record = record
         super().__init__()
+
+    def _run(self) -> None:
+        """Start no background timer threads (see the module docstring)."""
 
     def get_action(self, action_name: str) -> Callable[[Any], None]:
         def act(_: Any) -> None:

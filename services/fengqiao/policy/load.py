@@ -337,17 +337,18 @@ class _Checker:
         out: list[Rule] = []
         seen: dict[str, int] = {}
         for i, item in enumerate(node):
-            rule = self.rule(node, i, item)
-            if rule is None:
-                continue
-            if rule.id in seen:
+            rule_id = item.get("id") if isinstance(item, CommentedMap) else None
+            if isinstance(rule_id, str) and rule_id in seen:
                 self.add(
                     _pos(item, "id"),
-                    f"规则编号 {rule.id} 重复（首次出现在第 {seen[rule.id]} 行）",
-                    f"duplicate rule id {rule.id} (first at line {seen[rule.id]})",
+                    f"规则编号 {rule_id} 重复（首次出现在第 {seen[rule_id]} 行）",
+                    f"duplicate rule id {rule_id} (first at line {seen[rule_id]})",
                 )
-            seen.setdefault(rule.id, rule.line)
-            out.append(rule)
+            elif isinstance(rule_id, str):
+                seen[rule_id] = _pos(item)[0]
+            rule = self.rule(node, i, item)
+            if rule is not None:
+                out.append(rule)
         self.shadowing(node, out)
         return tuple(out)
 

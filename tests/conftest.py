@@ -1,0 +1,70 @@
+"""Fixtures with real parts: a real nats-server per test, real gRPC servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from fengqiao.platform.bus import Bus, connect
+from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.platform.settings import Settings
+from fengqiao.runtime import Stack, running
+from fengqiao.samples import read_submission, sample_files
+from fengqiao.v1 import intake_pb2
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = ROOT / "rules" / "triage.yaml"
+SAMPLES = ROOT / "rules" / "samples"
+
+
+@pytest.fixture
+async def nats_server(tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
+    server = await EmbeddedNats.start(tmp_path / "nats")
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def bus(nats_server: EmbeddedNats) -> AsyncIterator[Bus]:
+    connection = await connect(nats_server.url, "test")
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+def settings_for(nats_url: str, policy: Path = POLICY) -> Settings:
+    return Settings(
+        nats_url=nats_url,
+        intake_addr="127.0.0.1:0",
+        triage_addr="127.0.0.1:0",
+        notification_addr="127.0.0.1:0",
+        policy_file=policy,
+    )
+
+
+@pytest.fixture
+async def stack(nats_server: EmbeddedNats) -> AsyncIterator[Stack]:
+    async with running(settings_for(nats_server.url), ("intake", "triage", "notification")) as s:
+        yield s
+
+
+@pytest.fixture
+async def intake_channel(stack: Stack) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as channel:
+        yield channel
+
+
+def samples() -> list[intake_pb2.SubmitDisputeRequest]:
+    return [read_submission(path) for path in sample_files(SAMPLES)]
+
+
+def sample(prefix: str) -> intake_pb2.SubmitDisputeRequest:
+    """The sample whose file name starts with `prefix` (e.g. "13")."""
+    (path,) = [p for p in sample_files(SAMPLES) if p.name.startswith(prefix)]
+    return read_submission(path)

@@ -1,0 +1,134 @@
+"""durable_rules (what triage acts on) and the plain-Python explainer must agree."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fengqiao.convert import dispute_from_proto
+from fengqiao.domain import Dispute, Location, Party, PolicyContext, Route
+from fengqiao.domain.vocabulary import CATEGORIES, CHANNELS, PARTY_ROLES, RISK_FLAGS
+from fengqiao.policy import CompiledPolicy, load_policy, parse_policy
+from tests.conftest import POLICY, samples
+from tests.policy.test_load import DEFAULT, HEAD
+
+NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def compiled() -> CompiledPolicy:
+    return CompiledPolicy(load_policy(POLICY))
+
+
+def test_samples_decide_the_same_both_ways_and_reach_every_route(compiled: CompiledPolicy) -> None:
+    routes = set()
+    for request in samples():
+        dispute = dispute_from_proto(request.dispute)
+        engine = compiled.decide(dispute, PolicyContext(), NOW)
+        explained, trace = compiled.explain(dispute, PolicyContext(), NOW)
+        assert engine == explained
+        assert trace[-1].matched and trace[-1].rule_id == engine.rule_id
+        assert not any(t.matched for t in trace[:-1])
+        routes.add(engine.route)
+    assert routes == set(Route)
+
+
+places = st.builds(
+    Location,
+    district=st.sampled_from(["甘州区", "岚皋县"]),
+    street=st.sampled_from(["东街街道", "城关镇"]),
+    community=st.just("南关社区"),
+    grid=st.sampled_from(["第1网格", "第3网格"]),
+)
+disputes = st.builds(
+    Dispute,
+    category=st.sampled_from(sorted(CATEGORIES)),
+    summary=st.just("测试"),
+    parties=st.lists(
+        st.builds(Party, name=st.just("张三"), role=st.sampled_from(sorted(PARTY_ROLES))),
+        min_size=1,
+        max_size=8,
+    ).map(tuple),
+    location=places,
+    # Dense around the policy's boundaries (0, ¥50,000, ¥100,000) and beyond.
+    amount_fen=st.one_of(
+        st.sampled_from([0, 1, 4_999_999, 5_000_000, 5_000_001, 10_000_000, 10_000_001]),
+        st.integers(min_value=0, max_value=10**9),
+    ),
+    channel=st.sampled_from(sorted(CHANNELS)),
+    risk_flags=st.lists(st.sampled_from(sorted(RISK_FLAGS)), unique=True, max_size=2).map(tuple),
+    court_mediation_consent=st.booleans(),
+)
+contexts = st.builds(
+    PolicyContext,
+    current_level=st.one_of(st.none(), st.sampled_from(list(Route))),
+    times_escalated=st.integers(0, 4),
+    similar_recent=st.integers(0, 5),
+)
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(dispute=disputes, context=contexts)
+def test_generated_disputes_decide_the_same_both_ways(
+    compiled: CompiledPolicy, dispute: Dispute, context: PolicyContext
+) -> None:
+    assert compiled.decide(dispute, context, NOW) == compiled.explain(dispute, context, NOW)[0]
+
+
+def test_every_operator_agrees_on_a_policy_that_uses_them_all() -> None:
+    rules = """\
+  - id: not-one-of
+    title: t
+    when: {category: {not_one_of: [other, petition, labour_wages, neighbour_noise]}, parties: {more_than: 2}}
+    route: street_office
+    reason: r
+  - id: all-of
+    title: t
+    when: {risk_flags: {all_of: [violence, threat]}}
+    route: street_office
+    reason: r
+  - id: not-and-less
+    title: t
+    when: {channel: {not: phone}, amount: {less_than: 100}, level: new}
+    route: court_fast_track
+    reason: r
+  - id: text-and-flag
+    title: t
+    when: {grid: 第3网格, court_consent: false, similar_recent: {at_most: 1}}
+    route: court_fast_track
+    reason: r
+"""
+    policy = CompiledPolicy(parse_policy((HEAD + rules + DEFAULT).encode(), "ops.yaml"))
+    seen = set()
+
+    @settings(max_examples=300, deadline=None)
+    @given(dispute=disputes, context=contexts)
+    def agree(dispute: Dispute, context: PolicyContext) -> None:
+        engine = policy.decide(dispute, context, NOW)
+        assert engine == policy.explain(dispute, context, NOW)[0]
+        seen.add(engine.rule_id)
+
+    agree()
+    assert seen == {"not-one-of", "all-of", "not-and-less", "text-and-flag", "default"}
+
+
+def test_matcher_refuses_a_second_thread(compiled: CompiledPolicy) -> None:
+    dispute = dispute_from_proto(samples()[0].dispute)
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            compiled.decide(dispute, PolicyContext(), NOW)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1 and "thread" in str(errors[0])

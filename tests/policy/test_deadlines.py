@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from fengqiao.policy import Deadline, DeadlineUnit
+from fengqiao.policy.deadlines import CHINA, add_working_days, due, working_days_known
+
+
+def test_working_days_skip_the_national_day_holiday() -> None:
+    # 2026-09-30 is a Wednesday; 1–7 October are holidays; 10 October (Saturday) is worked.
+    assert add_working_days(date(2026, 9, 30), 1) == date(2026, 10, 8)
+    assert add_working_days(date(2026, 9, 30), 3) == date(2026, 10, 10)
+
+
+def test_working_days_skip_weekends_and_keep_the_time_of_day_in_china() -> None:
+    friday_evening = datetime(2026, 11, 20, 18, 30, tzinfo=CHINA)
+    assert due(friday_evening, Deadline(1, DeadlineUnit.WORKING_DAYS)) == datetime(
+        2026, 11, 23, 18, 30, tzinfo=CHINA
+    )
+
+
+def test_working_days_are_counted_in_china_time_not_utc() -> None:
+    # 17:00 UTC on Friday is already 01:00 on Saturday in China.
+    start = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)
+    assert due(start, Deadline(1, DeadlineUnit.WORKING_DAYS)).astimezone(CHINA).date() == date(
+        2026, 11, 23
+    )
+
+
+def test_hours_and_days_are_plain_durations() -> None:
+    start = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    assert due(start, Deadline(24, DeadlineUnit.HOURS)) == datetime(2026, 11, 22, 9, tzinfo=UTC)
+    assert due(start, Deadline(7, DeadlineUnit.DAYS)) == datetime(2026, 11, 28, 9, tzinfo=UTC)
+
+
+def test_a_year_without_official_data_falls_back_to_monday_to_friday() -> None:
+    far = date(2031, 1, 3)  # a Friday
+    assert not working_days_known(far)
+    assert add_working_days(far, 1) == date(2031, 1, 6)

@@ -1,0 +1,162 @@
+"""The rules file is checked with errors at file:line:column that say what to do."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fengqiao.domain import Route
+from fengqiao.policy import PolicyError, load_policy, parse_policy
+from fengqiao.policy.load import MAX_RULES
+from tests.conftest import POLICY
+
+HEAD = """\
+version: t
+routes:
+  local: {label: 就地, deadline: {days: 7}, handler: grid_worker, notify: [grid_worker]}
+  street_office: {label: 街道, deadline: {working_days: 10}, handler: street_governance_centre,
+                  notify: [street_governance_centre]}
+  court_fast_track: {label: 速裁, deadline: {working_days: 14}, handler: court_mediation_centre,
+                     notify: [court_mediation_centre]}
+rules:
+"""
+DEFAULT = """\
+  - id: default
+    title: 兜底
+    route: local
+    reason: 兜底
+"""
+
+
+def problems(text: str) -> list[tuple[int, int, str]]:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text.encode(), "t.yaml")
+    return [(p.line, p.column, p.en) for p in info.value.problems]
+
+
+def test_shipped_policy_loads_with_its_content_hash_as_version() -> None:
+    policy = load_policy(POLICY)
+    import hashlib
+
+    assert policy.version == hashlib.sha256(POLICY.read_bytes()).hexdigest()
+    assert policy.rules[-1].conditions == ()
+    assert {r.route for r in policy.rules} == set(Route)
+    assert policy.rules[0].id == "risk-first"
+
+
+def test_minimal_policy_loads() -> None:
+    policy = parse_policy((HEAD + DEFAULT).encode(), "t.yaml")
+    assert [r.id for r in policy.rules] == ["default"]
+
+
+def test_typo_in_field_name_is_located_and_a_fix_suggested() -> None:
+    text = (
+        HEAD
+        + "  - id: a\n    title: a\n    when: {categroy: labour_wages}\n    route: local\n    reason: r\n"
+        + DEFAULT
+    )
+    ((line, col, en),) = problems(text)
+    assert (line, col) == (11, 12)
+    assert "did you mean 'category'?" in en
+
+
+def test_rule_after_a_catch_all_is_reported_as_never_matching() -> None:
+    text = (
+        HEAD
+        + DEFAULT
+        + "  - id: late\n    title: 晚\n    when: {category: other}\n    route: local\n    reason: r\n"
+    )
+    found = problems(text)
+    assert any("late can never match" in en and line == 13 for line, _, en in found)
+    assert any("last rule must be a default" in en for _, _, en in found)
+
+
+def test_rule_whose_conditions_an_earlier_rule_covers_is_shadowed() -> None:
+    text = (
+        HEAD
+        + "  - id: wide\n    title: 宽\n    when: {category: labour_wages}\n    route: local\n    reason: r\n"
+        + "  - id: narrow\n    title: 窄\n    when: {category: labour_wages, parties: {at_least: 3}}\n"
+        + "    route: street_office\n    reason: r\n"
+        + DEFAULT
+    )
+    ((line, _, en),) = problems(text)
+    assert line == 14 and "narrow can never match: earlier rule wide" in en
+
+
+def test_unknown_route_duplicate_id_and_bad_values_are_all_reported_at_once() -> None:
+    text = (
+        HEAD
+        + "  - id: a\n    title: a\n    when: {amount: {at_least: -5}}\n    route: street\n    reason: r\n"
+        + "  - id: a\n    title: b\n    when: {risk_flags: [violent]}\n    route: local\n    reason: '{nope}'\n"
+        + DEFAULT
+    )
+    found = problems(text)
+    messages = " | ".join(en for _, _, en in found)
+    assert "unknown route 'street'; did you mean 'street_office'?" in messages
+    assert "duplicate rule id a" in messages
+    assert "amount takes an amount in yuan" in messages
+    assert "'violent' is not a known risk_flags; did you mean 'violence'?" in messages
+    assert "unknown placeholder {nope}" in messages
+    assert [line for line, _, _ in found] == sorted(line for line, _, _ in found)
+
+
+def test_missing_route_and_wrong_operator_for_the_field() -> None:
+    head = HEAD.split("  court_fast_track")[0] + "rules:\n"
+    text = (
+        head
+        + "  - id: a\n    title: a\n    when: {category: {at_least: 3}}\n    route: local\n    reason: r\n"
+        + DEFAULT
+    )
+    messages = " | ".join(en for _, _, en in problems(text))
+    assert "routes is missing court_fast_track" in messages
+    assert "category does not take 'at_least'" in messages
+
+
+def test_yuan_become_fen_exactly() -> None:
+    text = (
+        HEAD
+        + "  - id: a\n    title: a\n    when: {amount: {at_most: 50000.5}}\n    route: local\n    reason: r\n"
+        + DEFAULT
+    )
+    (condition,) = parse_policy(text.encode(), "t").rules[0].conditions
+    assert condition.value == 5_000_050
+    assert "at most two decimals" in problems(text.replace("50000.5", "1.234"))[0][2]
+
+
+def test_alias_bomb_is_refused_before_expansion() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(8)
+    )
+    started = time.perf_counter()
+    ((line, _, en),) = problems(bomb)
+    assert time.perf_counter() - started < 5  # refused in one linear pass, not expanded
+    assert line == 2 and "aliases are not allowed" in en
+
+
+def test_deep_nesting_and_syntax_errors_are_refused_with_a_position() -> None:
+    assert "nesting deeper" in problems("a: " + "[" * 200 + "]" * 200)[0][2]
+    ((line, _, en),) = problems("version: t\nroutes: [unclosed\n")
+    assert line >= 2 and "YAML syntax error" in en
+
+
+def test_python_tags_are_never_executed() -> None:
+    text = "version: !!python/object/apply:os.system ['echo hacked']\n"
+    found = problems(text)
+    assert found  # refused: a tag is not text, and nothing ran
+
+
+def test_too_many_rules_for_the_engine_is_refused() -> None:
+    rule = "  - id: r{i}\n    title: t\n    when: {{similar_recent: {i}}}\n    route: local\n    reason: r\n"
+    text = HEAD + "".join(rule.format(i=i) for i in range(MAX_RULES + 1)) + DEFAULT
+    ((_, _, en),) = problems(text)
+    assert f"more than {MAX_RULES} rules" in en
+
+
+def test_error_text_is_bilingual_and_names_the_file() -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(b"rules: []\n", "rules/x.yaml")
+    text = info.value.format()
+    assert text.startswith("rules/x.yaml:")
+    assert "缺少" in text and "missing" in text
