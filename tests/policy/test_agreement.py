@@ -85,7 +85,9 @@ def test_every_operator_agrees_on_a_policy_that_uses_them_all() -> None:
     rules = """\
   - id: not-one-of
     title: t
-    when: {category: {not_one_of: [other, petition, labour_wages, neighbour_noise]}, parties: {more_than: 2}}
+    when:
+      category: {not_one_of: [other, petition, labour_wages, neighbour_noise]}
+      parties: {more_than: 2}
     route: street_office
     reason: r
   - id: all-of

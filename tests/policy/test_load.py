@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -29,6 +30,13 @@ DEFAULT = """\
 """
 
 
+def rule(rule_id: str, when: str = "", route: str = "local", reason: str = "r") -> str:
+    """One rule as YAML, five lines (four without `when`)."""
+    lines = [f"  - id: {rule_id}", "    title: t"]
+    lines += [f"    when: {when}"] if when else []
+    return "\n".join([*lines, f"    route: {route}", f"    reason: {reason}", ""])
+
+
 def problems(text: str) -> list[tuple[int, int, str]]:
     with pytest.raises(PolicyError) as info:
         parse_policy(text.encode(), "t.yaml")
@@ -37,8 +45,6 @@ def problems(text: str) -> list[tuple[int, int, str]]:
 
 def test_shipped_policy_loads_with_its_content_hash_as_version() -> None:
     policy = load_policy(POLICY)
-    import hashlib
-
     assert policy.version == hashlib.sha256(POLICY.read_bytes()).hexdigest()
     assert policy.rules[-1].conditions == ()
     assert {r.route for r in policy.rules} == set(Route)
@@ -51,22 +57,14 @@ def test_minimal_policy_loads() -> None:
 
 
 def test_typo_in_field_name_is_located_and_a_fix_suggested() -> None:
-    text = (
-        HEAD
-        + "  - id: a\n    title: a\n    when: {categroy: labour_wages}\n    route: local\n    reason: r\n"
-        + DEFAULT
-    )
+    text = HEAD + rule("a", "{categroy: labour_wages}") + DEFAULT
     ((line, col, en),) = problems(text)
     assert (line, col) == (11, 12)
     assert "did you mean 'category'?" in en
 
 
 def test_rule_after_a_catch_all_is_reported_as_never_matching() -> None:
-    text = (
-        HEAD
-        + DEFAULT
-        + "  - id: late\n    title: 晚\n    when: {category: other}\n    route: local\n    reason: r\n"
-    )
+    text = HEAD + DEFAULT + rule("late", "{category: other}")
     found = problems(text)
     assert any("late can never match" in en and line == 13 for line, _, en in found)
     assert any("last rule must be a default" in en for _, _, en in found)
@@ -75,9 +73,8 @@ def test_rule_after_a_catch_all_is_reported_as_never_matching() -> None:
 def test_rule_whose_conditions_an_earlier_rule_covers_is_shadowed() -> None:
     text = (
         HEAD
-        + "  - id: wide\n    title: 宽\n    when: {category: labour_wages}\n    route: local\n    reason: r\n"
-        + "  - id: narrow\n    title: 窄\n    when: {category: labour_wages, parties: {at_least: 3}}\n"
-        + "    route: street_office\n    reason: r\n"
+        + rule("wide", "{category: labour_wages}")
+        + rule("narrow", "{category: labour_wages, parties: {at_least: 3}}", "street_office")
         + DEFAULT
     )
     ((line, _, en),) = problems(text)
@@ -87,8 +84,8 @@ def test_rule_whose_conditions_an_earlier_rule_covers_is_shadowed() -> None:
 def test_unknown_route_duplicate_id_and_bad_values_are_all_reported_at_once() -> None:
     text = (
         HEAD
-        + "  - id: a\n    title: a\n    when: {amount: {at_least: -5}}\n    route: street\n    reason: r\n"
-        + "  - id: a\n    title: b\n    when: {risk_flags: [violent]}\n    route: local\n    reason: '{nope}'\n"
+        + rule("a", "{amount: {at_least: -5}}", route="street")
+        + rule("a", "{risk_flags: [violent]}", reason="'{nope}'")
         + DEFAULT
     )
     found = problems(text)
@@ -102,32 +99,24 @@ def test_unknown_route_duplicate_id_and_bad_values_are_all_reported_at_once() ->
 
 
 def test_missing_route_and_wrong_operator_for_the_field() -> None:
-    head = HEAD.split("  court_fast_track")[0] + "rules:\n"
-    text = (
-        head
-        + "  - id: a\n    title: a\n    when: {category: {at_least: 3}}\n    route: local\n    reason: r\n"
-        + DEFAULT
-    )
+    head = HEAD.split("  court_fast_track", maxsplit=1)[0] + "rules:\n"
+    text = head + rule("a", "{category: {at_least: 3}}") + DEFAULT
     messages = " | ".join(en for _, _, en in problems(text))
     assert "routes is missing court_fast_track" in messages
     assert "category does not take 'at_least'" in messages
 
 
 def test_yuan_become_fen_exactly() -> None:
-    text = (
-        HEAD
-        + "  - id: a\n    title: a\n    when: {amount: {at_most: 50000.5}}\n    route: local\n    reason: r\n"
-        + DEFAULT
-    )
+    text = HEAD + rule("a", "{amount: {at_most: 50000.5}}") + DEFAULT
     (condition,) = parse_policy(text.encode(), "t").rules[0].conditions
     assert condition.value == 5_000_050
     assert "at most two decimals" in problems(text.replace("50000.5", "1.234"))[0][2]
 
 
 def test_alias_bomb_is_refused_before_expansion() -> None:
+    names = "abcdefghi"
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
-        for i in range(8)
+        f"{new}: &{new} [{', '.join([f'*{old}'] * 4)}]\n" for old, new in zip(names, names[1:])
     )
     started = time.perf_counter()
     ((line, _, en),) = problems(bomb)
@@ -148,8 +137,8 @@ def test_python_tags_are_never_executed() -> None:
 
 
 def test_too_many_rules_for_the_engine_is_refused() -> None:
-    rule = "  - id: r{i}\n    title: t\n    when: {{similar_recent: {i}}}\n    route: local\n    reason: r\n"
-    text = HEAD + "".join(rule.format(i=i) for i in range(MAX_RULES + 1)) + DEFAULT
+    rules = "".join(rule(f"r{i}", f"{{similar_recent: {i}}}") for i in range(MAX_RULES + 1))
+    text = HEAD + rules + DEFAULT
     ((_, _, en),) = problems(text)
     assert f"more than {MAX_RULES} rules" in en
 
