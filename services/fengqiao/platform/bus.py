@@ -136,15 +136,19 @@ def redelivery_delay(num_delivered: int) -> float:
 
 
 async def kv_values(kv: KeyValue, pattern: str = ">") -> list[bytes]:
-    """The current value of every key matching `pattern`, in one pass over the bucket."""
+    """The latest value of every key matching `pattern`, in one pass over the bucket.
+
+    A key written while the watch starts can arrive twice (its last value, then the
+    update): only the highest revision of each key is kept."""
     watcher = await kv.watch(pattern, ignore_deletes=True)
-    out: list[bytes] = []
+    latest: dict[str, tuple[int, bytes | None]] = {}
     try:
         async for entry in watcher:
             if entry is None:  # end of the initial values
                 break
-            if entry.value:
-                out.append(entry.value)
+            revision = entry.revision or 0
+            if entry.key not in latest or latest[entry.key][0] < revision:
+                latest[entry.key] = (revision, entry.value)
     finally:
         await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves it unannotated
-    return out
+    return [value for _, value in latest.values() if value]

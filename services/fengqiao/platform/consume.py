@@ -18,6 +18,7 @@ from fengqiao.platform.bus import redelivery_delay
 log = structlog.get_logger()
 
 Handler = Callable[[Msg], Awaitable[None]]
+FETCH_WAIT_SECONDS = 5.0
 
 
 class RejectMessage(Exception):
@@ -35,14 +36,26 @@ async def consume(
     batch: int = 16,
 ) -> None:
     """Fetch and handle messages until `stop` is set. Success acks; a permanent failure
-    terminates the message; anything else is redelivered after a growing delay."""
-    while not stop.is_set():
-        try:
-            msgs = await sub.fetch(batch, timeout=1.0)
-        except nats.errors.TimeoutError:
-            continue
-        for msg in msgs:
-            await _handle(msg, handler)
+    terminates the message; anything else is redelivered after a growing delay.
+
+    Stopping never interrupts a handler; a fetch still waiting is abandoned, and anything
+    it would have brought is redelivered after the consumer's ack wait."""
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        while not stop.is_set():
+            fetch = asyncio.create_task(sub.fetch(batch, timeout=FETCH_WAIT_SECONDS))
+            await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not fetch.done():
+                fetch.cancel()
+                break
+            try:
+                msgs = fetch.result()
+            except nats.errors.TimeoutError:
+                continue
+            for msg in msgs:
+                await _handle(msg, handler)
+    finally:
+        stopped.cancel()
 
 
 async def _handle(msg: Msg, handler: Handler) -> None:

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fengqiao.convert import dispute_from_proto
+from fengqiao.domain import Decision, Priority, Route
+from fengqiao.notification.recipients import mask_phone, recipients, routed_message
+from tests.conftest import sample
+
+
+def decision(notify: tuple[str, ...]) -> Decision:
+    at = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)
+    return Decision(
+        rule_id="r",
+        rule_title="t",
+        route=Route.STREET_OFFICE,
+        route_label="街道联合调解",
+        handler="street_governance_centre",
+        handler_label="街道综治中心",
+        priority=Priority.URGENT,
+        deadline=at,
+        reason="理由",
+        policy_version="v",
+        notify=notify,
+        decided_at=at,
+    )
+
+
+def test_each_role_is_addressed_at_the_level_it_serves_and_every_party_once() -> None:
+    dispute = dispute_from_proto(sample("07").dispute)
+    loc = dispute.location
+    found = recipients(
+        dispute,
+        decision(
+            ("grid_worker", "police_station", "party", "grid_worker", "court_mediation_centre")
+        ),
+    )
+    ids = [r.id for r in found]
+    assert ids[:2] == [
+        f"grid_worker@{loc.district}/{loc.street}/{loc.community}/{loc.grid}",
+        f"police_station@{loc.district}/{loc.street}",
+    ]
+    assert ids[-1] == f"court_mediation_centre@{loc.district}"
+    assert [r.party_index for r in found if r.role == "party"] == list(range(len(dispute.parties)))
+    assert len(ids) == len(set(ids))
+
+
+def test_phones_are_masked_for_institutions_and_parties_are_addressed_by_name() -> None:
+    dispute = dispute_from_proto(sample("07").dispute)
+    found = recipients(dispute, decision(("street_governance_centre", "party")))
+    to_office = routed_message(dispute, decision(()), found[0])
+    phones = [p.phone for p in dispute.parties if p.phone]
+    assert phones and all(p not in to_office and mask_phone(p) in to_office for p in phones)
+    assert to_office.startswith("【紧急】")
+    to_party = routed_message(dispute, decision(()), found[1])
+    assert dispute.parties[0].name in to_party and dispute.id in to_party
+
+
+def test_mask_phone() -> None:
+    assert mask_phone("13812345678") == "138****5678"
+    assert mask_phone("0936-8212345") == "093****2345"
+    assert mask_phone("12") == "****"
