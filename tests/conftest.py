@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+import structlog
 
 from fengqiao.platform.bus import Bus, connect
 from fengqiao.platform.embedded_nats import EmbeddedNats
@@ -18,6 +19,13 @@ from fengqiao.v1 import intake_pb2
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "rules" / "triage.yaml"
 SAMPLES = ROOT / "rules" / "samples"
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """`fengqiao.cli.main` configures logging for its process; undo it after each test."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture

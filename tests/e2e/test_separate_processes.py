@@ -1,0 +1,71 @@
+"""The acceptance path: a real nats-server and the three services as separate processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.v1 import (
+    dispute_pb2,
+    intake_pb2,
+    intake_pb2_grpc,
+    notification_pb2,
+    notification_pb2_grpc,
+)
+from tests.conftest import sample
+from tests.e2e.processes import ServiceProcess
+from tests.support import eventually
+
+NAMES = ("intake", "triage", "notification")
+
+
+@pytest.fixture
+async def services(nats_server: EmbeddedNats) -> AsyncIterator[dict[str, ServiceProcess]]:
+    started = await asyncio.gather(*(ServiceProcess.start(n, nats_server.url) for n in NAMES))
+    running = dict(zip(NAMES, started, strict=True))
+    try:
+        yield running
+    finally:
+        for service in running.values():
+            await service.stop()
+
+
+async def test_disputes_are_decided_and_notified_across_processes(
+    services: dict[str, ServiceProcess],
+) -> None:
+    chosen = {"01": dispute_pb2.ROUTE_LOCAL, "07": dispute_pb2.ROUTE_STREET_OFFICE,
+              "13": dispute_pb2.ROUTE_COURT_FAST_TRACK, "10": dispute_pb2.ROUTE_LOCAL,
+              "20": dispute_pb2.ROUTE_STREET_OFFICE}  # fmt: skip
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{services['intake'].port}") as intake_ch,
+        grpc.aio.insecure_channel(f"127.0.0.1:{services['notification'].port}") as notify_ch,
+    ):
+        intake = intake_pb2_grpc.IntakeServiceStub(intake_ch)
+        notify = notification_pb2_grpc.NotificationServiceStub(notify_ch)
+        submitted = {
+            prefix: (await intake.SubmitDispute(sample(prefix))).dispute_id for prefix in chosen
+        }
+        for prefix, dispute_id in submitted.items():
+            record = await eventually(
+                lambda d=dispute_id: intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=d)),
+                lambda r: any(e.kind == "notified" for e in r.timeline),
+            )
+            assert record.status == dispute_pb2.DISPUTE_STATUS_ROUTED
+            assert record.decision.route == chosen[prefix]
+            assert record.decision.policy_version and record.decision.HasField("deadline")
+            told = await notify.ListNotifications(
+                notification_pb2.ListNotificationsRequest(dispute_id=dispute_id)
+            )
+            assert len(told.notifications) >= 1 + len(sample(prefix).dispute.parties)
+
+    for name, service in services.items():
+        assert await service.stop() == 0, f"{name} did not stop cleanly"
+        assert service.events("service_stopped"), name
+    routed = services["triage"].events("dispute_routed")
+    assert sorted(line["dispute_id"] for line in routed) == sorted(submitted.values())
+    sent = services["notification"].events("notification_sent")
+    assert {line["dispute_id"] for line in sent} == set(submitted.values())

@@ -1,0 +1,83 @@
+"""The `fengqiao` command as policy staff and operators use it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fengqiao.cli import main
+from fengqiao.runtime import Stack
+from tests.conftest import POLICY, ROOT, SAMPLES
+
+
+def test_rules_check_passes_on_the_shipped_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "check", str(POLICY)]) == 0
+    assert "检查通过" in capsys.readouterr().out
+
+
+def test_rules_check_fails_with_positions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.yaml"
+    text = POLICY.read_text(encoding="utf-8").replace(
+        "category: labour_wages", "categry: labour_wages"
+    )
+    broken.write_text(text, encoding="utf-8")
+    assert main(["rules", "check", str(broken)]) == 1
+    err = capsys.readouterr().err
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "categry" in t)
+    assert f"{broken}:{line}:" in err
+    assert "did you mean 'category'?" in err and "未知的条件字段" in err
+
+
+def test_rules_explain_in_words_and_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    dispute = next(SAMPLES.glob("13-*.json"))
+    assert main(["rules", "explain", str(POLICY), str(dispute)]) == 0
+    words = capsys.readouterr().out
+    assert "✔ 命中  small-claim-fast-track" in words and "✘ 未中  risk-first" in words
+    assert main(["rules", "explain", str(POLICY), str(dispute), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["decision"]["rule_id"] == data["engine_rule_id"] == "small-claim-fast-track"
+    assert [t["matched"] for t in data["trace"]][-1] is True
+
+
+def test_bad_settings_and_unreadable_files_are_clear_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["rules", "explain", str(POLICY), str(tmp_path / "none.json")]) == 1
+    assert "cannot read dispute file" in capsys.readouterr().err
+    assert main(["rules", "check", str(tmp_path / "none.yaml")]) == 1
+    assert "cannot read" in capsys.readouterr().err
+    monkeypatch.setenv("FENGQIAO_LOG_FORMAT", "xml")
+    assert main(["rules", "check"]) == 2
+    assert "FENGQIAO_LOG_FORMAT='xml'" in capsys.readouterr().err
+
+
+async def test_submit_prints_the_new_dispute_id(stack: Stack) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fengqiao", "submit", str(next(SAMPLES.glob("01-*.json"))),
+        "--target", f"127.0.0.1:{stack.port('intake')}",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert json.loads(out)["dispute_id"].startswith("FQ-")
+
+
+def test_demo_decides_every_sample_on_all_three_routes() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FENGQIAO_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "fengqiao", "demo"], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if "FQ-" in line]
+    assert len(rows) == len(list(SAMPLES.glob("*.json")))
+    for label in ("就地化解", "街道联合调解", "诉调对接"):
+        assert sum(label in row for row in rows) >= 1, label
