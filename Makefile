@@ -45,7 +45,7 @@ test: lint typecheck
 	$(BIN)/pytest -q
 
 bench: install
-	$(BIN)/python -m fengqiao.bench
+	$(BIN)/python -m tests.bench.run
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -70,6 +70,22 @@ async def test_submit_prints_the_new_dispute_id(stack: Stack) -> None:
     assert json.loads(out)["dispute_id"].startswith("FQ-")
 
 
+async def test_health_reports_a_serving_service_and_fails_on_a_dead_port(stack: Stack) -> None:
+    async def health(port: int) -> tuple[int | None, bytes]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fengqiao", "health", "--target", f"127.0.0.1:{port}",
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await process.communicate()
+        return process.returncode, out
+
+    code, out = await health(stack.port("triage"))
+    assert (code, b"SERVING" in out) == (0, True)
+    await stack.services["triage"].stop()
+    code, out = await health(stack.port("triage"))
+    assert code == 1 and b"UNAVAILABLE" in out
+
+
 def test_demo_decides_every_sample_on_all_three_routes() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FENGQIAO_")}
     done = subprocess.run(

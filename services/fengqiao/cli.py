@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fengqiao.convert import context_from_proto, dispute_from_proto
 from fengqiao.demo import run_demo
@@ -42,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument(
         "--target", default="", help="intake host:port (default: FENGQIAO_INTAKE_ADDR)"
     )
+
+    health = sub.add_parser("health", help="exit 0 if the gRPC service at --target is serving")
+    health.add_argument("--target", required=True, help="host:port")
 
     rules = sub.add_parser("rules", help="check or explain the rules file").add_subparsers(
         dest="rules_command", required=True
@@ -88,6 +93,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if command == "demo":
         return asyncio.run(run_demo(settings, args.samples))
+    if command == "health":
+        return asyncio.run(_health(args.target))
     if command == "submit":
         return asyncio.run(_submit(args.file, args.target or _client_target(settings.intake_addr)))
     if args.rules_command == "check":
@@ -114,6 +121,21 @@ async def _submit(path: Path, target: str) -> int:
             return 1
     print(json_format.MessageToJson(response, preserving_proto_field_name=True, ensure_ascii=False))
     return 0
+
+
+async def _health(target: str) -> int:
+    """For container health checks: the standard gRPC health service, overall status."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        # types-grpcio-health-checking declares HealthStub without its methods.
+        stub: Any = health_pb2_grpc.HealthStub(channel)
+        try:
+            response = await stub.Check(health_pb2.HealthCheckRequest(), timeout=3)
+        except grpc.aio.AioRpcError as exc:
+            print(f"{target}: {exc.code().name}", file=sys.stderr)
+            return 1
+    serving = response.status == health_pb2.HealthCheckResponse.SERVING
+    print(f"{target}: {health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)}")
+    return 0 if serving else 1
 
 
 def _rules_check(path: Path) -> int:

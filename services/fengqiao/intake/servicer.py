@@ -51,7 +51,8 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         content = fingerprint(dispute)
         dispute_id, duplicate = await self._claim(request.request_id, content, new_dispute_id(now))
         structlog.contextvars.bind_contextvars(dispute_id=dispute_id)
-        record = await self._store.get(dispute_id)
+        # A new claim has no record yet; a repeated one may have lost it to a crash.
+        record = await self._store.get(dispute_id) if duplicate else None
         if record is None:
             # First time, or a retry after a crash between claiming the id and storing it.
             dispute = replace(dispute, id=dispute_id, received_at=now)

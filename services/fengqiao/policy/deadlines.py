@@ -7,6 +7,7 @@ count as working days; `working_days_known` lets callers say so.
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -34,6 +35,7 @@ def is_working_day(day: date) -> bool:
         return day.weekday() < 5
 
 
+@functools.lru_cache(maxsize=4096)
 def add_working_days(start: date, days: int) -> date:
     """The date `days` working days after `start` (`start` itself does not count)."""
     day = start

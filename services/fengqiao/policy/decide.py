@@ -19,12 +19,12 @@ def make_decision(policy: Policy, rule: Rule, facts: Facts, now: datetime) -> De
     handler = rule.handler or spec.handler
     route_label = spec.label or ROUTE_LABELS[rule.route]
     notify = tuple(dict.fromkeys((*spec.notify, *rule.notify)))
-    words = {name: describe_value(FACTS[name], value) for name, value in facts.items()}
-    words |= {
-        "route": route_label,
-        "handler": RECIPIENT_ROLES.get(handler, handler),
-        "deadline": f"{deadline_rule.describe()}（{deadline.astimezone(CHINA):%Y-%m-%d %H:%M} 前）",
-    }
+    words = _Words(
+        facts,
+        route=route_label,
+        handler=RECIPIENT_ROLES.get(handler, handler),
+        deadline=f"{deadline_rule.describe()}（{deadline.astimezone(CHINA):%Y-%m-%d %H:%M} 前）",
+    )
     return Decision(
         rule_id=rule.id,
         rule_title=rule.title,
@@ -39,3 +39,14 @@ def make_decision(policy: Policy, rule: Rule, facts: Facts, now: datetime) -> De
         notify=notify,
         decided_at=now,
     )
+
+
+class _Words(dict[str, str]):
+    """The reason template's values, each fact put into words only if the template asks."""
+
+    def __init__(self, facts: Facts, **fixed: str) -> None:
+        super().__init__(fixed)
+        self._facts = facts
+
+    def __missing__(self, name: str) -> str:
+        return describe_value(FACTS[name], self._facts[name])

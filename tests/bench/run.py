@@ -1,0 +1,150 @@
+"""`make bench`: throughput of the policy and of the submit path, each beside a ceiling
+measured in the same run on the same machine. Numbers to write down, not pass/fail."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from fengqiao.convert import dispute_from_proto
+from fengqiao.domain import Dispute, PolicyContext
+from fengqiao.platform.bus import connect
+from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.platform.logs import configure_logging
+from fengqiao.platform.settings import Settings
+from fengqiao.policy import CompiledPolicy, load_policy, parse_policy
+from fengqiao.runtime import running
+from fengqiao.samples import read_submission, sample_files
+from fengqiao.v1 import intake_pb2, intake_pb2_grpc
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = ROOT / "rules" / "triage.yaml"
+NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+
+def report(label: str, per_second: float, latencies: list[float] | None = None) -> None:
+    line = f"  {label:<52} {per_second:>10,.0f} /s"
+    if latencies:
+        q = statistics.quantiles(latencies, n=100)
+        line += f"   p50 {q[49]:.1f} ms  p99 {q[98]:.1f} ms"
+    print(line)
+
+
+def best_rate(fn: Callable[[], object], n: int) -> float:
+    best = 0.0
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = max(best, n / (time.perf_counter() - started))
+    return best
+
+
+def generated_policy(rules: int) -> bytes:
+    """The shipped routes with `rules - 1` rules that never match, then a default."""
+    head = POLICY.read_text(encoding="utf-8").split("rules:\n")[0]
+    body = "".join(
+        f"  - id: g{i}\n    title: 生成\n    when: {{similar_recent: {1000 + i}, "
+        f"category: [labour_wages, petition]}}\n    route: local\n    reason: r\n"
+        for i in range(rules - 1)
+    )
+    default = "  - id: d\n    title: 兜底\n    route: local\n    reason: r\n"
+    return (head + "rules:\n" + body + default).encode()
+
+
+def bench_policy(disputes: list[Dispute]) -> None:
+    print("policy decisions on one core (best of 3):")
+    policies = {
+        "shipped policy": (CompiledPolicy(load_policy(POLICY)), 20_000),
+        "generated 300-rule policy": (
+            CompiledPolicy(parse_policy(generated_policy(300), "g")),
+            3_000,
+        ),
+    }
+    context = PolicyContext()
+    cycle = itertools.cycle(disputes)
+    for name, (compiled, n) in policies.items():
+        engine = best_rate(lambda c=compiled: c.decide(next(cycle), context, NOW), n)
+        report(f"{name}: durable_rules (decide)", engine)
+        explained = best_rate(lambda c=compiled: c.explain(next(cycle), context, NOW), n)
+        report(f"{name}: plain Python with reasons (explain)", explained)
+
+
+async def concurrently(
+    call: Callable[[int], Awaitable[Any]], n: int, workers: int = 32
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        for k in counter:
+            started = time.perf_counter()
+            await call(k)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return n / (time.perf_counter() - started), latencies
+
+
+async def bench_submit(requests: list[intake_pb2.SubmitDisputeRequest]) -> None:
+    print("submit path, 32 concurrent callers in the same process (all on 2 shared cores):")
+    with tempfile.TemporaryDirectory() as tmp:
+        nats = await EmbeddedNats.start(Path(tmp) / "nats")
+        try:
+            bus = await connect(nats.url, "bench")
+            n = 5_000
+            started = time.perf_counter()
+            for k in range(n):
+                await bus.js.publish("disputes.bench", b"x" * 512, headers={"Nats-Msg-Id": f"{k}"})
+            report("ceiling: js.publish awaited one by one", n / (time.perf_counter() - started))
+            await bus.close()
+            settings = Settings(nats_url=nats.url, intake_addr="127.0.0.1:0", policy_file=POLICY)
+            async with running(settings, ("intake",)) as stack:
+                target = f"127.0.0.1:{stack.port('intake')}"
+                async with grpc.aio.insecure_channel(target) as channel:
+                    health: Any = health_pb2_grpc.HealthStub(channel)
+                    intake = intake_pb2_grpc.IntakeServiceStub(channel)
+                    check = health_pb2.HealthCheckRequest()
+                    report("ceiling: gRPC health Check (an echo)",
+                           *await concurrently(lambda _: health.Check(check), 4_000))  # fmt: skip
+
+                    def submit(k: int) -> Awaitable[Any]:
+                        request = intake_pb2.SubmitDisputeRequest()
+                        request.CopyFrom(requests[k % len(requests)])
+                        request.request_id = f"bench-{k}"
+                        return intake.SubmitDispute(request)
+
+                    report("SubmitDispute (validate, KV claim+create, publish)",
+                           *await concurrently(submit, 2_000))  # fmt: skip
+        finally:
+            await nats.stop()
+
+
+def main() -> None:
+    configure_logging("console", "warning")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {platform.platform()}"
+    )
+    requests = [read_submission(p) for p in sample_files(ROOT / "rules" / "samples")]
+    disputes = [replace(dispute_from_proto(r.dispute), id="x") for r in requests]
+    bench_policy(disputes)
+    asyncio.run(bench_submit(requests))
+
+
+if __name__ == "__main__":
+    main()
