@@ -2,8 +2,10 @@
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
-# durable-rules builds only for CPython 3.11/3.12.
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11)
+# durable-rules builds only for CPython 3.11/3.12: take the first interpreter that runs and is one.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
+  $$p -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' 2>/dev/null \
+  && { echo $$p; break; }; done)
 PROTOS := $(wildcard protos/fengqiao/v1/*.proto)
 
 .PHONY: install demo up test lint typecheck unit protos bench clean
