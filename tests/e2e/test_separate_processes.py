@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -16,7 +21,7 @@ from fengqiao.v1 import (
     notification_pb2,
     notification_pb2_grpc,
 )
-from tests.conftest import sample
+from tests.conftest import ROOT, sample
 from tests.e2e.processes import ServiceProcess
 from tests.support import eventually
 
@@ -69,3 +74,34 @@ async def test_disputes_are_decided_and_notified_across_processes(
     assert sorted(line["dispute_id"] for line in routed) == sorted(submitted.values())
     sent = services["notification"].events("notification_sent")
     assert {line["dispute_id"] for line in sent} == set(submitted.values())
+
+
+async def test_up_starts_its_own_nats_and_all_three_services_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FENGQIAO_")}
+    env |= {
+        "FENGQIAO_DATA_DIR": str(tmp_path / "data"),
+        "FENGQIAO_LOG_FORMAT": "json",
+        **{f"FENGQIAO_{n.upper()}_ADDR": "127.0.0.1:0" for n in NAMES},
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fengqiao", "up", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    events: list[dict[str, object]] = []
+    async with asyncio.timeout(60):
+        while sum(e.get("event") == "service_started" for e in events) < len(NAMES):
+            line = await process.stderr.readline()
+            assert line, f"fengqiao up exited early: {events[-5:]}"
+            events.append(json.loads(line))
+        process.send_signal(signal.SIGTERM)
+        _, rest = await process.communicate()
+    events += [json.loads(line) for line in rest.splitlines() if line.strip()]
+    names = [e["event"] for e in events]
+    assert process.returncode == 0
+    assert names.index("nats_server_started") < names.index("service_started")
+    assert names.count("service_stopped") == len(NAMES)
+    assert names[-1] == "nats_server_stopped"
+    assert (tmp_path / "data" / "jetstream").is_dir()
