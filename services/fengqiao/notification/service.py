@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from fengqiao.notification.servicer import NotificationServicer
 from fengqiao.notification.worker import NotificationWorker
-from fengqiao.platform.bus import CONSUMER_NOTIFICATION, ROUTED, Bus, pull_consumer
-from fengqiao.platform.consume import consume
+from fengqiao.platform.bus import CONSUMER_NOTIFICATION, ROUTED, Bus
+from fengqiao.platform.consume import Consumer
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.settings import Settings
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
@@ -21,8 +20,7 @@ class NotificationService:
     name: str
     port: int
     _server: GrpcServer
-    _stop: asyncio.Event
-    _loop: asyncio.Task[None]
+    _consumer: Consumer
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> NotificationService:
@@ -32,12 +30,11 @@ class NotificationService:
             lambda s: notification_pb2_grpc.add_NotificationServiceServicer_to_server(servicer, s),
             [SERVICE_NAME],
         )
-        sub = await pull_consumer(bus.js, CONSUMER_NOTIFICATION, f"{ROUTED}.*")
-        stop = asyncio.Event()
-        loop = asyncio.create_task(consume(sub, NotificationWorker(bus).handle, stop))
-        return cls("notification", server.port, server, stop, loop)
+        consumer = await Consumer.start(
+            bus.js, CONSUMER_NOTIFICATION, f"{ROUTED}.*", NotificationWorker(bus).handle
+        )
+        return cls("notification", server.port, server, consumer)
 
     async def stop(self) -> None:
-        self._stop.set()
-        await self._loop
+        await self._consumer.stop()
         await self._server.stop()

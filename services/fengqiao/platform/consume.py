@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import nats.errors
 import structlog
@@ -13,7 +14,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from fengqiao.domain.errors import InvalidArgument, NotFound
-from fengqiao.platform.bus import redelivery_delay
+from fengqiao.platform.bus import pull_consumer, redelivery_delay
 
 log = structlog.get_logger()
 
@@ -77,3 +78,24 @@ async def _handle(msg: Msg, handler: Handler) -> None:
         await msg.nak(delay=delay)
     else:
         await msg.ack()
+
+
+@dataclass
+class Consumer:
+    """A durable pull consumer being worked by `consume` in a task of its own."""
+
+    _stop: asyncio.Event
+    _task: asyncio.Task[None]
+
+    @classmethod
+    async def start(
+        cls, js: JetStreamContext, durable: str, subject: str, handler: Handler
+    ) -> Consumer:
+        sub = await pull_consumer(js, durable, subject)
+        stop = asyncio.Event()
+        return cls(stop, asyncio.create_task(consume(sub, handler, stop)))
+
+    async def stop(self) -> None:
+        """Finish the message in hand, then stop fetching."""
+        self._stop.set()
+        await self._task

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
-from fengqiao.platform.bus import CONSUMER_TRIAGE, SUBMITTED, Bus, pull_consumer
-from fengqiao.platform.consume import consume
+from fengqiao.platform.bus import CONSUMER_TRIAGE, SUBMITTED, Bus
+from fengqiao.platform.consume import Consumer
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.settings import Settings
 from fengqiao.triage.runner import PolicyRunner
@@ -23,8 +22,7 @@ class TriageService:
     port: int
     _server: GrpcServer
     _runner: PolicyRunner
-    _stop: asyncio.Event
-    _loop: asyncio.Task[None]
+    _consumer: Consumer
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> TriageService:
@@ -35,13 +33,12 @@ class TriageService:
             lambda s: triage_pb2_grpc.add_TriageServiceServicer_to_server(servicer, s),
             [SERVICE_NAME],
         )
-        sub = await pull_consumer(bus.js, CONSUMER_TRIAGE, f"{SUBMITTED}.*")
-        stop = asyncio.Event()
-        loop = asyncio.create_task(consume(sub, TriageWorker(bus, runner).handle, stop))
-        return cls("triage", server.port, server, runner, stop, loop)
+        consumer = await Consumer.start(
+            bus.js, CONSUMER_TRIAGE, f"{SUBMITTED}.*", TriageWorker(bus, runner).handle
+        )
+        return cls("triage", server.port, server, runner, consumer)
 
     async def stop(self) -> None:
-        self._stop.set()
-        await self._loop
+        await self._consumer.stop()
         await self._server.stop()
         self._runner.close()
