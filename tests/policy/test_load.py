@@ -9,7 +9,7 @@ import pytest
 
 from fengqiao.domain import Route
 from fengqiao.policy import PolicyError, load_policy, parse_policy
-from fengqiao.policy.load import MAX_RULES
+from fengqiao.policy.check import MAX_RULES
 from tests.conftest import POLICY
 
 HEAD = """\
@@ -67,7 +67,7 @@ def test_rule_after_a_catch_all_is_reported_as_never_matching() -> None:
     text = HEAD + DEFAULT + rule("late", "{category: other}")
     found = problems(text)
     assert any("late can never match" in en and line == 13 for line, _, en in found)
-    assert any("last rule must be a default" in en for _, _, en in found)
+    assert any("must be a default rule" in en for _, _, en in found)
 
 
 def test_rule_whose_conditions_an_earlier_rule_covers_is_shadowed() -> None:

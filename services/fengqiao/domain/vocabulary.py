@@ -68,9 +68,22 @@ RECIPIENT_ROLES: Final = MappingProxyType(
         "labour_dispute_room": "劳动争议调解室",
         "family_mediation_room": "婚姻家庭调解室",
         "lawyer_mediation_room": "律师调解工作室",
+        "street_leader": "街道主要领导（包案）",
         "party": "当事人",
     }
 )
+
+# What can move a dispute: its arrival, then the events of its life (限期调处、逐级上交).
+TRIGGERS: Final = MappingProxyType(
+    {
+        "submitted": "新受理",
+        "mediation_failed": "调解不成",
+        "deadline_expired": "办理期限届满",
+        "risk_raised": "出现风险苗头",
+        "repeat_complaint": "重复投诉",
+    }
+)
+SUBMITTED: Final = "submitted"
 
 ROUTE_LABELS: Final = MappingProxyType(
     {

@@ -1,11 +1,12 @@
-"""A checked policy bound to its durable_rules matcher: the pure function
-`(dispute, context, now) → decision` that triage calls."""
+"""A checked policy bound to its durable_rules matchers: the pure function
+`(dispute, context, trigger, now) → decision` that triage calls."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from fengqiao.domain.model import Decision, Dispute, PolicyContext
+from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.policy.decide import make_decision
 from fengqiao.policy.durable_engine import DurableMatcher
 from fengqiao.policy.explain import RuleTrace, explain, first_match
@@ -14,27 +15,39 @@ from fengqiao.policy.model import Policy, Rule
 
 
 class CompiledPolicy:
-    """Build and use from one thread (see `DurableMatcher`)."""
+    """Build and use from one thread (see `DurableMatcher`).
+
+    A new dispute (`trigger="submitted"`) goes through `rules`; any later event
+    (mediation failed, deadline expired, …) through `escalation`."""
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        self._rules: dict[str, Rule] = {rule.id: rule for rule in policy.rules}
-        self._matcher = DurableMatcher(policy.rules)
+        self._rules: dict[str, Rule] = {rule.id: rule for rule in policy.all_rules()}
+        self._routing = DurableMatcher(policy.rules, "routing")
+        self._escalation = (
+            DurableMatcher(policy.escalation, "escalation") if policy.escalation else None
+        )
 
     @property
     def version(self) -> str:
         return self.policy.version
 
-    def decide(self, dispute: Dispute, context: PolicyContext, now: datetime) -> Decision:
+    def decide(
+        self, dispute: Dispute, context: PolicyContext, now: datetime, trigger: str = SUBMITTED
+    ) -> Decision:
         """The decision through durable_rules: what triage acts on."""
-        facts = build_facts(dispute, context)
-        rule = self._rules[self._matcher.match(facts)]
+        facts = build_facts(dispute, context, trigger)
+        matcher = self._routing if trigger == SUBMITTED else self._escalation
+        if matcher is None:
+            raise LookupError("this policy has no escalation section")
+        rule = self._rules[matcher.match(facts)]
         return make_decision(self.policy, rule, facts, now)
 
     def explain(
-        self, dispute: Dispute, context: PolicyContext, now: datetime
+        self, dispute: Dispute, context: PolicyContext, now: datetime, trigger: str = SUBMITTED
     ) -> tuple[Decision, tuple[RuleTrace, ...]]:
         """The decision through the plain-Python evaluator, and why each rule matched or not."""
-        facts = build_facts(dispute, context)
-        rule = first_match(self.policy.rules, facts)
-        return make_decision(self.policy, rule, facts, now), explain(self.policy.rules, facts)
+        facts = build_facts(dispute, context, trigger)
+        rules = self.policy.rules if trigger == SUBMITTED else self.policy.escalation
+        rule = first_match(rules, facts)
+        return make_decision(self.policy, rule, facts, now), explain(rules, facts)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from fengqiao.policy.facts import FACTS, Facts, Kind, describe_value
+from fengqiao.policy.facts import FACTS, PLACE_PARTS, Facts, Kind, describe_value
 
 Scalar = str | int | bool
 Json = dict[str, Any]
@@ -25,6 +25,8 @@ class Op(StrEnum):
     LESS_THAN = "less_than"
     ANY_OF = "any_of"
     ALL_OF = "all_of"
+    MENTIONS = "mentions"
+    WITHIN = "within"
 
 
 # Which operators make sense for which kind of fact.
@@ -34,12 +36,18 @@ LIST_OPS = frozenset({Op.ANY_OF, Op.ALL_OF})
 OPS_BY_KIND = {
     Kind.CODE: SCALAR_OPS,
     Kind.TEXT: SCALAR_OPS,
+    Kind.PROSE: frozenset({Op.MENTIONS}),
+    Kind.PLACE: frozenset({Op.WITHIN}),
     Kind.FLAG: frozenset({Op.EQUALS}),
     Kind.COUNT: NUMBER_OPS,
     Kind.MONEY: NUMBER_OPS,
     Kind.CODES: LIST_OPS,
 }
-MULTI_VALUE_OPS = frozenset({Op.ONE_OF, Op.NOT_ONE_OF, Op.ANY_OF, Op.ALL_OF})
+MULTI_VALUE_OPS = frozenset(
+    {Op.ONE_OF, Op.NOT_ONE_OF, Op.ANY_OF, Op.ALL_OF, Op.MENTIONS, Op.WITHIN}
+)
+# The operator a bare value or list means, by kind of fact.
+DEFAULT_OP = {Kind.CODES: Op.ANY_OF, Kind.PROSE: Op.MENTIONS, Kind.PLACE: Op.WITHIN}
 
 _COMPARE: dict[Op, tuple[str, Callable[[int, int], bool], str]] = {
     Op.AT_LEAST: ("$gte", lambda a, b: a >= b, "≥"),
@@ -73,6 +81,12 @@ class Condition:
                 return isinstance(actual, tuple) and any(v in actual for v in self.values)
             case Op.ALL_OF:
                 return isinstance(actual, tuple) and all(v in actual for v in self.values)
+            case Op.MENTIONS:
+                return isinstance(actual, str) and any(str(v) in actual for v in self.values)
+            case Op.WITHIN:
+                return isinstance(actual, str) and any(
+                    actual == v or actual.startswith(f"{v}/") for v in self.values
+                )
             case _:
                 _, compare, _ = _COMPARE[self.op]
                 if isinstance(actual, bool) or not isinstance(actual, int):
@@ -94,6 +108,21 @@ class Condition:
                 return {"$iany": {f: _any([{"$i": v} for v in self.values])}}
             case Op.ALL_OF:
                 return _all([{"$iany": {f: {"$i": v}}} for v in self.values])
+            case Op.MENTIONS:
+                # `$mt` matches the whole value; words hold no pattern characters (checked).
+                return _any([{"$mt": {f: f".*{v}.*"}} for v in self.values])
+            case Op.WITHIN:
+                return _any(
+                    [
+                        _all(
+                            [
+                                {part: seg}
+                                for part, seg in zip(PLACE_PARTS, str(v).split("/"), strict=False)
+                            ]
+                        )
+                        for v in self.values
+                    ]
+                )
             case _:
                 operator, _, _ = _COMPARE[self.op]
                 return {operator: {f: self.value}}
@@ -114,6 +143,10 @@ class Condition:
                 return f"{spec.label}含{'、'.join(shown)}之一"
             case Op.ALL_OF:
                 return f"{spec.label}同时含{'、'.join(shown)}"
+            case Op.MENTIONS:
+                return f"{spec.label}提到" + "或".join(f"“{v}”" for v in self.values)
+            case Op.WITHIN:
+                return f"{spec.label}在" + "或".join(str(v) for v in self.values)
             case _:
                 _, _, symbol = _COMPARE[self.op]
                 return f"{spec.label} {symbol} {describe_value(spec, self.value)}"

@@ -14,7 +14,10 @@ from fengqiao.policy.model import Policy, Rule
 def make_decision(policy: Policy, rule: Rule, facts: Facts, now: datetime) -> Decision:
     """The decision `rule` makes for a dispute with `facts`, taken at `now` (timezone-aware)."""
     spec = policy.routes[rule.route]
-    deadline_rule = rule.deadline or spec.deadline
+    amount = facts["amount"]
+    deadline_rule = (rule.deadline or spec.deadline).for_amount(
+        amount if isinstance(amount, int) else 0
+    )
     deadline = due(now, deadline_rule)
     handler = rule.handler or spec.handler
     route_label = spec.label or ROUTE_LABELS[rule.route]

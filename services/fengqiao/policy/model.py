@@ -16,34 +16,69 @@ class DeadlineUnit(StrEnum):
     WORKING_DAYS = "working_days"
 
 
+_UNIT_WORDS = {"hours": "小时", "days": "日", "working_days": "个工作日"}
+
+
 @dataclass(frozen=True, slots=True)
 class Deadline:
     amount: int
     unit: DeadlineUnit
 
     def describe(self) -> str:
-        unit = {"hours": "小时", "days": "日", "working_days": "个工作日"}[self.unit.value]
-        return f"{self.amount}{unit}"
+        return f"{self.amount}{_UNIT_WORDS[self.unit.value]}"
+
+    def for_amount(self, amount_fen: int) -> Deadline:
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class AmountBand:
+    """Applies to amounts below `below_fen`; `None` is the band for every larger amount."""
+
+    below_fen: int | None
+    deadline: Deadline
+
+
+@dataclass(frozen=True, slots=True)
+class AmountBands:
+    """Deadlines by amount in dispute, bands ascending, the last one open-ended."""
+
+    bands: tuple[AmountBand, ...]
+
+    def for_amount(self, amount_fen: int) -> Deadline:
+        for band in self.bands:
+            if band.below_fen is None or amount_fen < band.below_fen:
+                return band.deadline
+        return self.bands[-1].deadline
+
+    def describe(self) -> str:
+        return "按金额分档"
+
+
+DeadlineRule = Deadline | AmountBands
 
 
 @dataclass(frozen=True, slots=True)
 class RouteSpec:
     route: Route
     label: str
-    deadline: Deadline
+    deadline: DeadlineRule
     handler: str
     notify: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """A routing rule, or an escalation rule (whose conditions include the trigger and the
+    level it applies from)."""
+
     id: str
     title: str
     conditions: tuple[Condition, ...]
     route: Route
     priority: Priority
     reason: str
-    deadline: Deadline | None = None
+    deadline: DeadlineRule | None = None
     handler: str = ""
     notify: tuple[str, ...] = ()
     line: int = 0
@@ -58,9 +93,7 @@ class Policy:
     source: str
     routes: Mapping[Route, RouteSpec]
     rules: tuple[Rule, ...]
+    escalation: tuple[Rule, ...] = ()
 
-    def rule(self, rule_id: str) -> Rule:
-        for rule in self.rules:
-            if rule.id == rule_id:
-                return rule
-        raise KeyError(rule_id)
+    def all_rules(self) -> tuple[Rule, ...]:
+        return self.rules + self.escalation
