@@ -44,6 +44,7 @@ unit: install
 
 test: lint typecheck
 	$(BIN)/fengqiao rules check rules/triage.yaml
+	$(BIN)/fengqiao rules test rules/triage.yaml
 	$(BIN)/pytest -q
 
 bench: install

@@ -22,6 +22,7 @@ from fengqiao.demo import run_demo
 from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.settings import Settings, SettingsError
 from fengqiao.policy import CompiledPolicy, PolicyError, load_policy
+from fengqiao.policy.cases import load_cases, run_cases, uncovered
 from fengqiao.runtime import serve_until_signalled
 from fengqiao.samples import SampleError, read_submission
 from fengqiao.v1 import intake_pb2_grpc, triage_pb2
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = rules.add_parser("check", help="check a rules file; exit 1 with every problem found")
     check.add_argument("file", type=Path, nargs="?")
+    test = rules.add_parser("test", help="run policy test cases (rules/tests/*.yaml)")
+    test.add_argument("file", type=Path, nargs="?", help="rules file (default: the live policy)")
+    test.add_argument(
+        "cases", type=Path, nargs="*", help="case files (default: rules/tests/*.yaml)"
+    )
+    test.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
     explain = rules.add_parser("explain", help="why a dispute goes where it goes")
     explain.add_argument("file", type=Path, help="rules file")
     explain.add_argument("dispute", type=Path, help="dispute or submission JSON")
@@ -99,6 +106,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_submit(args.file, args.target or _client_target(settings.intake_addr)))
     if args.rules_command == "check":
         return _rules_check(args.file or settings.policy_file)
+    if args.rules_command == "test":
+        policy_file: Path = args.file or settings.policy_file
+        return _rules_test(policy_file, args.cases, verbose=args.verbose)
     return _rules_explain(args.file, args.dispute, as_json=args.json)
 
 
@@ -141,10 +151,36 @@ async def _health(target: str) -> int:
 def _rules_check(path: Path) -> int:
     policy = load_policy(path)
     print(
-        f"{path}: 检查通过（ok）— {len(policy.rules)} 条规则，版本 {policy.label}，"
+        f"{path}: 检查通过（ok）— {len(policy.rules)} 条分流规则，"
+        f"{len(policy.escalation)} 条升级规则，版本 {policy.label}，"
         f"policy_version {policy.version[:12]}"
     )
     return 0
+
+
+def _rules_test(path: Path, case_files: Sequence[Path], *, verbose: bool) -> int:
+    """Run the cases; the last line is `N passed, M failed`. Exit 1 on any failure."""
+    compiled = CompiledPolicy(load_policy(path))
+    tests_dir = path.parent / "tests"
+    files = list(case_files) or sorted(tests_dir.glob("*.yaml"))
+    if not files:
+        print(f"没有找到用例（no case files in {tests_dir}）", file=sys.stderr)
+        return 1
+    results = run_cases(compiled, load_cases(files, path.parent / "samples"))
+    for result in results:
+        case = result.case
+        if result.passed and not verbose:
+            continue
+        mark = "✔" if result.passed else "✘"
+        print(f"{mark} {case.source}:{case.line} {case.name} → {result.rule_id}")
+        for failure in result.failures:
+            print(f"    {failure}")
+    missing = uncovered(compiled, results)
+    if missing:
+        print(f"提示：以下规则没有用例覆盖（no case ends on）：{', '.join(missing)}")
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
 
 
 def _rules_explain(rules: Path, dispute_file: Path, *, as_json: bool) -> int:

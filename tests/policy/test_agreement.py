@@ -39,15 +39,21 @@ def test_samples_decide_the_same_both_ways_and_reach_every_route(compiled: Compi
 
 places = st.builds(
     Location,
-    district=st.sampled_from(["甘州区", "岚皋县"]),
+    district=st.sampled_from(["甘州区", "岚皋县", "甘州"]),
     street=st.sampled_from(["东街街道", "城关镇"]),
     community=st.just("南关社区"),
     grid=st.sampled_from(["第1网格", "第3网格"]),
 )
+# Words the shipped policy looks for, inside noise, newlines and pattern characters.
+summaries = st.lists(
+    st.one_of(st.sampled_from(["持刀", "跳楼", "堵路", "聚集", "刀", "砍", "。", "\n", ".*", "%"]),
+              st.text(max_size=20)),
+    max_size=6,
+).map(lambda parts: "".join(parts) or "无")  # fmt: skip
 disputes = st.builds(
     Dispute,
     category=st.sampled_from(sorted(CATEGORIES)),
-    summary=st.just("测试"),
+    summary=summaries,
     parties=st.lists(
         st.builds(Party, name=st.just("张三"), role=st.sampled_from(sorted(PARTY_ROLES))),
         min_size=1,
@@ -105,6 +111,16 @@ def test_every_operator_agrees_on_a_policy_that_uses_them_all() -> None:
     when: {grid: 第3网格, court_consent: false, similar_recent: {at_most: 1}}
     route: court_fast_track
     reason: r
+  - id: words
+    title: t
+    when: {summary: [刀, "。"]}
+    route: street_office
+    reason: r
+  - id: place
+    title: t
+    when: {location: [甘州区/东街街道, 岚皋县/城关镇/南关社区/第1网格]}
+    route: local
+    reason: r
 """
     policy = CompiledPolicy(parse_policy((HEAD + rules + DEFAULT).encode(), "ops.yaml"))
     seen = set()
@@ -117,7 +133,8 @@ def test_every_operator_agrees_on_a_policy_that_uses_them_all() -> None:
         seen.add(engine.rule_id)
 
     agree()
-    assert seen == {"not-one-of", "all-of", "not-and-less", "text-and-flag", "default"}
+    assert seen == {"not-one-of", "all-of", "not-and-less", "text-and-flag", "words", "place",
+                    "default"}  # fmt: skip
 
 
 def test_matcher_refuses_a_second_thread(compiled: CompiledPolicy) -> None:

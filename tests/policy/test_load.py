@@ -148,3 +148,65 @@ def test_error_text_is_bilingual_and_names_the_file() -> None:
     text = info.value.format()
     assert text.startswith("rules/x.yaml:")
     assert "缺少" in text and "missing" in text
+
+
+def test_amount_bands_resolve_by_amount_and_must_ascend_to_an_open_last_band() -> None:
+    bands = "{by_amount: [{below: 10000, days: 1}, {below: 50000, days: 7}, {days: 45}]}"
+    text = HEAD + rule("a", "{category: other}") + f"    deadline: {bands}\n" + DEFAULT
+    deadline = parse_policy(text.encode(), "t").rules[0].deadline
+    assert deadline is not None
+    assert [deadline.for_amount(fen).describe() for fen in (0, 999_999, 1_000_000, 10**9)] == [
+        "1日", "1日", "7日", "45日",
+    ]  # fmt: skip
+    bad = "{by_amount: [{below: 50000, days: 7}, {below: 10000, days: 1}, {below: 9, days: 99}]}"
+    messages = " | ".join(
+        en for _, _, en in problems(HEAD + rule("a") + f"    deadline: {bad}\n" + DEFAULT)
+    )
+    assert "increasing band by band" in messages
+    assert "last band must leave out `below`" in messages
+    assert "days must be a whole number from 1 to 45" in messages
+
+
+def test_escalation_rules_name_events_and_levels_from_their_vocabularies() -> None:
+    text = (
+        HEAD + DEFAULT + "escalation:\n"
+        "  - id: e1\n    title: t\n    on: [mediation_faild]\n    from: locale\n"
+        "    to: street_office\n    reason: r\n"
+        "  - id: e2\n    title: t\n    on: [submitted]\n    to: court\n    reason: r\n"
+        "  - id: e3\n    title: t\n    when: {trigger: risk_raised}\n    to: local\n    reason: r\n"
+    )
+    messages = " | ".join(en for _, _, en in problems(text))
+    assert "unknown trigger 'mediation_faild'; did you mean 'mediation_failed'?" in messages
+    assert "unknown level 'locale'; did you mean 'local'?" in messages
+    assert "unknown trigger 'submitted'" in messages  # a new dispute is not an escalation event
+    assert "unknown route 'court'" in messages
+    assert "unknown field 'trigger'" in messages  # `on:` says which events, not `when`
+
+
+def test_escalation_compiles_on_and_from_into_conditions() -> None:
+    text = (
+        HEAD
+        + DEFAULT
+        + (
+            "escalation:\n"
+            "  - id: up\n    title: t\n    on: [mediation_failed, deadline_expired]\n"
+            "    from: local\n    to: street_office\n    handler: street_leader\n"
+            "    reason: '{trigger}'\n"
+            "  - id: rest\n    title: t\n    to: street_office\n    reason: r\n"
+        )
+    )
+    first = parse_policy(text.encode(), "t").escalation[0]
+    assert [(c.fact, c.values) for c in first.conditions] == [
+        ("trigger", ("mediation_failed", "deadline_expired")),
+        ("level", ("local",)),
+    ]
+    assert first.handler == "street_leader"
+
+
+def test_summary_words_and_places_are_checked() -> None:
+    text = (
+        HEAD + rule("a", "{summary: [刀, '.*']}") + rule("b", "{location: [甘州区//x]}") + DEFAULT
+    )
+    messages = " | ".join(en for _, _, en in problems(text))
+    assert "a word to look for is 1 to 32 characters without" in messages
+    assert "a place is district/street/community/grid or a prefix" in messages
