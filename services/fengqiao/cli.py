@@ -23,6 +23,7 @@ from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.settings import Settings, SettingsError
 from fengqiao.policy import CompiledPolicy, PolicyError, load_policy
 from fengqiao.policy.cases import load_cases, run_cases, uncovered
+from fengqiao.policy.schema import policy_schema
 from fengqiao.runtime import serve_until_signalled
 from fengqiao.samples import SampleError, read_submission
 from fengqiao.v1 import intake_pb2_grpc, triage_pb2
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = rules.add_parser("check", help="check a rules file; exit 1 with every problem found")
     check.add_argument("file", type=Path, nargs="?")
+    rules.add_parser("schema", help="print the rules file's JSON Schema (rules/schema.json)")
     test = rules.add_parser("test", help="run policy test cases (rules/tests/*.yaml)")
     test.add_argument("file", type=Path, nargs="?", help="rules file (default: the live policy)")
     test.add_argument(
@@ -106,6 +108,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_submit(args.file, args.target or _client_target(settings.intake_addr)))
     if args.rules_command == "check":
         return _rules_check(args.file or settings.policy_file)
+    if args.rules_command == "schema":
+        print(json.dumps(policy_schema(), ensure_ascii=False, indent=2))
+        return 0
     if args.rules_command == "test":
         policy_file: Path = args.file or settings.policy_file
         return _rules_test(policy_file, args.cases, verbose=args.verbose)

@@ -1,5 +1,6 @@
-"""Read a rules file: refuse hostile YAML, check it against `rules/schema.json`'s rules and
-the semantic checks, and build a `Policy`. Nothing in the file is ever executed."""
+"""Read a rules file: refuse hostile YAML, check every field and the semantics, validate
+against the JSON Schema (`rules/schema.json`), and build a `Policy`. Nothing in the file
+is ever executed."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from fengqiao.policy.check import PolicyChecker
 from fengqiao.policy.model import Policy
 from fengqiao.policy.problems import PolicyError, Problem
+from fengqiao.policy.schema import schema_problems
 from fengqiao.policy.yaml_safe import read_yaml
 
 
@@ -30,6 +32,9 @@ def parse_policy(data: bytes, source: str) -> Policy:
     doc = read_yaml(data, source)
     checker = PolicyChecker()
     policy = checker.policy(doc, hashlib.sha256(data).hexdigest(), source)
-    if checker.problems or policy is None:
-        raise PolicyError(source, checker.problems)
+    # The checker's messages are the more specific; the schema adds what it alone catches.
+    seen = {p.line for p in checker.problems}
+    problems = checker.problems + [p for p in schema_problems(doc) if p.line not in seen]
+    if problems or policy is None:
+        raise PolicyError(source, problems)
     return policy
