@@ -47,6 +47,15 @@ def test_rules_explain_in_words_and_as_json(capsys: pytest.CaptureFixture[str]) 
     assert [t["matched"] for t in data["trace"]][-1] is True
 
 
+def test_rules_explain_an_escalation_event(capsys: pytest.CaptureFixture[str]) -> None:
+    dispute = next(SAMPLES.glob("12-*.json"))
+    argv = ["rules", "explain", str(POLICY), str(dispute), "--event", "mediation_failed",
+            "--level", "street_office"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "✔ 命中  escalate-street-to-court" in out and "✘ 未中  escalate-local" in out
+
+
 def test_bad_settings_and_unreadable_files_are_clear_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

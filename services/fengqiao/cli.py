@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +14,16 @@ import grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from fengqiao.convert import context_from_proto, dispute_from_proto
+from fengqiao import cli_rules as rules_cli
 from fengqiao.demo import run_demo
+from fengqiao.domain.model import PolicyContext, Route
+from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
 from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.settings import Settings, SettingsError
-from fengqiao.policy import CompiledPolicy, PolicyError, load_policy
-from fengqiao.policy.cases import load_cases, run_cases, uncovered
-from fengqiao.policy.schema import policy_schema
+from fengqiao.policy import PolicyError
 from fengqiao.runtime import serve_until_signalled
 from fengqiao.samples import SampleError, read_submission
-from fengqiao.v1 import intake_pb2_grpc, triage_pb2
+from fengqiao.v1 import intake_pb2_grpc
 
 ALL = ("intake", "triage", "notification")
 
@@ -66,6 +63,20 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("file", type=Path, help="rules file")
     explain.add_argument("dispute", type=Path, help="dispute or submission JSON")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.add_argument(
+        "--event",
+        default=SUBMITTED,
+        choices=list(TRIGGERS),
+        help="what happened (default: a new dispute)",
+    )
+    explain.add_argument(
+        "--level",
+        default="new",
+        choices=["new", *(r.value for r in Route)],
+        help="where the dispute is now",
+    )
+    explain.add_argument("--times-escalated", type=int, default=0)
+    explain.add_argument("--similar-recent", type=int, default=0)
     return parser
 
 
@@ -107,14 +118,17 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "submit":
         return asyncio.run(_submit(args.file, args.target or _client_target(settings.intake_addr)))
     if args.rules_command == "check":
-        return _rules_check(args.file or settings.policy_file)
+        return rules_cli.check(args.file or settings.policy_file)
     if args.rules_command == "schema":
-        print(json.dumps(policy_schema(), ensure_ascii=False, indent=2))
-        return 0
+        return rules_cli.schema()
     if args.rules_command == "test":
-        policy_file: Path = args.file or settings.policy_file
-        return _rules_test(policy_file, args.cases, verbose=args.verbose)
-    return _rules_explain(args.file, args.dispute, as_json=args.json)
+        return rules_cli.test(args.file or settings.policy_file, args.cases, verbose=args.verbose)
+    context = PolicyContext(
+        current_level=None if args.level == "new" else Route(args.level),
+        times_escalated=max(args.times_escalated, 0),
+        similar_recent=max(args.similar_recent, 0),
+    )
+    return rules_cli.explain(args.file, args.dispute, context, args.event, as_json=args.json)
 
 
 async def _serve(settings: Settings, names: Sequence[str]) -> None:
@@ -151,74 +165,3 @@ async def _health(target: str) -> int:
     serving = response.status == health_pb2.HealthCheckResponse.SERVING
     print(f"{target}: {health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)}")
     return 0 if serving else 1
-
-
-def _rules_check(path: Path) -> int:
-    policy = load_policy(path)
-    print(
-        f"{path}: 检查通过（ok）— {len(policy.rules)} 条分流规则，"
-        f"{len(policy.escalation)} 条升级规则，版本 {policy.label}，"
-        f"policy_version {policy.version[:12]}"
-    )
-    return 0
-
-
-def _rules_test(path: Path, case_files: Sequence[Path], *, verbose: bool) -> int:
-    """Run the cases; the last line is `N passed, M failed`. Exit 1 on any failure."""
-    compiled = CompiledPolicy(load_policy(path))
-    tests_dir = path.parent / "tests"
-    files = list(case_files) or sorted(tests_dir.glob("*.yaml"))
-    if not files:
-        print(f"没有找到用例（no case files in {tests_dir}）", file=sys.stderr)
-        return 1
-    results = run_cases(compiled, load_cases(files, path.parent / "samples"))
-    for result in results:
-        case = result.case
-        if result.passed and not verbose:
-            continue
-        mark = "✔" if result.passed else "✘"
-        print(f"{mark} {case.source}:{case.line} {case.name} → {result.rule_id}")
-        for failure in result.failures:
-            print(f"    {failure}")
-    missing = uncovered(compiled, results)
-    if missing:
-        print(f"提示：以下规则没有用例覆盖（no case ends on）：{', '.join(missing)}")
-    failed = sum(not r.passed for r in results)
-    print(f"{len(results) - failed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
-def _rules_explain(rules: Path, dispute_file: Path, *, as_json: bool) -> int:
-    compiled = CompiledPolicy(load_policy(rules))
-    request = read_submission(dispute_file)
-    dispute = dispute_from_proto(request.dispute)
-    context = context_from_proto(triage_pb2.PolicyContext())
-    decision, trace = compiled.explain(dispute, context, datetime.now(UTC))
-    engine = compiled.decide(dispute, context, decision.decided_at)
-    if as_json:
-        out = {
-            "decision": {
-                **asdict(decision),
-                "deadline": decision.deadline.isoformat(),
-                "decided_at": decision.decided_at.isoformat(),
-            },
-            "trace": [asdict(t) for t in trace],
-            "engine_rule_id": engine.rule_id,
-        }
-        print(json.dumps(out, ensure_ascii=False, indent=2))
-        return 0
-    for t in trace:
-        print(f"{'✔ 命中' if t.matched else '✘ 未中'}  {t.rule_id}：{t.title}")
-        for c in t.conditions:
-            mark = "✔" if c.satisfied else "✘"
-            print(f"      {mark} {c.expected}（实际：{c.actual}）")
-    print()
-    print(
-        f"结论：{decision.route_label}，规则 {decision.rule_id}，"
-        f"时限 {decision.deadline.isoformat()}，{decision.priority.value}"
-    )
-    print(f"理由：{decision.reason}")
-    if engine.rule_id != decision.rule_id:
-        print(f"警告：规则引擎给出不同结果 {engine.rule_id}（engine disagrees）", file=sys.stderr)
-        return 1
-    return 0

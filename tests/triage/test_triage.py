@@ -73,6 +73,24 @@ async def test_evaluate_reads_the_context_and_rejects_invalid_disputes(
     assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_evaluate_an_event_goes_through_the_escalation_rules(
+    triage: triage_pb2_grpc.TriageServiceAsyncStub,
+) -> None:
+    request = triage_pb2.EvaluateRequest(
+        dispute=sample("01").dispute,
+        context=triage_pb2.PolicyContext(current_level=dispute_pb2.ROUTE_STREET_OFFICE),
+        event="deadline_expired",
+    )
+    response = await triage.Evaluate(request)
+    assert response.decision.rule_id == "escalate-street-leader"
+    assert response.decision.handler == "street_leader"
+    assert [t.rule_id for t in response.trace][:2] == ["escalate-risk", "escalate-repeat"]
+    request.event = "mediation_succeeded"
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await triage.Evaluate(request)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
 async def test_get_policy_names_the_file_content_hash(
     triage: triage_pb2_grpc.TriageServiceAsyncStub,
 ) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import structlog
 
 from fengqiao.domain.model import Decision, Dispute, PolicyContext
+from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.policy import CompiledPolicy, Policy, RuleTrace, load_policy
 
 log = structlog.get_logger()
@@ -44,19 +45,21 @@ class PolicyRunner:
     def policy(self) -> Policy:
         return self._compiled.policy
 
-    async def decide(self, dispute: Dispute, context: PolicyContext, now: datetime) -> Decision:
+    async def decide(
+        self, dispute: Dispute, context: PolicyContext, now: datetime, trigger: str = SUBMITTED
+    ) -> Decision:
         compiled = self._compiled
         return await asyncio.get_running_loop().run_in_executor(
-            self._executor, compiled.decide, dispute, context, now
+            self._executor, compiled.decide, dispute, context, now, trigger
         )
 
     async def explain(
-        self, dispute: Dispute, context: PolicyContext, now: datetime
+        self, dispute: Dispute, context: PolicyContext, now: datetime, trigger: str = SUBMITTED
     ) -> tuple[Decision, tuple[RuleTrace, ...]]:
         """The live decision (durable_rules) with the plain-Python trace beside it."""
         compiled = self._compiled
-        decision = await self.decide(dispute, context, now)
-        explained, trace = compiled.explain(dispute, context, now)
+        decision = await self.decide(dispute, context, now, trigger)
+        explained, trace = compiled.explain(dispute, context, now, trigger)
         if explained.rule_id != decision.rule_id:
             log.error(
                 "policy_evaluators_disagreed",

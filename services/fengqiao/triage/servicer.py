@@ -8,7 +8,9 @@ from typing import Any
 import grpc
 
 from fengqiao.convert import context_from_proto, decision_to_proto, dispute_from_proto
+from fengqiao.domain.errors import FieldViolation, InvalidArgument
 from fengqiao.domain.validation import validate_dispute
+from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
 from fengqiao.triage.runner import PolicyRunner
 from fengqiao.v1 import triage_pb2, triage_pb2_grpc
 
@@ -22,8 +24,14 @@ class TriageServicer(triage_pb2_grpc.TriageServiceServicer):
     ) -> triage_pb2.EvaluateResponse:
         dispute = dispute_from_proto(request.dispute)
         validate_dispute(dispute)
+        trigger = request.event.strip() or SUBMITTED
+        if trigger not in TRIGGERS:
+            raise InvalidArgument(
+                [FieldViolation("event", f"未知的事件 {trigger!r}（unknown event; use one of: "
+                                         f"{', '.join(TRIGGERS)}）")]
+            )  # fmt: skip
         decision, trace = await self._runner.explain(
-            dispute, context_from_proto(request.context), datetime.now(UTC)
+            dispute, context_from_proto(request.context), datetime.now(UTC), trigger
         )
         return triage_pb2.EvaluateResponse(
             decision=decision_to_proto(decision),

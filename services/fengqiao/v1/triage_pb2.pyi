@@ -54,6 +54,12 @@ class EvaluateRequest(_message.Message):
 
     DISPUTE_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    event: _builtins.str
+    """What happened: empty (or "submitted") for a new dispute, which the routing rules
+    decide; mediation_failed, deadline_expired, risk_raised or repeat_complaint for the
+    escalation rules.
+    """
     @_builtins.property
     def dispute(self) -> _dispute_pb2.Dispute: ...
     @_builtins.property
@@ -63,10 +69,11 @@ class EvaluateRequest(_message.Message):
         *,
         dispute: _dispute_pb2.Dispute | None = ...,
         context: Global___PolicyContext | None = ...,
+        event: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "dispute", b"dispute"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "dispute", b"dispute"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "dispute", b"dispute", "event", b"event"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

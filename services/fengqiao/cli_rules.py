@@ -1,0 +1,94 @@
+"""`fengqiao rules …`: what policy staff run before a change goes live."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fengqiao.convert import dispute_from_proto
+from fengqiao.domain.model import PolicyContext
+from fengqiao.policy import CompiledPolicy, load_policy
+from fengqiao.policy.cases import load_cases, run_cases, uncovered
+from fengqiao.policy.deadlines import CHINA
+from fengqiao.policy.schema import policy_schema
+from fengqiao.samples import read_submission
+
+
+def schema() -> int:
+    print(json.dumps(policy_schema(), ensure_ascii=False, indent=2))
+    return 0
+
+
+def check(path: Path) -> int:
+    policy = load_policy(path)
+    print(
+        f"{path}: 检查通过（ok）— {len(policy.rules)} 条分流规则，"
+        f"{len(policy.escalation)} 条升级规则，版本 {policy.label}，"
+        f"policy_version {policy.version[:12]}"
+    )
+    return 0
+
+
+def test(path: Path, case_files: Sequence[Path], *, verbose: bool) -> int:
+    """Run the cases; the last line is `N passed, M failed`. Exit 1 on any failure."""
+    compiled = CompiledPolicy(load_policy(path))
+    tests_dir = path.parent / "tests"
+    files = list(case_files) or sorted(tests_dir.glob("*.yaml"))
+    if not files:
+        print(f"没有找到用例（no case files in {tests_dir}）", file=sys.stderr)
+        return 1
+    results = run_cases(compiled, load_cases(files, path.parent / "samples"))
+    for result in results:
+        case = result.case
+        if result.passed and not verbose:
+            continue
+        mark = "✔" if result.passed else "✘"
+        print(f"{mark} {case.source}:{case.line} {case.name} → {result.rule_id}")
+        for failure in result.failures:
+            print(f"    {failure}")
+    missing = uncovered(compiled, results)
+    if missing:
+        print(f"提示：以下规则没有用例覆盖（no case ends on）：{', '.join(missing)}")
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def explain(
+    rules: Path, dispute_file: Path, context: PolicyContext, trigger: str, *, as_json: bool
+) -> int:
+    compiled = CompiledPolicy(load_policy(rules))
+    dispute = dispute_from_proto(read_submission(dispute_file).dispute)
+    decision, trace = compiled.explain(dispute, context, datetime.now(UTC), trigger)
+    engine = compiled.decide(dispute, context, decision.decided_at, trigger)
+    if as_json:
+        out = {
+            "decision": {
+                **asdict(decision),
+                "deadline": decision.deadline.isoformat(),
+                "decided_at": decision.decided_at.isoformat(),
+            },
+            "trace": [asdict(t) for t in trace],
+            "engine_rule_id": engine.rule_id,
+        }
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+    for t in trace:
+        print(f"{'✔ 命中' if t.matched else '✘ 未中'}  {t.rule_id}：{t.title}")
+        for c in t.conditions:
+            mark = "✔" if c.satisfied else "✘"
+            print(f"      {mark} {c.expected}（实际：{c.actual}）")
+    print()
+    print(
+        f"结论：{decision.route_label}，规则 {decision.rule_id}，"
+        f"时限 {decision.deadline.astimezone(CHINA):%Y-%m-%d %H:%M}，{decision.priority.value}"
+    )
+    print(f"理由：{decision.reason}")
+    if engine.rule_id != decision.rule_id:
+        print(f"警告：规则引擎给出不同结果 {engine.rule_id}（engine disagrees）", file=sys.stderr)
+        return 1
+    return 0
