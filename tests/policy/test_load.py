@@ -129,6 +129,11 @@ def test_deep_nesting_and_syntax_errors_are_refused_with_a_position() -> None:
     assert line >= 2 and "YAML syntax error" in en
 
 
+def test_huge_files_are_refused_before_they_are_built() -> None:
+    assert "too much content" in problems("rules:\n" + "  - x\n" * 40_000)[0][2]
+    assert "larger than 512000 bytes" in problems("version: '" + "x" * 600_000 + "'\n")[0][2]
+
+
 def test_python_tags_are_never_executed() -> None:
     text = "version: !!python/object/apply:os.system ['echo hacked']\n"
     found = problems(text)
