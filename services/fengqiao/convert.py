@@ -11,6 +11,8 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from fengqiao.domain.model import (
+    CaseEvent,
+    Colour,
     Decision,
     Dispute,
     DisputeRecord,
@@ -36,8 +38,10 @@ _ROUTES = {
 _ROUTES_BACK = {v: k for k, v in _ROUTES.items()}
 _PRIORITIES = {Priority.NORMAL: pb.PRIORITY_NORMAL, Priority.URGENT: pb.PRIORITY_URGENT}
 _PRIORITIES_BACK = {v: k for k, v in _PRIORITIES.items()}
-_STATUSES = {Status.RECEIVED: pb.DISPUTE_STATUS_RECEIVED, Status.ROUTED: pb.DISPUTE_STATUS_ROUTED}
+_STATUSES = {status: pb.DisputeStatus.Value(f"DISPUTE_STATUS_{status.name}") for status in Status}
 _STATUSES_BACK = {v: k for k, v in _STATUSES.items()}
+_COLOURS = {colour: pb.Colour.Value(f"COLOUR_{colour.name}") for colour in Colour}
+_COLOURS_BACK = {v: k for k, v in _COLOURS.items()}
 
 
 # -- JSON on the bus and in KV ----------------------------------------------------------
@@ -87,6 +91,30 @@ def status_to_proto(status: Status | None) -> pb.DisputeStatus.ValueType:
 
 def status_from_proto(value: pb.DisputeStatus.ValueType) -> Status | None:
     return _STATUSES_BACK.get(value)
+
+
+def colour_from_proto(value: pb.Colour.ValueType) -> Colour | None:
+    return _COLOURS_BACK.get(value)
+
+
+def event_from_proto(m: pb.CaseEvent) -> CaseEvent:
+    return CaseEvent(
+        kind=m.kind.strip(),
+        actor=m.actor.strip(),
+        reason=m.reason.strip(),
+        satisfaction=m.satisfaction,
+        risk_flags=tuple(f.strip() for f in m.risk_flags),
+    )
+
+
+def event_to_proto(e: CaseEvent) -> pb.CaseEvent:
+    return pb.CaseEvent(
+        kind=e.kind,
+        actor=e.actor,
+        reason=e.reason,
+        satisfaction=e.satisfaction,
+        risk_flags=list(e.risk_flags),
+    )
 
 
 # -- dispute ----------------------------------------------------------------------------
@@ -154,6 +182,7 @@ def context_from_proto(m: triage_pb2.PolicyContext) -> PolicyContext:
         current_level=route_from_proto(m.current_level),
         times_escalated=max(m.times_escalated, 0),
         similar_recent=max(m.similar_recent, 0),
+        party_recent=max(m.party_recent, 0),
     )
 
 
@@ -208,6 +237,9 @@ def entry_to_proto(e: TimelineEntry) -> pb.TimelineEntry:
         route=route_to_proto(e.route),
         policy_version=e.policy_version,
         event_id=e.event_id,
+        from_route=route_to_proto(e.from_route),
+        trigger=e.trigger,
+        actor=e.actor,
     )
 
 
@@ -220,6 +252,9 @@ def entry_from_proto(m: pb.TimelineEntry) -> TimelineEntry:
         route=route_from_proto(m.route),
         policy_version=m.policy_version,
         event_id=m.event_id,
+        from_route=route_from_proto(m.from_route),
+        trigger=m.trigger,
+        actor=m.actor,
     )
 
 
@@ -230,6 +265,13 @@ def record_to_proto(r: DisputeRecord) -> pb.DisputeRecord:
         decision=decision_to_proto(r.decision) if r.decision is not None else None,
         timeline=[entry_to_proto(e) for e in r.timeline],
         request_id=r.request_id,
+        colour=_COLOURS[r.status.colour],
+        step=r.step,
+        response_due=timestamp(r.response_due),
+        accepted_at=timestamp(r.accepted_at),
+        closed_at=timestamp(r.closed_at),
+        satisfaction=r.satisfaction,
+        accepted_late=r.accepted_late,
     )
 
 
@@ -243,6 +285,12 @@ def record_from_proto(m: pb.DisputeRecord) -> DisputeRecord:
         request_id=m.request_id,
         decision=decision_from_proto(m.decision) if m.HasField("decision") else None,
         timeline=tuple(entry_from_proto(e) for e in m.timeline),
+        step=m.step,
+        response_due=from_timestamp(m, "response_due"),
+        accepted_at=from_timestamp(m, "accepted_at"),
+        closed_at=from_timestamp(m, "closed_at"),
+        satisfaction=m.satisfaction,
+        accepted_late=m.accepted_late,
     )
 
 

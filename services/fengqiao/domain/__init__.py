@@ -9,6 +9,8 @@ from fengqiao.domain.errors import (
     NotFound,
 )
 from fengqiao.domain.model import (
+    CaseEvent,
+    Colour,
     Decision,
     Dispute,
     DisputeRecord,
@@ -24,6 +26,8 @@ from fengqiao.domain.model import (
 
 __all__ = [
     "AlreadyExists",
+    "CaseEvent",
+    "Colour",
     "Decision",
     "Dispute",
     "DisputeRecord",

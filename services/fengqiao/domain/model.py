@@ -23,6 +23,41 @@ class Priority(StrEnum):
 class Status(StrEnum):
     RECEIVED = "received"
     ROUTED = "routed"
+    ACCEPTED = "accepted"
+    IN_MEDIATION = "in_mediation"
+    INFO_INCOMPLETE = "info_incomplete"
+    AGREED = "agreed"
+    RESOLVED = "resolved"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def closed(self) -> bool:
+        return self in _CLOSED
+
+    @property
+    def colour(self) -> Colour:
+        """四色动态管理: green investigating, blue mediating, purple incomplete, red closed."""
+        return _COLOURS[self]
+
+
+class Colour(StrEnum):
+    GREEN = "green"
+    BLUE = "blue"
+    PURPLE = "purple"
+    RED = "red"
+
+
+_CLOSED = frozenset({Status.AGREED, Status.RESOLVED, Status.WITHDRAWN})
+_COLOURS = {
+    Status.RECEIVED: Colour.GREEN,
+    Status.ROUTED: Colour.GREEN,
+    Status.ACCEPTED: Colour.GREEN,
+    Status.IN_MEDIATION: Colour.BLUE,
+    Status.INFO_INCOMPLETE: Colour.PURPLE,
+    Status.AGREED: Colour.RED,
+    Status.RESOLVED: Colour.RED,
+    Status.WITHDRAWN: Colour.RED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +102,10 @@ class PolicyContext:
 
     current_level: Route | None = None
     times_escalated: int = 0
+    # Earlier disputes of the same category from the same grid within the policy's window.
     similar_recent: int = 0
+    # Earlier disputes brought by the same party (by phone) within the window.
+    party_recent: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +133,9 @@ class TimelineEntry:
     route: Route | None = None
     policy_version: str = ""
     event_id: str = ""
+    from_route: Route | None = None
+    trigger: str = ""
+    actor: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +145,34 @@ class DisputeRecord:
     request_id: str
     decision: Decision | None = None
     timeline: tuple[TimelineEntry, ...] = ()
+    step: int = 0
+    response_due: datetime | None = None
+    accepted_at: datetime | None = None
+    closed_at: datetime | None = None
+    satisfaction: int = 0
+    accepted_late: bool = False
 
     @property
     def id(self) -> str:
         return self.dispute.id
+
+    @property
+    def level(self) -> Route | None:
+        return self.decision.route if self.decision is not None else None
+
+    def has_event(self, event_id: str) -> bool:
+        return any(e.event_id == event_id for e in self.timeline)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEvent:
+    """Something a handler reports about a dispute (see `fengqiao.domain.lifecycle`)."""
+
+    kind: str
+    actor: str = ""
+    reason: str = ""
+    satisfaction: int = 0
+    risk_flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

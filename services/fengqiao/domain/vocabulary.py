@@ -81,6 +81,8 @@ TRIGGERS: Final = MappingProxyType(
         "deadline_expired": "办理期限届满",
         "risk_raised": "出现风险苗头",
         "repeat_complaint": "重复投诉",
+        "response_expired": "未在时限内受理",
+        "escalation_requested": "申请上报",
     }
 )
 SUBMITTED: Final = "submitted"

@@ -3,34 +3,42 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 import structlog
 from nats.js.errors import KeyWrongLastSequenceError
 
 from fengqiao.convert import (
+    colour_from_proto,
     dispute_from_proto,
     dispute_to_proto,
-    encode,
+    event_from_proto,
+    event_to_proto,
+    from_timestamp,
     record_to_proto,
     route_from_proto,
     status_from_proto,
     status_to_proto,
     timestamp,
 )
-from fengqiao.domain.errors import AlreadyExists
+from fengqiao.domain.errors import AlreadyExists, FieldViolation, InvalidArgument
+from fengqiao.domain.lifecycle import apply_event, validate_event
 from fengqiao.domain.model import DisputeRecord, Status, TimelineEntry
 from fengqiao.domain.paging import page_of
+from fengqiao.domain.stats import compute_stats
 from fengqiao.domain.validation import validate_submission
 from fengqiao.domain.vocabulary import CHANNELS, label
 from fengqiao.intake.submission import check_dispute_id, fingerprint, new_dispute_id, request_key
-from fengqiao.platform.bus import SUBMITTED, Bus
+from fengqiao.platform.bus import Bus, publish_event
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import dispute_pb2, events_pb2, intake_pb2, intake_pb2_grpc
 
 log = structlog.get_logger()
+MAX_EVENT_ID = 128
 
 
 class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
@@ -113,9 +121,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             at=timestamp(record.dispute.received_at),
             dispute=dispute_to_proto(record.dispute),
         )
-        await self._bus.js.publish(
-            f"{SUBMITTED}.{record.id}", encode(event), headers={"Nats-Msg-Id": event.event_id}
-        )
+        await publish_event(self._bus.js, event)
 
     async def GetDispute(
         self,
@@ -133,12 +139,14 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         ],
     ) -> intake_pb2.ListDisputesResponse:
         status = status_from_proto(request.status)
+        colour = colour_from_proto(request.colour)
         route = route_from_proto(request.route)
         street = request.street.strip()
         records = [
             r
             for r in await self._store.all()
             if (status is None or r.status is status)
+            and (colour is None or r.status.colour is colour)
             and (route is None or (r.decision is not None and r.decision.route is route))
             and (not street or r.dispute.location.street == street)
         ]
@@ -152,6 +160,88 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         return intake_pb2.ListDisputesResponse(
             disputes=[record_to_proto(r) for r in page], next_page_token=token
         )
+
+    async def RecordEvent(
+        self,
+        request: intake_pb2.RecordEventRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> dispute_pb2.DisputeRecord:
+        dispute_id = check_dispute_id(request.dispute_id)
+        structlog.contextvars.bind_contextvars(dispute_id=dispute_id)
+        event = event_from_proto(request.event)
+        validate_event(event)
+        event_id = request.event_id.strip() or f"ev-{uuid.uuid4().hex}"
+        if len(event_id) > MAX_EVENT_ID:
+            raise InvalidArgument(
+                [FieldViolation("event_id", "事件编号过长（event_id is too long）")]
+            )
+        now = datetime.now(UTC)
+
+        def record(current: DisputeRecord) -> DisputeRecord | None:
+            if current.has_event(event_id):
+                return None  # a retry of an event already recorded
+            return apply_event(current, event, event_id, now)
+
+        stored = await self._store.update(dispute_id, record)
+        await publish_event(
+            self._bus.js,
+            events_pb2.DisputeEvent(
+                event_id=event_id,
+                dispute_id=dispute_id,
+                kind=event.kind,
+                at=timestamp(now),
+                dispute=dispute_to_proto(stored.dispute),
+                event=event_to_proto(event),
+                step=_step_of(stored, event_id),
+            ),
+        )
+        log.info(
+            "dispute_event_recorded",
+            event_kind=event.kind,
+            event_id=event_id,
+            status=stored.status.value,
+            actor=event.actor,
+        )
+        return record_to_proto(stored)
+
+    async def GetStats(
+        self, request: intake_pb2.GetStatsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> intake_pb2.Stats:
+        stats = compute_stats(
+            await self._store.all(),
+            street=request.street.strip(),
+            community=request.community.strip(),
+            since=from_timestamp(request, "from"),
+            until=from_timestamp(request, "to"),
+        )
+        return intake_pb2.Stats(
+            received=stats.received,
+            routed=stats.routed,
+            accepted=stats.accepted,
+            accepted_in_time=stats.accepted_in_time,
+            closed=stats.closed,
+            closed_on_time=stats.closed_on_time,
+            agreements=stats.agreements,
+            mediation_failures=stats.mediation_failures,
+            escalated=stats.escalated,
+            followed_up=stats.followed_up,
+            accepted_in_time_rate=stats.accepted_in_time_rate,
+            closed_on_time_rate=stats.closed_on_time_rate,
+            mediation_success_rate=stats.mediation_success_rate,
+            escalation_rate=stats.escalation_rate,
+            mean_satisfaction=stats.mean_satisfaction,
+        )
+
+
+def _step_of(record: DisputeRecord, event_id: str) -> int:
+    """The step the dispute was on when `event_id` was recorded (it may have moved on)."""
+    step = 0
+    for entry in record.timeline:
+        if entry.kind in ("routed", "escalated"):
+            step += 1
+        if entry.event_id == event_id:
+            return step
+    return record.step
 
 
 def _iso(at: datetime | None) -> str:

@@ -20,11 +20,19 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 
+from fengqiao.convert import encode
+from fengqiao.v1.events_pb2 import DisputeEvent
+
 log = structlog.get_logger()
 
 STREAM: Final = "DISPUTES"
 SUBMITTED: Final = "disputes.submitted"
 ROUTED: Final = "disputes.routed"
+EVENTS: Final = "disputes.events"
+SCHEDULE: Final = "disputes.schedule"
+TIMER: Final = "disputes.timer"
+# DisputeEvent.kind → the subject it is published on.
+_SUBJECT_OF_KIND = {"submitted": SUBMITTED, "routed": ROUTED, "escalated": ROUTED}
 # Two minutes: a client retry of the same publish is dropped by the server.
 DUPLICATE_WINDOW_SECONDS: Final = 120.0
 
@@ -127,6 +135,15 @@ async def pull_consumer(
             max_deliver=MAX_DELIVER,
             filter_subject=subject,
         ),
+    )
+
+
+async def publish_event(js: JetStreamContext, event: DisputeEvent) -> None:
+    """Publish a fact on its subject; `event_id` is the Nats-Msg-Id, so a repeat within the
+    duplicate window is dropped by the server."""
+    subject = _SUBJECT_OF_KIND.get(event.kind, EVENTS)
+    await js.publish(
+        f"{subject}.{event.dispute_id}", encode(event), headers={"Nats-Msg-Id": event.event_id}
     )
 
 

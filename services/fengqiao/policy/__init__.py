@@ -4,7 +4,7 @@ beyond reading the file it is given."""
 from fengqiao.policy.compiled import CompiledPolicy
 from fengqiao.policy.explain import ConditionTrace, RuleTrace
 from fengqiao.policy.load import load_policy, parse_policy
-from fengqiao.policy.model import Deadline, DeadlineUnit, Policy, RouteSpec, Rule
+from fengqiao.policy.model import Deadline, DeadlineUnit, Policy, RouteSpec, Rule, Timing
 from fengqiao.policy.problems import PolicyError, Problem
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "RouteSpec",
     "Rule",
     "RuleTrace",
+    "Timing",
     "load_policy",
     "parse_policy",
 ]

@@ -37,7 +37,7 @@ from fengqiao.policy.yaml_safe import position, read_yaml
 
 _CASE_KEYS = ("name", "sample", "dispute", "context", "event", "at", "expect")
 _EXPECT_KEYS = ("route", "rule", "priority", "handler", "deadline", "notify", "reason_contains")
-_CONTEXT_KEYS = ("level", "times_escalated", "similar_recent")
+_CONTEXT_KEYS = ("level", "times_escalated", "similar_recent", "party_recent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +255,7 @@ class _CaseReader:
                 f"未知的层级 {level!r}",
                 f"unknown level {level!r}; use new, {', '.join(routes)}",
             )
-        counts = {k: ctx.get(k, 0) for k in ("times_escalated", "similar_recent")}
+        counts = {k: ctx.get(k, 0) for k in _CONTEXT_KEYS[1:]}
         for key, value in counts.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 self.fail(
@@ -268,6 +268,9 @@ class _CaseReader:
             else 0,
             similar_recent=int(counts["similar_recent"])
             if isinstance(counts["similar_recent"], int)
+            else 0,
+            party_recent=int(counts["party_recent"])
+            if isinstance(counts["party_recent"], int)
             else 0,
         )
 

@@ -35,6 +35,7 @@ from fengqiao.policy.model import (
     Policy,
     RouteSpec,
     Rule,
+    Timing,
 )
 from fengqiao.policy.problems import Problem
 from fengqiao.policy.yaml_safe import Position, position, suggest
@@ -43,6 +44,8 @@ from fengqiao.policy.yaml_safe import Position, position, suggest
 # escalation rules together).
 MAX_RULES: Final = 400
 MAX_DEADLINE: Final = {
+    DeadlineUnit.SECONDS: 45 * 24 * 3600,
+    DeadlineUnit.MINUTES: 45 * 24 * 60,
     DeadlineUnit.HOURS: 45 * 24,
     DeadlineUnit.DAYS: 45,
     DeadlineUnit.WORKING_DAYS: 45,
@@ -55,7 +58,9 @@ REASON_FIELDS: Final = frozenset(
 _PATTERN_CHARS = frozenset("^$()%.[]*+-?{}|\\")
 MAX_WORD: Final = 32
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_TOP_KEYS = ("version", "routes", "rules", "escalation")
+_TOP_KEYS = ("version", "routes", "rules", "escalation", "timing")
+_TIMING_KEYS = ("response", "follow_up_after", "repeat_window_days")
+MAX_WINDOW_DAYS: Final = 365
 _ROUTE_KEYS = ("label", "deadline", "handler", "notify")
 _RULE_KEYS = ("id", "title", "when", "route", "priority", "deadline", "handler", "notify", "reason")
 _ESCALATION_KEYS = (
@@ -116,6 +121,7 @@ class PolicyChecker:
         escalation: tuple[Rule, ...] = ()
         if "escalation" in doc:
             escalation = self.rule_list(doc["escalation"], position(doc, "escalation"), True)
+        timing = self.timing(doc["timing"]) if "timing" in doc else Timing()
         if len(rules) + len(escalation) > MAX_RULES:
             self.add(
                 position(doc, "rules"),
@@ -124,7 +130,35 @@ class PolicyChecker:
             )
         if self.problems:
             return None
-        return Policy(label, version, source, routes, rules, escalation)
+        return Policy(label, version, source, routes, rules, escalation, timing)
+
+    def timing(self, node: Any) -> Timing:
+        if not isinstance(node, CommentedMap):
+            self.add(
+                position(node),
+                "timing 应为映射（response、follow_up_after、repeat_window_days）",
+                "timing must be a mapping of response, follow_up_after, repeat_window_days",
+            )
+            return Timing()
+        self.keys(node, _TIMING_KEYS, (), "timing")
+        default = Timing()
+        window = node.get("repeat_window_days", default.repeat_window_days)
+        if not _is_int(window) or not 0 < window <= MAX_WINDOW_DAYS:
+            self.add(
+                position(node, "repeat_window_days"),
+                f"repeat_window_days 应为 1 到 {MAX_WINDOW_DAYS} 之间的天数",
+                f"repeat_window_days must be 1 to {MAX_WINDOW_DAYS} days",
+            )
+            window = default.repeat_window_days
+        return Timing(
+            response=(self.deadline(node, "response") if "response" in node else None)
+            or default.response,
+            follow_up_after=(
+                self.deadline(node, "follow_up_after") if "follow_up_after" in node else None
+            )
+            or default.follow_up_after,
+            repeat_window_days=int(window),
+        )
 
     # -- shapes ---------------------------------------------------------------------
 

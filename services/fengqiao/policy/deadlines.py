@@ -53,6 +53,10 @@ def due(start: datetime, deadline: Deadline) -> datetime:
     Working-day deadlines keep the time of day and count days in China's time zone.
     """
     match deadline.unit:
+        case DeadlineUnit.SECONDS:
+            return start + timedelta(seconds=deadline.amount)
+        case DeadlineUnit.MINUTES:
+            return start + timedelta(minutes=deadline.amount)
         case DeadlineUnit.HOURS:
             return start + timedelta(hours=deadline.amount)
         case DeadlineUnit.DAYS:

@@ -66,7 +66,8 @@ _SPECS = (
     FactSpec("grid", "网格", Kind.TEXT),
     FactSpec("level", "当前层级", Kind.CODE, LEVELS),
     FactSpec("times_escalated", "已升级次数", Kind.COUNT),
-    FactSpec("similar_recent", "近期同类纠纷数", Kind.COUNT),
+    FactSpec("similar_recent", "本网格近期同类纠纷数", Kind.COUNT),
+    FactSpec("party_recent", "同一当事人近期纠纷数", Kind.COUNT),
     FactSpec("trigger", "触发事件", Kind.CODE, TRIGGERS, in_when=False),
 )
 FACTS: Final = MappingProxyType({spec.name: spec for spec in _SPECS})
@@ -94,6 +95,7 @@ def build_facts(
         "level": context.current_level.value if context.current_level else NEW_LEVEL,
         "times_escalated": context.times_escalated,
         "similar_recent": context.similar_recent,
+        "party_recent": context.party_recent,
         "trigger": trigger,
     }
 

@@ -11,12 +11,17 @@ from fengqiao.policy.conditions import Condition
 
 
 class DeadlineUnit(StrEnum):
+    # Seconds and minutes are for drills and tests of the escalation ladder.
+    SECONDS = "seconds"
+    MINUTES = "minutes"
     HOURS = "hours"
     DAYS = "days"
     WORKING_DAYS = "working_days"
 
 
-_UNIT_WORDS = {"hours": "小时", "days": "日", "working_days": "个工作日"}
+_UNIT_WORDS = {
+    "seconds": "秒", "minutes": "分钟", "hours": "小时", "days": "日", "working_days": "个工作日",
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,18 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class Timing:
+    """The policy's clocks besides each route's deadline."""
+
+    # A routed dispute must be accepted within this (第一时间响应), or it escalates.
+    response: Deadline = Deadline(24, DeadlineUnit.HOURS)
+    # After it closes, the follow-up visit (回访) is due after this.
+    follow_up_after: Deadline = Deadline(7, DeadlineUnit.DAYS)
+    # Similar disputes (same grid and category, or same party) count within this window.
+    repeat_window_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """A checked policy. `version` is the SHA-256 of the file's bytes."""
 
@@ -94,6 +111,7 @@ class Policy:
     routes: Mapping[Route, RouteSpec]
     rules: tuple[Rule, ...]
     escalation: tuple[Rule, ...] = ()
+    timing: Timing = Timing()
 
     def all_rules(self) -> tuple[Rule, ...]:
         return self.rules + self.escalation

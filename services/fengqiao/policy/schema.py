@@ -148,12 +148,22 @@ def policy_schema() -> Schema:
             },
             "rules": {"type": "array", "items": _rule(False), "minItems": 1, "maxItems": MAX_RULES},
             "escalation": {"type": "array", "items": _rule(True), "minItems": 1},
+            "timing": {
+                "type": "object",
+                "properties": {
+                    "response": {"$ref": "#/$defs/fixed_deadline"},
+                    "follow_up_after": {"$ref": "#/$defs/fixed_deadline"},
+                    "repeat_window_days": {"type": "integer", "minimum": 1, "maximum": 365},
+                },
+                "additionalProperties": False,
+            },
         },
         "required": ["version", "routes", "rules"],
         "additionalProperties": False,
         "$defs": {
             "role": _enum(RECIPIENT_ROLES, "处置/通知对象"),
             "deadline": _deadline(),
+            "fixed_deadline": _deadline()["oneOf"][0],
             "when": {
                 "type": "object",
                 "properties": {name: _condition(name) for name in when_facts},

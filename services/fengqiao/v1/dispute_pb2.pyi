@@ -73,7 +73,19 @@ class _DisputeStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Dispute
     DISPUTE_STATUS_RECEIVED: _DisputeStatus.ValueType  # 1
     """Accepted by intake, waiting for triage (已受理，待分派)."""
     DISPUTE_STATUS_ROUTED: _DisputeStatus.ValueType  # 2
-    """Triage decided the route (已分派)."""
+    """Triage decided the route (或升级后重新分派), waiting to be accepted (已分派，待受理)."""
+    DISPUTE_STATUS_ACCEPTED: _DisputeStatus.ValueType  # 3
+    """The handler accepted it and is finding out the facts (已受理，调查了解)."""
+    DISPUTE_STATUS_IN_MEDIATION: _DisputeStatus.ValueType  # 4
+    """Mediation under way (调解中)."""
+    DISPUTE_STATUS_INFO_INCOMPLETE: _DisputeStatus.ValueType  # 5
+    """Key information wrong or missing, being collected again (信息待补充)."""
+    DISPUTE_STATUS_AGREED: _DisputeStatus.ValueType  # 6
+    """Closed by a mediation agreement (达成调解协议，办结)."""
+    DISPUTE_STATUS_RESOLVED: _DisputeStatus.ValueType  # 7
+    """Closed otherwise (化解办结)."""
+    DISPUTE_STATUS_WITHDRAWN: _DisputeStatus.ValueType  # 8
+    """Closed because the applicant withdrew (撤回)."""
 
 class DisputeStatus(_DisputeStatus, metaclass=_DisputeStatusEnumTypeWrapper): ...
 
@@ -81,8 +93,50 @@ DISPUTE_STATUS_UNSPECIFIED: DisputeStatus.ValueType  # 0
 DISPUTE_STATUS_RECEIVED: DisputeStatus.ValueType  # 1
 """Accepted by intake, waiting for triage (已受理，待分派)."""
 DISPUTE_STATUS_ROUTED: DisputeStatus.ValueType  # 2
-"""Triage decided the route (已分派)."""
+"""Triage decided the route (或升级后重新分派), waiting to be accepted (已分派，待受理)."""
+DISPUTE_STATUS_ACCEPTED: DisputeStatus.ValueType  # 3
+"""The handler accepted it and is finding out the facts (已受理，调查了解)."""
+DISPUTE_STATUS_IN_MEDIATION: DisputeStatus.ValueType  # 4
+"""Mediation under way (调解中)."""
+DISPUTE_STATUS_INFO_INCOMPLETE: DisputeStatus.ValueType  # 5
+"""Key information wrong or missing, being collected again (信息待补充)."""
+DISPUTE_STATUS_AGREED: DisputeStatus.ValueType  # 6
+"""Closed by a mediation agreement (达成调解协议，办结)."""
+DISPUTE_STATUS_RESOLVED: DisputeStatus.ValueType  # 7
+"""Closed otherwise (化解办结)."""
+DISPUTE_STATUS_WITHDRAWN: DisputeStatus.ValueType  # 8
+"""Closed because the applicant withdrew (撤回)."""
 Global___DisputeStatus: _TypeAlias = DisputeStatus  # noqa: Y015
+
+class _Colour:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ColourEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Colour.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    COLOUR_UNSPECIFIED: _Colour.ValueType  # 0
+    COLOUR_GREEN: _Colour.ValueType  # 1
+    """绿：信息需进一步调查分析（received, routed, accepted）"""
+    COLOUR_BLUE: _Colour.ValueType  # 2
+    """蓝：诉求清楚，调解中"""
+    COLOUR_PURPLE: _Colour.ValueType  # 3
+    """紫：关键信息有误或缺失，重新收集"""
+    COLOUR_RED: _Colour.ValueType  # 4
+    """红：办结"""
+
+class Colour(_Colour, metaclass=_ColourEnumTypeWrapper):
+    """The four colours of dynamic case management (四色动态管理)."""
+
+COLOUR_UNSPECIFIED: Colour.ValueType  # 0
+COLOUR_GREEN: Colour.ValueType  # 1
+"""绿：信息需进一步调查分析（received, routed, accepted）"""
+COLOUR_BLUE: Colour.ValueType  # 2
+"""蓝：诉求清楚，调解中"""
+COLOUR_PURPLE: Colour.ValueType  # 3
+"""紫：关键信息有误或缺失，重新收集"""
+COLOUR_RED: Colour.ValueType  # 4
+"""红：办结"""
+Global___Colour: _TypeAlias = Colour  # noqa: Y015
 
 @_typing.final
 class Party(_message.Message):
@@ -301,6 +355,9 @@ class TimelineEntry(_message.Message):
     ROUTE_FIELD_NUMBER: _builtins.int
     POLICY_VERSION_FIELD_NUMBER: _builtins.int
     EVENT_ID_FIELD_NUMBER: _builtins.int
+    FROM_ROUTE_FIELD_NUMBER: _builtins.int
+    TRIGGER_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """Stable code: received, routed, notified."""
     summary: _builtins.str
@@ -310,6 +367,11 @@ class TimelineEntry(_message.Message):
     policy_version: _builtins.str
     event_id: _builtins.str
     """The bus event that caused this step; makes replays idempotent."""
+    from_route: Global___Route.ValueType
+    """Escalations: the rung it left, and what triggered it (mediation_failed, deadline_expired…)."""
+    trigger: _builtins.str
+    actor: _builtins.str
+    """Who recorded it (a person or a service)."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -322,10 +384,13 @@ class TimelineEntry(_message.Message):
         route: Global___Route.ValueType = ...,
         policy_version: _builtins.str = ...,
         event_id: _builtins.str = ...,
+        from_route: Global___Route.ValueType = ...,
+        trigger: _builtins.str = ...,
+        actor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "event_id", b"event_id", "kind", b"kind", "policy_version", b"policy_version", "route", b"route", "rule_id", b"rule_id", "summary", b"summary"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "event_id", b"event_id", "from_route", b"from_route", "kind", b"kind", "policy_version", b"policy_version", "route", b"route", "rule_id", b"rule_id", "summary", b"summary", "trigger", b"trigger"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -342,14 +407,36 @@ class DisputeRecord(_message.Message):
     DECISION_FIELD_NUMBER: _builtins.int
     TIMELINE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    COLOUR_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    RESPONSE_DUE_FIELD_NUMBER: _builtins.int
+    ACCEPTED_AT_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
+    SATISFACTION_FIELD_NUMBER: _builtins.int
+    ACCEPTED_LATE_FIELD_NUMBER: _builtins.int
     status: Global___DisputeStatus.ValueType
     request_id: _builtins.str
+    colour: Global___Colour.ValueType
+    step: _builtins.int
+    """1 after the first routing, +1 for every escalation."""
+    satisfaction: _builtins.int
+    """1–5 from the follow-up visit (回访); 0 before it."""
+    accepted_late: _builtins.bool
+    """Some handler accepted after their response time ran out."""
     @_builtins.property
     def dispute(self) -> Global___Dispute: ...
     @_builtins.property
     def decision(self) -> Global___Decision: ...
     @_builtins.property
     def timeline(self) -> _containers.RepeatedCompositeFieldContainer[Global___TimelineEntry]: ...
+    @_builtins.property
+    def response_due(self) -> _timestamp_pb2.Timestamp:
+        """When the current handler must accept it by (first response), and when they did."""
+
+    @_builtins.property
+    def accepted_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -358,11 +445,60 @@ class DisputeRecord(_message.Message):
         decision: Global___Decision | None = ...,
         timeline: _abc.Iterable[Global___TimelineEntry] | None = ...,
         request_id: _builtins.str = ...,
+        colour: Global___Colour.ValueType = ...,
+        step: _builtins.int = ...,
+        response_due: _timestamp_pb2.Timestamp | None = ...,
+        accepted_at: _timestamp_pb2.Timestamp | None = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
+        satisfaction: _builtins.int = ...,
+        accepted_late: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "dispute", b"dispute"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "closed_at", b"closed_at", "decision", b"decision", "dispute", b"dispute", "response_due", b"response_due"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "dispute", b"dispute", "request_id", b"request_id", "status", b"status", "timeline", b"timeline"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "accepted_late", b"accepted_late", "closed_at", b"closed_at", "colour", b"colour", "decision", b"decision", "dispute", b"dispute", "request_id", b"request_id", "response_due", b"response_due", "satisfaction", b"satisfaction", "status", b"status", "step", b"step", "timeline", b"timeline"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DisputeRecord: _TypeAlias = DisputeRecord  # noqa: Y015
+
+@_typing.final
+class CaseEvent(_message.Message):
+    """Something that happened to a dispute, as the handler reports it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    SATISFACTION_FIELD_NUMBER: _builtins.int
+    RISK_FLAGS_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """accepted, mediation_started, mediation_failed, agreement_reached, resolved, withdrawn,
+    info_incomplete, risk_raised, follow_up_done, note, escalation_requested, repeat_complaint.
+    """
+    actor: _builtins.str
+    """Who reports it, e.g. "网格员 王芳"."""
+    reason: _builtins.str
+    """Required for mediation_failed (调解不成的过程和原因), note and escalation_requested."""
+    satisfaction: _builtins.int
+    """follow_up_done: 1 (very dissatisfied) to 5 (very satisfied)."""
+    @_builtins.property
+    def risk_flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """risk_raised: the risks now seen."""
+
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        actor: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        satisfaction: _builtins.int = ...,
+        risk_flags: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "kind", b"kind", "reason", b"reason", "risk_flags", b"risk_flags", "satisfaction", b"satisfaction"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseEvent: _TypeAlias = CaseEvent  # noqa: Y015

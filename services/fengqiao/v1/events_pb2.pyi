@@ -21,7 +21,9 @@ DESCRIPTOR: _descriptor.FileDescriptor
 @_typing.final
 class DisputeEvent(_message.Message):
     """A fact published on the bus (JetStream stream DISPUTES), encoded as protobuf JSON.
-    Subjects: disputes.submitted.<dispute_id>, disputes.routed.<dispute_id>.
+    Subjects: disputes.submitted.<id> (new dispute), disputes.events.<id> (a recorded
+    CaseEvent), disputes.routed.<id> (a routing or escalation decision),
+    disputes.timer.<deadline|response|followup>.<id>.<step> (a scheduled message firing).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -32,11 +34,20 @@ class DisputeEvent(_message.Message):
     AT_FIELD_NUMBER: _builtins.int
     DISPUTE_FIELD_NUMBER: _builtins.int
     DECISION_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    FROM_ROUTE_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """Unique per fact; also the Nats-Msg-Id, so a republish is dropped by the server."""
     dispute_id: _builtins.str
     kind: _builtins.str
-    """submitted, routed."""
+    """submitted, routed, escalated, a CaseEvent kind, deadline_expired, response_expired,
+    follow_up_due.
+    """
+    step: _builtins.int
+    """The dispute's step the fact belongs to (timers of an older step are stale)."""
+    from_route: _dispute_pb2.Route.ValueType
+    """Escalated: the rung it left."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -45,7 +56,11 @@ class DisputeEvent(_message.Message):
 
     @_builtins.property
     def decision(self) -> _dispute_pb2.Decision:
-        """Set on routed."""
+        """Set on routed and escalated."""
+
+    @_builtins.property
+    def event(self) -> _dispute_pb2.CaseEvent:
+        """Set on recorded events."""
 
     def __init__(
         self,
@@ -56,10 +71,13 @@ class DisputeEvent(_message.Message):
         at: _timestamp_pb2.Timestamp | None = ...,
         dispute: _dispute_pb2.Dispute | None = ...,
         decision: _dispute_pb2.Decision | None = ...,
+        event: _dispute_pb2.CaseEvent | None = ...,
+        step: _builtins.int = ...,
+        from_route: _dispute_pb2.Route.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute", "event", b"event"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute", "dispute_id", b"dispute_id", "event_id", b"event_id", "kind", b"kind"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute", "dispute_id", b"dispute_id", "event", b"event", "event_id", b"event_id", "from_route", b"from_route", "kind", b"kind", "step", b"step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

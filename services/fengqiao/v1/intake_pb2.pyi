@@ -7,6 +7,7 @@ from collections import abc as _abc
 from fengqiao.v1 import dispute_pb2 as _dispute_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -18,6 +19,130 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class RecordEventRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISPUTE_ID_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    dispute_id: _builtins.str
+    event_id: _builtins.str
+    """Optional, chosen by the caller: a retry with the same event_id records nothing new."""
+    @_builtins.property
+    def event(self) -> _dispute_pb2.CaseEvent: ...
+    def __init__(
+        self,
+        *,
+        dispute_id: _builtins.str = ...,
+        event: _dispute_pb2.CaseEvent | None = ...,
+        event_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dispute_id", b"dispute_id", "event", b"event", "event_id", b"event_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordEventRequest: _TypeAlias = RecordEventRequest  # noqa: Y015
+
+@_typing.final
+class GetStatsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREET_FIELD_NUMBER: _builtins.int
+    COMMUNITY_FIELD_NUMBER: _builtins.int
+    FROM_FIELD_NUMBER: _builtins.int
+    TO_FIELD_NUMBER: _builtins.int
+    street: _builtins.str
+    """empty: all"""
+    community: _builtins.str
+    """empty: all"""
+    @_builtins.property
+    def to(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        street: _builtins.str = ...,
+        community: _builtins.str = ...,
+        to: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["from", b"from", "to", b"to"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community", b"community", "from", b"from", "street", b"street", "to", b"to"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStatsRequest: _TypeAlias = GetStatsRequest  # noqa: Y015
+
+@_typing.final
+class Stats(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECEIVED_FIELD_NUMBER: _builtins.int
+    ROUTED_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    ACCEPTED_IN_TIME_FIELD_NUMBER: _builtins.int
+    CLOSED_FIELD_NUMBER: _builtins.int
+    CLOSED_ON_TIME_FIELD_NUMBER: _builtins.int
+    AGREEMENTS_FIELD_NUMBER: _builtins.int
+    MEDIATION_FAILURES_FIELD_NUMBER: _builtins.int
+    ESCALATED_FIELD_NUMBER: _builtins.int
+    FOLLOWED_UP_FIELD_NUMBER: _builtins.int
+    ACCEPTED_IN_TIME_RATE_FIELD_NUMBER: _builtins.int
+    CLOSED_ON_TIME_RATE_FIELD_NUMBER: _builtins.int
+    MEDIATION_SUCCESS_RATE_FIELD_NUMBER: _builtins.int
+    ESCALATION_RATE_FIELD_NUMBER: _builtins.int
+    MEAN_SATISFACTION_FIELD_NUMBER: _builtins.int
+    received: _builtins.int
+    routed: _builtins.int
+    accepted: _builtins.int
+    accepted_in_time: _builtins.int
+    """及时受理"""
+    closed: _builtins.int
+    closed_on_time: _builtins.int
+    """按期办结"""
+    agreements: _builtins.int
+    mediation_failures: _builtins.int
+    escalated: _builtins.int
+    followed_up: _builtins.int
+    accepted_in_time_rate: _builtins.float
+    """及时受理率 = accepted_in_time / accepted"""
+    closed_on_time_rate: _builtins.float
+    """按期办结率 = closed_on_time / closed"""
+    mediation_success_rate: _builtins.float
+    """化解成功率 = agreements / (agreements + failures)"""
+    escalation_rate: _builtins.float
+    """escalated / routed"""
+    mean_satisfaction: _builtins.float
+    """满意度（1–5）"""
+    def __init__(
+        self,
+        *,
+        received: _builtins.int = ...,
+        routed: _builtins.int = ...,
+        accepted: _builtins.int = ...,
+        accepted_in_time: _builtins.int = ...,
+        closed: _builtins.int = ...,
+        closed_on_time: _builtins.int = ...,
+        agreements: _builtins.int = ...,
+        mediation_failures: _builtins.int = ...,
+        escalated: _builtins.int = ...,
+        followed_up: _builtins.int = ...,
+        accepted_in_time_rate: _builtins.float = ...,
+        closed_on_time_rate: _builtins.float = ...,
+        mediation_success_rate: _builtins.float = ...,
+        escalation_rate: _builtins.float = ...,
+        mean_satisfaction: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "accepted_in_time", b"accepted_in_time", "accepted_in_time_rate", b"accepted_in_time_rate", "agreements", b"agreements", "closed", b"closed", "closed_on_time", b"closed_on_time", "closed_on_time_rate", b"closed_on_time_rate", "escalated", b"escalated", "escalation_rate", b"escalation_rate", "followed_up", b"followed_up", "mean_satisfaction", b"mean_satisfaction", "mediation_failures", b"mediation_failures", "mediation_success_rate", b"mediation_success_rate", "received", b"received", "routed", b"routed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Stats: _TypeAlias = Stats  # noqa: Y015
 
 @_typing.final
 class SubmitDisputeRequest(_message.Message):
@@ -97,6 +222,7 @@ class ListDisputesRequest(_message.Message):
     STREET_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    COLOUR_FIELD_NUMBER: _builtins.int
     status: _dispute_pb2.DisputeStatus.ValueType
     """unspecified: any"""
     route: _dispute_pb2.Route.ValueType
@@ -106,6 +232,8 @@ class ListDisputesRequest(_message.Message):
     page_size: _builtins.int
     """0: 50; at most 500"""
     page_token: _builtins.str
+    colour: _dispute_pb2.Colour.ValueType
+    """unspecified: any"""
     def __init__(
         self,
         *,
@@ -114,10 +242,11 @@ class ListDisputesRequest(_message.Message):
         street: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        colour: _dispute_pb2.Colour.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "route", b"route", "status", b"status", "street", b"street"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["colour", b"colour", "page_size", b"page_size", "page_token", b"page_token", "route", b"route", "status", b"status", "street", b"street"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -51,6 +51,16 @@ class IntakeServiceStub:
                 request_serializer=fengqiao_dot_v1_dot_intake__pb2.ListDisputesRequest.SerializeToString,
                 response_deserializer=fengqiao_dot_v1_dot_intake__pb2.ListDisputesResponse.FromString,
                 _registered_method=True)
+        self.RecordEvent = channel.unary_unary(
+                '/fengqiao.v1.IntakeService/RecordEvent',
+                request_serializer=fengqiao_dot_v1_dot_intake__pb2.RecordEventRequest.SerializeToString,
+                response_deserializer=fengqiao_dot_v1_dot_dispute__pb2.DisputeRecord.FromString,
+                _registered_method=True)
+        self.GetStats = channel.unary_unary(
+                '/fengqiao.v1.IntakeService/GetStats',
+                request_serializer=fengqiao_dot_v1_dot_intake__pb2.GetStatsRequest.SerializeToString,
+                response_deserializer=fengqiao_dot_v1_dot_intake__pb2.Stats.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -74,7 +84,23 @@ class IntakeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDisputes(self, request, context):
-        """Disputes filtered by status, route and street, newest first, paged.
+        """Disputes filtered by status, colour, route and street, newest first, paged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordEvent(self, request, context):
+        """Records what happened (accepted, mediation failed, agreement reached …). An event that
+        makes no sense in the dispute's status is FAILED_PRECONDITION, saying why. Idempotent
+        on event_id when the caller gives one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStats(self, request, context):
+        """The figures of the seeds' reports, by street/community and period.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -97,6 +123,16 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.ListDisputes,
                     request_deserializer=fengqiao_dot_v1_dot_intake__pb2.ListDisputesRequest.FromString,
                     response_serializer=fengqiao_dot_v1_dot_intake__pb2.ListDisputesResponse.SerializeToString,
+            ),
+            'RecordEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEvent,
+                    request_deserializer=fengqiao_dot_v1_dot_intake__pb2.RecordEventRequest.FromString,
+                    response_serializer=fengqiao_dot_v1_dot_dispute__pb2.DisputeRecord.SerializeToString,
+            ),
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=fengqiao_dot_v1_dot_intake__pb2.GetStatsRequest.FromString,
+                    response_serializer=fengqiao_dot_v1_dot_intake__pb2.Stats.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +217,60 @@ class IntakeService:
             '/fengqiao.v1.IntakeService/ListDisputes',
             fengqiao_dot_v1_dot_intake__pb2.ListDisputesRequest.SerializeToString,
             fengqiao_dot_v1_dot_intake__pb2.ListDisputesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fengqiao.v1.IntakeService/RecordEvent',
+            fengqiao_dot_v1_dot_intake__pb2.RecordEventRequest.SerializeToString,
+            fengqiao_dot_v1_dot_dispute__pb2.DisputeRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fengqiao.v1.IntakeService/GetStats',
+            fengqiao_dot_v1_dot_intake__pb2.GetStatsRequest.SerializeToString,
+            fengqiao_dot_v1_dot_intake__pb2.Stats.FromString,
             options,
             channel_credentials,
             insecure,

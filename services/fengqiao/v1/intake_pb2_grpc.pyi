@@ -42,7 +42,14 @@ class IntakeServiceStub:
     GetDispute: _grpc.UnaryUnaryMultiCallable[_intake_pb2.GetDisputeRequest, _dispute_pb2.DisputeRecord]
     """Status, route, matched rule, deadline and timeline of one dispute."""
     ListDisputes: _grpc.UnaryUnaryMultiCallable[_intake_pb2.ListDisputesRequest, _intake_pb2.ListDisputesResponse]
-    """Disputes filtered by status, route and street, newest first, paged."""
+    """Disputes filtered by status, colour, route and street, newest first, paged."""
+    RecordEvent: _grpc.UnaryUnaryMultiCallable[_intake_pb2.RecordEventRequest, _dispute_pb2.DisputeRecord]
+    """Records what happened (accepted, mediation failed, agreement reached …). An event that
+    makes no sense in the dispute's status is FAILED_PRECONDITION, saying why. Idempotent
+    on event_id when the caller gives one.
+    """
+    GetStats: _grpc.UnaryUnaryMultiCallable[_intake_pb2.GetStatsRequest, _intake_pb2.Stats]
+    """The figures of the seeds' reports, by street/community and period."""
 
 @_typing.type_check_only
 class IntakeServiceAsyncStub(IntakeServiceStub):
@@ -57,7 +64,14 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     GetDispute: _aio.UnaryUnaryMultiCallable[_intake_pb2.GetDisputeRequest, _dispute_pb2.DisputeRecord]  # type: ignore[assignment]
     """Status, route, matched rule, deadline and timeline of one dispute."""
     ListDisputes: _aio.UnaryUnaryMultiCallable[_intake_pb2.ListDisputesRequest, _intake_pb2.ListDisputesResponse]  # type: ignore[assignment]
-    """Disputes filtered by status, route and street, newest first, paged."""
+    """Disputes filtered by status, colour, route and street, newest first, paged."""
+    RecordEvent: _aio.UnaryUnaryMultiCallable[_intake_pb2.RecordEventRequest, _dispute_pb2.DisputeRecord]  # type: ignore[assignment]
+    """Records what happened (accepted, mediation failed, agreement reached …). An event that
+    makes no sense in the dispute's status is FAILED_PRECONDITION, saying why. Idempotent
+    on event_id when the caller gives one.
+    """
+    GetStats: _aio.UnaryUnaryMultiCallable[_intake_pb2.GetStatsRequest, _intake_pb2.Stats]  # type: ignore[assignment]
+    """The figures of the seeds' reports, by street/community and period."""
 
 class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
     """The door through which the city platform hands disputes to fengqiao."""
@@ -87,6 +101,25 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _intake_pb2.ListDisputesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_intake_pb2.ListDisputesResponse, _abc.Awaitable[_intake_pb2.ListDisputesResponse]]:
-        """Disputes filtered by status, route and street, newest first, paged."""
+        """Disputes filtered by status, colour, route and street, newest first, paged."""
+
+    @_abc_1.abstractmethod
+    def RecordEvent(
+        self,
+        request: _intake_pb2.RecordEventRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dispute_pb2.DisputeRecord, _abc.Awaitable[_dispute_pb2.DisputeRecord]]:
+        """Records what happened (accepted, mediation failed, agreement reached …). An event that
+        makes no sense in the dispute's status is FAILED_PRECONDITION, saying why. Idempotent
+        on event_id when the caller gives one.
+        """
+
+    @_abc_1.abstractmethod
+    def GetStats(
+        self,
+        request: _intake_pb2.GetStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.Stats, _abc.Awaitable[_intake_pb2.Stats]]:
+        """The figures of the seeds' reports, by street/community and period."""
 
 def add_IntakeServiceServicer_to_server(servicer: IntakeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,27 +25,27 @@ _sym_db = _symbol_database.Default()
 from fengqiao.v1 import dispute_pb2 as fengqiao_dot_v1_dot_dispute__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66\x65ngqiao/v1/triage.proto\x12\x0b\x66\x65ngqiao.v1\x1a\x19\x66\x65ngqiao/v1/dispute.proto\"k\n\rPolicyContext\x12)\n\rcurrent_level\x18\x01 \x01(\x0e\x32\x12.fengqiao.v1.Route\x12\x17\n\x0ftimes_escalated\x18\x02 \x01(\x05\x12\x16\n\x0esimilar_recent\x18\x03 \x01(\x05\"t\n\x0f\x45valuateRequest\x12%\n\x07\x64ispute\x18\x01 \x01(\x0b\x32\x14.fengqiao.v1.Dispute\x12+\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x1a.fengqiao.v1.PolicyContext\x12\r\n\x05\x65vent\x18\x03 \x01(\t\"T\n\x0e\x43onditionTrace\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x10\n\x08\x65xpected\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tual\x18\x03 \x01(\t\x12\x11\n\tsatisfied\x18\x04 \x01(\x08\"m\n\tRuleTrace\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07matched\x18\x03 \x01(\x08\x12/\n\nconditions\x18\x04 \x03(\x0b\x32\x1b.fengqiao.v1.ConditionTrace\"b\n\x10\x45valuateResponse\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x15.fengqiao.v1.Decision\x12%\n\x05trace\x18\x02 \x03(\x0b\x32\x16.fengqiao.v1.RuleTrace\"\x12\n\x10GetPolicyRequest\"E\n\x11GetPolicyResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08rule_ids\x18\x03 \x03(\t2\xa4\x01\n\rTriageService\x12G\n\x08\x45valuate\x12\x1c.fengqiao.v1.EvaluateRequest\x1a\x1d.fengqiao.v1.EvaluateResponse\x12J\n\tGetPolicy\x12\x1d.fengqiao.v1.GetPolicyRequest\x1a\x1e.fengqiao.v1.GetPolicyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66\x65ngqiao/v1/triage.proto\x12\x0b\x66\x65ngqiao.v1\x1a\x19\x66\x65ngqiao/v1/dispute.proto\"\x81\x01\n\rPolicyContext\x12)\n\rcurrent_level\x18\x01 \x01(\x0e\x32\x12.fengqiao.v1.Route\x12\x17\n\x0ftimes_escalated\x18\x02 \x01(\x05\x12\x16\n\x0esimilar_recent\x18\x03 \x01(\x05\x12\x14\n\x0cparty_recent\x18\x04 \x01(\x05\"t\n\x0f\x45valuateRequest\x12%\n\x07\x64ispute\x18\x01 \x01(\x0b\x32\x14.fengqiao.v1.Dispute\x12+\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x1a.fengqiao.v1.PolicyContext\x12\r\n\x05\x65vent\x18\x03 \x01(\t\"T\n\x0e\x43onditionTrace\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x10\n\x08\x65xpected\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tual\x18\x03 \x01(\t\x12\x11\n\tsatisfied\x18\x04 \x01(\x08\"m\n\tRuleTrace\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07matched\x18\x03 \x01(\x08\x12/\n\nconditions\x18\x04 \x03(\x0b\x32\x1b.fengqiao.v1.ConditionTrace\"b\n\x10\x45valuateResponse\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x15.fengqiao.v1.Decision\x12%\n\x05trace\x18\x02 \x03(\x0b\x32\x16.fengqiao.v1.RuleTrace\"\x12\n\x10GetPolicyRequest\"E\n\x11GetPolicyResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08rule_ids\x18\x03 \x03(\t2\xa4\x01\n\rTriageService\x12G\n\x08\x45valuate\x12\x1c.fengqiao.v1.EvaluateRequest\x1a\x1d.fengqiao.v1.EvaluateResponse\x12J\n\tGetPolicy\x12\x1d.fengqiao.v1.GetPolicyRequest\x1a\x1e.fengqiao.v1.GetPolicyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fengqiao.v1.triage_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_POLICYCONTEXT']._serialized_start=68
-  _globals['_POLICYCONTEXT']._serialized_end=175
-  _globals['_EVALUATEREQUEST']._serialized_start=177
-  _globals['_EVALUATEREQUEST']._serialized_end=293
-  _globals['_CONDITIONTRACE']._serialized_start=295
-  _globals['_CONDITIONTRACE']._serialized_end=379
-  _globals['_RULETRACE']._serialized_start=381
-  _globals['_RULETRACE']._serialized_end=490
-  _globals['_EVALUATERESPONSE']._serialized_start=492
-  _globals['_EVALUATERESPONSE']._serialized_end=590
-  _globals['_GETPOLICYREQUEST']._serialized_start=592
-  _globals['_GETPOLICYREQUEST']._serialized_end=610
-  _globals['_GETPOLICYRESPONSE']._serialized_start=612
-  _globals['_GETPOLICYRESPONSE']._serialized_end=681
-  _globals['_TRIAGESERVICE']._serialized_start=684
-  _globals['_TRIAGESERVICE']._serialized_end=848
+  _globals['_POLICYCONTEXT']._serialized_start=69
+  _globals['_POLICYCONTEXT']._serialized_end=198
+  _globals['_EVALUATEREQUEST']._serialized_start=200
+  _globals['_EVALUATEREQUEST']._serialized_end=316
+  _globals['_CONDITIONTRACE']._serialized_start=318
+  _globals['_CONDITIONTRACE']._serialized_end=402
+  _globals['_RULETRACE']._serialized_start=404
+  _globals['_RULETRACE']._serialized_end=513
+  _globals['_EVALUATERESPONSE']._serialized_start=515
+  _globals['_EVALUATERESPONSE']._serialized_end=613
+  _globals['_GETPOLICYREQUEST']._serialized_start=615
+  _globals['_GETPOLICYREQUEST']._serialized_end=633
+  _globals['_GETPOLICYRESPONSE']._serialized_start=635
+  _globals['_GETPOLICYRESPONSE']._serialized_end=704
+  _globals['_TRIAGESERVICE']._serialized_start=707
+  _globals['_TRIAGESERVICE']._serialized_end=871
 # @@protoc_insertion_point(module_scope)

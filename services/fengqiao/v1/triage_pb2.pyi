@@ -28,21 +28,25 @@ class PolicyContext(_message.Message):
     CURRENT_LEVEL_FIELD_NUMBER: _builtins.int
     TIMES_ESCALATED_FIELD_NUMBER: _builtins.int
     SIMILAR_RECENT_FIELD_NUMBER: _builtins.int
+    PARTY_RECENT_FIELD_NUMBER: _builtins.int
     current_level: _dispute_pb2.Route.ValueType
     """The rung the dispute is on now; unspecified for a new dispute."""
     times_escalated: _builtins.int
     similar_recent: _builtins.int
     """Disputes of the same category from the same grid within the policy's window."""
+    party_recent: _builtins.int
+    """Disputes brought by the same party within the policy's window."""
     def __init__(
         self,
         *,
         current_level: _dispute_pb2.Route.ValueType = ...,
         times_escalated: _builtins.int = ...,
         similar_recent: _builtins.int = ...,
+        party_recent: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_level", b"current_level", "similar_recent", b"similar_recent", "times_escalated", b"times_escalated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_level", b"current_level", "party_recent", b"party_recent", "similar_recent", b"similar_recent", "times_escalated", b"times_escalated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

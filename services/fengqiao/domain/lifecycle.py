@@ -1,0 +1,171 @@
+"""The life of a dispute: which reported events make sense in which status, and what each
+one changes. Pure: records in, records out; triage and intake do the I/O."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from types import MappingProxyType
+from typing import Final
+
+from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from fengqiao.domain.model import CaseEvent, Decision, DisputeRecord, Status, TimelineEntry
+from fengqiao.domain.vocabulary import RISK_FLAGS, TRIGGERS, label
+
+EVENTS: Final = MappingProxyType(
+    {
+        "accepted": "受理",
+        "mediation_started": "开始调解",
+        "mediation_failed": "调解不成",
+        "agreement_reached": "达成调解协议",
+        "resolved": "化解办结",
+        "withdrawn": "申请人撤回",
+        "info_incomplete": "信息有误或缺失，重新收集",
+        "risk_raised": "出现风险苗头",
+        "follow_up_done": "完成回访",
+        "note": "备注",
+        "escalation_requested": "申请上报",
+        "repeat_complaint": "重复投诉",
+    }
+)
+STATUS_LABELS: Final = MappingProxyType(
+    {
+        Status.RECEIVED: "已受理待分派",
+        Status.ROUTED: "已分派待受理",
+        Status.ACCEPTED: "调查了解中",
+        Status.IN_MEDIATION: "调解中",
+        Status.INFO_INCOMPLETE: "信息待补充",
+        Status.AGREED: "达成协议已办结",
+        Status.RESOLVED: "已化解办结",
+        Status.WITHDRAWN: "已撤回",
+    }
+)
+# Events after which the policy's escalation rules decide the next rung.
+ESCALATING: Final = frozenset({"mediation_failed", "risk_raised", "escalation_requested",
+                               "repeat_complaint"})  # fmt: skip
+CLOSING: Final = frozenset({"agreement_reached", "resolved", "withdrawn"})
+
+_WORKING = frozenset({Status.ROUTED, Status.ACCEPTED, Status.IN_MEDIATION, Status.INFO_INCOMPLETE})
+_ALL = frozenset(Status)
+# kind → (statuses it may be recorded in, status it leads to; None keeps the status)
+_MOVES: Final[dict[str, tuple[frozenset[Status], Status | None]]] = {
+    "accepted": (frozenset({Status.ROUTED, Status.INFO_INCOMPLETE}), Status.ACCEPTED),
+    "mediation_started": (
+        frozenset({Status.ACCEPTED, Status.INFO_INCOMPLETE}),
+        Status.IN_MEDIATION,
+    ),
+    "mediation_failed": (frozenset({Status.IN_MEDIATION}), None),
+    "agreement_reached": (frozenset({Status.IN_MEDIATION}), Status.AGREED),
+    "resolved": (_WORKING - {Status.ROUTED}, Status.RESOLVED),
+    "withdrawn": (_WORKING | {Status.RECEIVED}, Status.WITHDRAWN),
+    "info_incomplete": (_WORKING - {Status.INFO_INCOMPLETE}, Status.INFO_INCOMPLETE),
+    "risk_raised": (_WORKING, None),
+    "escalation_requested": (_WORKING, None),
+    "repeat_complaint": (_WORKING, None),
+    "follow_up_done": (frozenset({Status.AGREED, Status.RESOLVED}), None),
+    "note": (_ALL, None),
+}
+_NEEDS_REASON = frozenset({"mediation_failed", "note", "escalation_requested", "withdrawn"})
+MAX_REASON = 2000
+
+
+def validate_event(event: CaseEvent) -> None:
+    """Raise `InvalidArgument` naming every field of `event` that is wrong."""
+    out: list[FieldViolation] = []
+
+    def bad(field: str, zh: str, en: str) -> None:
+        out.append(FieldViolation(field, f"{zh}（{en}）"))
+
+    if event.kind not in EVENTS:
+        bad("event.kind", f"未知的事件 {event.kind!r}", f"use one of: {', '.join(EVENTS)}")
+    elif event.kind in _NEEDS_REASON and not event.reason.strip():
+        bad("event.reason", f"“{EVENTS[event.kind]}”须说明过程和原因",
+            f"reason is required for {event.kind}")  # fmt: skip
+    if len(event.reason) > MAX_REASON:
+        bad("event.reason", f"说明超过 {MAX_REASON} 字", "reason is too long")
+    if event.kind == "follow_up_done" and not 1 <= event.satisfaction <= 5:
+        bad("event.satisfaction", "满意度应为 1（很不满意）到 5（很满意）",
+            "satisfaction must be 1 to 5")  # fmt: skip
+    if event.kind == "risk_raised" and not event.risk_flags:
+        bad("event.risk_flags", "请指明出现了哪类风险",
+            f"give at least one of {', '.join(RISK_FLAGS)}")  # fmt: skip
+    for i, flag in enumerate(event.risk_flags):
+        if flag not in RISK_FLAGS:
+            bad(f"event.risk_flags[{i}]", f"未知的风险标记 {flag!r}",
+                f"use one of: {', '.join(RISK_FLAGS)}")  # fmt: skip
+    if out:
+        raise InvalidArgument(out)
+
+
+def apply_event(
+    record: DisputeRecord, event: CaseEvent, event_id: str, at: datetime
+) -> DisputeRecord:
+    """`record` after `event`; `FailedPrecondition` (saying why) if it makes no sense now."""
+    allowed, to = _MOVES[event.kind]
+    if record.status not in allowed:
+        raise FailedPrecondition(_refusal(record, event, allowed))
+    if event.kind == "follow_up_done" and record.satisfaction:
+        raise FailedPrecondition("该纠纷已完成回访（the follow-up visit is already recorded）")
+    summary = EVENTS[event.kind] + (f"：{event.reason}" if event.reason else "")
+    if event.kind == "follow_up_done":
+        summary += f"（满意度 {event.satisfaction}/5）"
+    entry = TimelineEntry(at=at, kind=event.kind, summary=summary, event_id=event_id,
+                          actor=event.actor, route=record.level)  # fmt: skip
+    changed = replace(record, timeline=(*record.timeline, entry), status=to or record.status)
+    if event.kind == "accepted":
+        late = record.response_due is not None and at > record.response_due
+        changed = replace(changed, accepted_at=at, accepted_late=record.accepted_late or late)
+    if to is not None and to.closed:
+        changed = replace(changed, closed_at=at)
+    if event.kind == "follow_up_done":
+        changed = replace(changed, satisfaction=event.satisfaction)
+    if event.kind == "risk_raised":
+        flags = tuple(dict.fromkeys((*record.dispute.risk_flags, *event.risk_flags)))
+        changed = replace(changed, dispute=replace(record.dispute, risk_flags=flags))
+    return changed
+
+
+def _refusal(record: DisputeRecord, event: CaseEvent, allowed: frozenset[Status]) -> str:
+    now = STATUS_LABELS[record.status]
+    ok = "、".join(STATUS_LABELS[s] for s in Status if s in allowed)
+    return (
+        f"纠纷 {record.id} 当前为“{now}”，不能记录“{EVENTS[event.kind]}”；只有在{ok}时才可以"
+        f"（{event.kind} is not possible while the dispute is {record.status.value}; "
+        f"it is allowed when {', '.join(s.value for s in Status if s in allowed)}）"
+    )
+
+
+def assign(
+    record: DisputeRecord,
+    decision: Decision,
+    *,
+    trigger: str,
+    event_id: str,
+    response_due: datetime,
+    actor: str = "triage",
+) -> DisputeRecord:
+    """`record` handed to the rung `decision` names: routed (first time) or escalated."""
+    first = record.decision is None
+    verb = "分派至" if first else "升级至"
+    why = "" if first else f"{label(TRIGGERS, trigger)}，"
+    entry = TimelineEntry(
+        at=decision.decided_at,
+        kind="routed" if first else "escalated",
+        summary=f"{why}{verb}{decision.route_label}（规则 {decision.rule_id}）：{decision.reason}",
+        rule_id=decision.rule_id,
+        route=decision.route,
+        policy_version=decision.policy_version,
+        event_id=event_id,
+        from_route=record.level,
+        trigger=trigger,
+        actor=actor,
+    )
+    return replace(
+        record,
+        status=Status.ROUTED,
+        decision=decision,
+        step=record.step + 1,
+        response_due=response_due,
+        accepted_at=None,
+        timeline=(*record.timeline, entry),
+    )
