@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 
 from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import Decision, Priority, Route
-from fengqiao.notification.recipients import mask_phone, recipients, routed_message
+from fengqiao.notification.messages import agreement_message, assignment_message
+from fengqiao.notification.recipients import mask_phone, parties, recipients
 from tests.conftest import sample
 
 
@@ -48,11 +49,11 @@ def test_each_role_is_addressed_at_the_level_it_serves_and_every_party_once() ->
 def test_phones_are_masked_for_institutions_and_parties_are_addressed_by_name() -> None:
     dispute = dispute_from_proto(sample("07").dispute)
     found = recipients(dispute, decision(("street_governance_centre", "party")))
-    to_office = routed_message(dispute, decision(()), found[0])
+    to_office = assignment_message(dispute, decision(()), found[0], None)
     phones = [p.phone for p in dispute.parties if p.phone]
     assert phones and all(p not in to_office and mask_phone(p) in to_office for p in phones)
     assert to_office.startswith("【紧急】")
-    to_party = routed_message(dispute, decision(()), found[1])
+    to_party = assignment_message(dispute, decision(()), found[1], None)
     assert dispute.parties[0].name in to_party and dispute.id in to_party
 
 
@@ -60,3 +61,16 @@ def test_mask_phone() -> None:
     assert mask_phone("13812345678") == "138****5678"
     assert mask_phone("0936-8212345") == "093****2345"
     assert mask_phone("12") == "****"
+
+
+def test_escalation_and_agreement_messages() -> None:
+    dispute = dispute_from_proto(sample("01").dispute)
+    office = recipients(dispute, decision(("street_governance_centre",)))[0]
+    text = assignment_message(dispute, decision(()), office, Route.LOCAL)
+    assert text.startswith("【紧急】【升级】") and "由就地化解升级" in text
+    first = parties(dispute)[0]
+    assert "已移交街道联合调解" in assignment_message(dispute, decision(()), first, Route.LOCAL)
+    notice = agreement_message(dispute, first)
+    assert (
+        notice.startswith(dispute.parties[0].name) and "30日内" in notice and "司法确认" in notice
+    )

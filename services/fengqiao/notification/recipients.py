@@ -1,4 +1,4 @@
-"""Who a role means for one dispute, and what they are told. Pure: no I/O.
+"""Who a role means for one dispute. Pure: no I/O.
 
 Institutions are addressed by role and the part of the location they serve
 (`street_governance_centre@甘州区/东街街道`); each party by the dispute and their position.
@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fengqiao.domain.model import Decision, Dispute
-from fengqiao.domain.vocabulary import CATEGORIES, PARTY_ROLES, RECIPIENT_ROLES, label
-from fengqiao.policy.deadlines import CHINA
+from fengqiao.domain.vocabulary import PARTY_ROLES, RECIPIENT_ROLES, label
 
 # How many parts of district/street/community/grid each institution serves.
 _SCOPE = {
@@ -38,6 +37,11 @@ class Recipient:
 
 def recipients(dispute: Dispute, decision: Decision) -> list[Recipient]:
     """Everyone to tell of `decision`, each once, in the policy's order."""
+    return recipients_for_roles(dispute, decision.notify)
+
+
+def recipients_for_roles(dispute: Dispute, roles: tuple[str, ...]) -> list[Recipient]:
+    """Everyone `roles` means for `dispute`, each once, in order."""
     parts = (
         dispute.location.district,
         dispute.location.street,
@@ -45,7 +49,7 @@ def recipients(dispute: Dispute, decision: Decision) -> list[Recipient]:
         dispute.location.grid,
     )
     out: list[Recipient] = []
-    for role in decision.notify:
+    for role in roles:
         if role == PARTY:
             out.extend(
                 Recipient(
@@ -75,25 +79,6 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
 
 
-def routed_message(dispute: Dispute, decision: Decision, recipient: Recipient) -> str:
-    """The Chinese text telling `recipient` of a routing decision. Phone numbers of parties
-    are shown masked to everyone but the party concerned."""
-    deadline = f"{decision.deadline.astimezone(CHINA):%Y年%m月%d日 %H:%M}"
-    urgent = "【紧急】" if decision.priority.value == "urgent" else ""
-    category = label(CATEGORIES, dispute.category)
-    if recipient.party_index is not None:
-        party = dispute.parties[recipient.party_index]
-        return (
-            f"{urgent}{party.name}您好：您反映的{category}纠纷（编号 {dispute.id}）已受理，"
-            f"由{decision.route_label}负责处理，将于{deadline}前与您联系调处。"
-        )
-    people = "；".join(
-        f"{label(PARTY_ROLES, p.role)}{p.name} {mask_phone(p.phone) if p.phone else '无电话'}"
-        for p in dispute.parties
-    )
-    handler = f"，牵头：{decision.handler_label}" if decision.handler_label else ""
-    return (
-        f"{urgent}新分派纠纷 {dispute.id}：{category}，{dispute.location.path()}。"
-        f"去向：{decision.route_label}{handler}，办理时限 {deadline}。"
-        f"理由：{decision.reason} 当事人：{people}。"
-    )
+def parties(dispute: Dispute) -> list[Recipient]:
+    """Every party of `dispute` as a recipient."""
+    return recipients_for_roles(dispute, (PARTY,))

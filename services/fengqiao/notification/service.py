@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 from fengqiao.notification.servicer import NotificationServicer
 from fengqiao.notification.worker import NotificationWorker
-from fengqiao.platform.bus import CONSUMER_NOTIFICATION, ROUTED, Bus
+from fengqiao.platform.bus import (
+    CONSUMER_NOTIFICATION,
+    CONSUMER_NOTIFICATION_EVENTS,
+    CONSUMER_NOTIFICATION_FOLLOWUP,
+    EVENTS,
+    ROUTED,
+    TIMER,
+    Bus,
+)
 from fengqiao.platform.consume import Consumer
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.settings import Settings
@@ -20,7 +28,7 @@ class NotificationService:
     name: str
     port: int
     _server: GrpcServer
-    _consumer: Consumer
+    _consumers: list[Consumer]
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> NotificationService:
@@ -30,11 +38,22 @@ class NotificationService:
             lambda s: notification_pb2_grpc.add_NotificationServiceServicer_to_server(servicer, s),
             [SERVICE_NAME],
         )
-        consumer = await Consumer.start(
-            bus.js, CONSUMER_NOTIFICATION, f"{ROUTED}.*", NotificationWorker(bus).handle
-        )
-        return cls("notification", server.port, server, consumer)
+        worker = NotificationWorker(bus)
+        js = bus.js
+        consumers = [
+            await Consumer.start(
+                js, CONSUMER_NOTIFICATION, f"{ROUTED}.*", worker.handle_assignment
+            ),
+            await Consumer.start(
+                js, CONSUMER_NOTIFICATION_EVENTS, f"{EVENTS}.*", worker.handle_event
+            ),
+            await Consumer.start(
+                js, CONSUMER_NOTIFICATION_FOLLOWUP, f"{TIMER}.followup.>", worker.handle_follow_up
+            ),
+        ]
+        return cls("notification", server.port, server, consumers)
 
     async def stop(self) -> None:
-        await self._consumer.stop()
+        for consumer in self._consumers:
+            await consumer.stop()
         await self._server.stop()

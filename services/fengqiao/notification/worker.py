@@ -1,5 +1,5 @@
-"""Notification consumer: one notification per (dispute, event, recipient), however often
-the decision is redelivered; the dispute's timeline records who was told."""
+"""Notification consumers: one notification per (dispute, event, recipient), however
+often a message is redelivered; the dispute's timeline records who was told."""
 
 from __future__ import annotations
 
@@ -17,15 +17,32 @@ from fengqiao.convert import (
     dispute_from_proto,
     encode,
     notification_to_proto,
+    route_from_proto,
 )
-from fengqiao.domain.model import Decision, Dispute, DisputeRecord, Notification, TimelineEntry
-from fengqiao.notification.recipients import Recipient, recipients, routed_message
+from fengqiao.domain.model import (
+    Dispute,
+    DisputeRecord,
+    Notification,
+    Route,
+    Status,
+    TimelineEntry,
+)
+from fengqiao.notification.messages import (
+    agreement_message,
+    assignment_message,
+    follow_up_message,
+)
+from fengqiao.notification.recipients import Recipient, parties, recipients, recipients_for_roles
 from fengqiao.platform.bus import Bus
 from fengqiao.platform.consume import RejectMessage
 from fengqiao.platform.store import Change, DisputeStore
 from fengqiao.v1 import events_pb2
 
 log = structlog.get_logger()
+
+# Agreements at these rungs are people's mediation, which judicial confirmation is for.
+_CONFIRMABLE = (Route.LOCAL, Route.STREET_OFFICE)
+_FOLLOW_UP_BY = ("grid_worker", "community_mediation_room")
 
 
 def notification_key(dispute_id: str, event_id: str, recipient_id: str) -> str:
@@ -39,51 +56,88 @@ class NotificationWorker:
         self._bus = bus
         self._store = DisputeStore(bus.disputes)
 
-    async def handle(self, msg: Msg) -> None:
+    async def handle_assignment(self, msg: Msg) -> None:
+        """A dispute routed or escalated: tell the policy's recipients."""
         event = decode(msg.data, events_pb2.DisputeEvent())
-        if event.kind != "routed" or not event.HasField("decision"):
+        if event.kind not in ("routed", "escalated") or not event.HasField("decision"):
             raise RejectMessage(f"notification cannot handle a {event.kind!r} event")
         try:
             decision = decision_from_proto(event.decision)
         except ValueError as exc:
             raise RejectMessage(str(exc)) from exc
         dispute = dispute_from_proto(event.dispute)
-        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
-            told = [
-                await self._notify(dispute, decision, event.event_id, r)
-                for r in recipients(dispute, decision)
-            ]
-            await self._store.update(event.dispute_id, _record_told(event.event_id, told))
+        escalated_from = route_from_proto(event.from_route) if event.kind == "escalated" else None
+        messages = [
+            (r, assignment_message(dispute, decision, r, escalated_from))
+            for r in recipients(dispute, decision)
+        ]
+        await self._deliver(dispute, event.event_id, event.kind, messages)
 
-    async def _notify(
-        self, dispute: Dispute, decision: Decision, event_id: str, recipient: Recipient
-    ) -> Recipient:
-        key = notification_key(dispute.id, event_id, recipient.id)
+    async def handle_event(self, msg: Msg) -> None:
+        """A recorded event: after a mediation agreement, tell the parties of judicial
+        confirmation."""
+        event = decode(msg.data, events_pb2.DisputeEvent())
+        if event.kind != "agreement_reached":
+            return
+        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+            record = await self._store.require(event.dispute_id)
+            if record.level not in _CONFIRMABLE:
+                return
+            messages = [(r, agreement_message(record.dispute, r)) for r in parties(record.dispute)]
+            await self._deliver(record.dispute, event.event_id, event.kind, messages)
+
+    async def handle_follow_up(self, msg: Msg) -> None:
+        """The follow-up visit is due: tell the grid worker and the mediation room."""
+        event = decode(msg.data, events_pb2.DisputeEvent())
+        if event.kind != "follow_up_due":
+            raise RejectMessage(f"not a follow-up timer: {event.kind!r}")
+        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+            record = await self._store.require(event.dispute_id)
+            if record.status not in (Status.AGREED, Status.RESOLVED) or record.satisfaction:
+                log.info("follow_up_not_needed", status=record.status.value)
+                return
+            text = follow_up_message(record.dispute, record.closed_at)
+            messages = [(r, text) for r in recipients_for_roles(record.dispute, _FOLLOW_UP_BY)]
+            await self._deliver(record.dispute, event.event_id, event.kind, messages)
+
+    async def _deliver(
+        self, dispute: Dispute, event_id: str, kind: str, messages: list[tuple[Recipient, str]]
+    ) -> None:
+        with structlog.contextvars.bound_contextvars(dispute_id=dispute.id):
+            for recipient, text in messages:
+                await self._send(dispute.id, event_id, kind, recipient, text)
+            told = [r for r, _ in messages]
+            await self._store.update(dispute.id, _record_told(event_id, told))
+
+    async def _send(
+        self, dispute_id: str, event_id: str, kind: str, recipient: Recipient, text: str
+    ) -> None:
+        key = notification_key(dispute_id, event_id, recipient.id)
         notification = Notification(
             id=key,
-            dispute_id=dispute.id,
-            event="routed",
+            dispute_id=dispute_id,
+            event=kind,
             recipient_id=recipient.id,
             recipient_role=recipient.role,
             recipient_label=recipient.label,
             channel=recipient.channel,
-            message=routed_message(dispute, decision, recipient),
+            message=text,
             created_at=datetime.now(UTC),
         )
         try:
             await self._bus.notifications.create(key, encode(notification_to_proto(notification)))
         except KeyWrongLastSequenceError:
             log.debug("notification_already_sent", recipient=recipient.id)
-            return recipient
+            return
         log.info(
             "notification_sent",
             notification_id=key,
+            event_kind=kind,
             recipient=recipient.id,
             role=recipient.role,
             channel=recipient.channel,
             attempt=1,
         )
-        return recipient
 
 
 def _record_told(event_id: str, told: list[Recipient]) -> Change:
@@ -96,7 +150,7 @@ def _record_told(event_id: str, told: list[Recipient]) -> Change:
     )
 
     def apply(current: DisputeRecord) -> DisputeRecord | None:
-        if any(e.event_id == entry.event_id for e in current.timeline):
+        if current.has_event(entry.event_id):
             return None
         return replace(current, timeline=(*current.timeline, entry))
 

@@ -39,11 +39,16 @@ DUPLICATE_WINDOW_SECONDS: Final = 120.0
 KV_DISPUTES: Final = "disputes"
 KV_REQUESTS: Final = "intake_requests"
 KV_NOTIFICATIONS: Final = "notifications"
+KV_REPEATS: Final = "repeats"
 # Old revisions kept per dispute record: enough to read how a record changed.
 KV_HISTORY: Final = 16
 
 CONSUMER_TRIAGE: Final = "triage"
+CONSUMER_TRIAGE_EVENTS: Final = "triage-events"
+CONSUMER_TRIAGE_TIMERS: Final = "triage-timers"
 CONSUMER_NOTIFICATION: Final = "notification"
+CONSUMER_NOTIFICATION_EVENTS: Final = "notification-events"
+CONSUMER_NOTIFICATION_FOLLOWUP: Final = "notification-followup"
 ACK_WAIT_SECONDS: Final = 30.0
 MAX_DELIVER: Final = 20
 
@@ -55,6 +60,7 @@ class Bus:
     disputes: KeyValue
     requests: KeyValue
     notifications: KeyValue
+    repeats: KeyValue
 
     async def close(self) -> None:
         # Every publish was already acknowledged and every message is acked explicitly, so
@@ -90,8 +96,9 @@ async def connect(url: str, name: str) -> Bus:
     disputes = await _bucket(js, KV_DISPUTES, KV_HISTORY)
     requests = await _bucket(js, KV_REQUESTS, 1)
     notifications = await _bucket(js, KV_NOTIFICATIONS, 1)
+    repeats = await _bucket(js, KV_REPEATS, 1)
     log.info("nats_connected", url=url, service=name)
-    return Bus(nc, js, disputes, requests, notifications)
+    return Bus(nc, js, disputes, requests, notifications, repeats)
 
 
 async def _declare_stream(js: JetStreamContext) -> None:

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fengqiao.platform.bus import CONSUMER_TRIAGE, SUBMITTED, Bus
+from fengqiao.platform.bus import (
+    CONSUMER_TRIAGE,
+    CONSUMER_TRIAGE_EVENTS,
+    CONSUMER_TRIAGE_TIMERS,
+    EVENTS,
+    SUBMITTED,
+    TIMER,
+    Bus,
+)
 from fengqiao.platform.consume import Consumer
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.settings import Settings
+from fengqiao.triage import timers
 from fengqiao.triage.runner import PolicyRunner
 from fengqiao.triage.servicer import TriageServicer
 from fengqiao.triage.worker import TriageWorker
@@ -22,7 +31,7 @@ class TriageService:
     port: int
     _server: GrpcServer
     _runner: PolicyRunner
-    _consumer: Consumer
+    _consumers: list[Consumer]
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> TriageService:
@@ -33,12 +42,28 @@ class TriageService:
             lambda s: triage_pb2_grpc.add_TriageServiceServicer_to_server(servicer, s),
             [SERVICE_NAME],
         )
-        consumer = await Consumer.start(
-            bus.js, CONSUMER_TRIAGE, f"{SUBMITTED}.*", TriageWorker(bus, runner).handle
-        )
-        return cls("triage", server.port, server, runner, consumer)
+        worker = TriageWorker(bus, runner)
+        consumers = [
+            await Consumer.start(
+                bus.js, CONSUMER_TRIAGE, f"{SUBMITTED}.*", worker.handle_submitted
+            ),
+            await Consumer.start(
+                bus.js, CONSUMER_TRIAGE_EVENTS, f"{EVENTS}.*", worker.handle_event
+            ),
+            *[
+                await Consumer.start(
+                    bus.js,
+                    f"{CONSUMER_TRIAGE_TIMERS}-{timer}",
+                    f"{TIMER}.{timer}.>",
+                    worker.handle_timer,
+                )
+                for timer in (timers.DEADLINE, timers.RESPONSE)
+            ],
+        ]
+        return cls("triage", server.port, server, runner, consumers)
 
     async def stop(self) -> None:
-        await self._consumer.stop()
+        for consumer in self._consumers:
+            await consumer.stop()
         await self._server.stop()
         self._runner.close()

@@ -1,62 +1,72 @@
-"""Triage consumer: a submitted dispute is decided by the policy, the decision is written
-into its record (compare-and-set) and published. Redelivery changes nothing twice."""
+"""Triage consumers. A new dispute is routed; a recorded event or a timer may move it up
+the ladder (限期调处、逐级上交); closing cancels its timers and schedules the follow-up
+visit. Every change is a compare-and-set on the record, keyed by the fact that caused
+it, so a redelivered message changes nothing twice."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
 from nats.aio.msg import Msg
 
-from fengqiao.convert import decision_to_proto, decode, dispute_to_proto, encode, timestamp
-from fengqiao.domain.model import DisputeRecord, PolicyContext, Status, TimelineEntry
-from fengqiao.platform.bus import ROUTED, Bus
+from fengqiao.convert import decision_to_proto, decode, dispute_to_proto, route_to_proto, timestamp
+from fengqiao.domain.lifecycle import CLOSING, ESCALATING, assign
+from fengqiao.domain.model import DisputeRecord, PolicyContext, Route, Status
+from fengqiao.domain.vocabulary import SUBMITTED
+from fengqiao.platform.bus import Bus, publish_event
 from fengqiao.platform.consume import RejectMessage
 from fengqiao.platform.store import DisputeStore
+from fengqiao.policy.deadlines import due
+from fengqiao.triage import timers
+from fengqiao.triage.repeats import RepeatCounter
 from fengqiao.triage.runner import PolicyRunner
 from fengqiao.v1 import events_pb2
 
 log = structlog.get_logger()
 
 
+def assignment_event_id(dispute_id: str, step: int) -> str:
+    return f"routed-{dispute_id}-{step}"
+
+
 class TriageWorker:
     def __init__(self, bus: Bus, runner: PolicyRunner) -> None:
         self._bus = bus
         self._store = DisputeStore(bus.disputes)
+        self._repeats = RepeatCounter(bus.repeats)
         self._runner = runner
 
-    async def handle(self, msg: Msg) -> None:
-        event = decode(msg.data, events_pb2.DisputeEvent())
-        if event.kind != "submitted" or not event.dispute_id:
-            raise RejectMessage(f"triage cannot handle a {event.kind!r} event")
+    # -- a new dispute --------------------------------------------------------------------
+
+    async def handle_submitted(self, msg: Msg) -> None:
+        event = _decode(msg, {"submitted"})
         with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
             record = await self._store.require(event.dispute_id)
             if record.status is Status.RECEIVED:
                 record = await self._route(record)
-            await self._publish_routed(record)
+            if record.step >= 1 and not record.status.closed:
+                await self._announce(record)
 
     async def _route(self, record: DisputeRecord) -> DisputeRecord:
         now = datetime.now(UTC)
-        decision = await self._runner.decide(record.dispute, PolicyContext(), now)
-        entry = TimelineEntry(
-            at=now,
-            kind="routed",
-            summary=f"分派至{decision.route_label}（规则 {decision.rule_id}）：{decision.reason}",
-            rule_id=decision.rule_id,
-            route=decision.route,
-            policy_version=decision.policy_version,
-            event_id=_routed_event_id(record.id),
+        timing = self._runner.policy.timing
+        similar, party = await self._repeats.counts(
+            record, timing.repeat_window_days, remember=True
         )
+        context = PolicyContext(similar_recent=similar, party_recent=party)
+        decision = await self._runner.decide(record.dispute, context, now)
+        event_id = assignment_event_id(record.id, 1)
 
         def apply(current: DisputeRecord) -> DisputeRecord | None:
             if current.status is not Status.RECEIVED:
-                return None  # another delivery got here first
-            return replace(
+                return None  # another delivery got here first, or it was withdrawn
+            return assign(
                 current,
-                status=Status.ROUTED,
-                decision=decision,
-                timeline=(*current.timeline, entry),
+                decision,
+                trigger=SUBMITTED,
+                event_id=event_id,
+                response_due=due(now, timing.response),
             )
 
         stored = await self._store.update(record.id, apply)
@@ -69,24 +79,143 @@ class TriageWorker:
                 deadline=decision.deadline.isoformat(),
                 reason=decision.reason,
                 policy_version=decision.policy_version,
+                similar_recent=similar,
+                party_recent=party,
             )
         return stored
 
-    async def _publish_routed(self, record: DisputeRecord) -> None:
-        if record.decision is None:
+    # -- recorded events ------------------------------------------------------------------
+
+    async def handle_event(self, msg: Msg) -> None:
+        event = _decode(msg, None)
+        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+            if event.kind in ESCALATING:
+                await self._escalate(event.dispute_id, event.kind, event.step, event.event_id)
+            elif event.kind == "accepted":
+                await timers.cancel(self._bus.js, timers.RESPONSE, event.dispute_id)
+            elif event.kind in CLOSING:
+                await self._closed(event)
+
+    async def _closed(self, event: events_pb2.DisputeEvent) -> None:
+        for timer in (timers.DEADLINE, timers.RESPONSE):
+            await timers.cancel(self._bus.js, timer, event.dispute_id)
+        if event.kind == "withdrawn":
             return
-        event = events_pb2.DisputeEvent(
-            event_id=_routed_event_id(record.id),
-            dispute_id=record.id,
-            kind="routed",
-            at=timestamp(record.decision.decided_at),
-            dispute=dispute_to_proto(record.dispute),
-            decision=decision_to_proto(record.decision),
+        record = await self._store.require(event.dispute_id)
+        if record.closed_at is not None:
+            at = due(record.closed_at, self._runner.policy.timing.follow_up_after)
+            await timers.schedule(self._bus.js, timers.FOLLOWUP, record.id, record.step, at)
+
+    # -- timers -------------------------------------------------------------------------
+
+    async def handle_timer(self, msg: Msg) -> None:
+        event = _decode(msg, {"deadline_expired", "response_expired"})
+        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+            record = await self._store.require(event.dispute_id)
+            if event.kind == "response_expired" and record.status is not Status.ROUTED:
+                log.info("timer_ignored", timer=event.kind, step=event.step, reason="accepted")
+                return
+            await self._escalate(event.dispute_id, event.kind, event.step, event.event_id)
+
+    # -- up the ladder ------------------------------------------------------------------
+
+    async def _escalate(self, dispute_id: str, trigger: str, step: int, cause: str) -> None:
+        """Apply the policy's escalation for `trigger` if the dispute is still on `step`."""
+        event_id = f"escalated-{cause}"
+        record = await self._store.require(dispute_id)
+        if record.has_event(event_id):
+            await self._announce(record)  # redelivered after the change: announce again
+            return
+        if record.status.closed or record.step != step or record.status is Status.RECEIVED:
+            log.info(
+                "escalation_skipped",
+                trigger=trigger,
+                step=step,
+                current_step=record.step,
+                status=record.status.value,
+            )
+            return
+        now = datetime.now(UTC)
+        timing = self._runner.policy.timing
+        similar, party = await self._repeats.counts(
+            record, timing.repeat_window_days, remember=False
         )
-        await self._bus.js.publish(
-            f"{ROUTED}.{record.id}", encode(event), headers={"Nats-Msg-Id": event.event_id}
+        context = PolicyContext(
+            current_level=record.level,
+            times_escalated=record.step - 1,
+            similar_recent=similar,
+            party_recent=party,
         )
+        decision = await self._runner.decide(record.dispute, context, now, trigger)
+
+        def apply(current: DisputeRecord) -> DisputeRecord | None:
+            if current.has_event(event_id) or current.step != step or current.status.closed:
+                return None
+            return assign(
+                current,
+                decision,
+                trigger=trigger,
+                event_id=event_id,
+                response_due=due(now, timing.response),
+            )
+
+        stored = await self._store.update(dispute_id, apply)
+        if not stored.has_event(event_id):
+            return
+        if stored.decision == decision:
+            log.info(
+                "dispute_escalated",
+                trigger=trigger,
+                from_route=record.level.value if record.level else "",
+                route=decision.route.value,
+                rule_id=decision.rule_id,
+                step=stored.step,
+                handler=decision.handler,
+                reason=decision.reason,
+                policy_version=decision.policy_version,
+            )
+            for timer in (timers.DEADLINE, timers.RESPONSE):
+                await timers.cancel(self._bus.js, timer, dispute_id, step)
+        await self._announce(stored)
+
+    async def _announce(self, record: DisputeRecord) -> None:
+        """Publish the current assignment and schedule its timers; repeats are deduplicated
+        by message id, and stale timers are ignored when they fire."""
+        decision = record.decision
+        if decision is None or record.response_due is None:
+            return
+        previous = _previous_level(record)
+        await publish_event(
+            self._bus.js,
+            events_pb2.DisputeEvent(
+                event_id=assignment_event_id(record.id, record.step),
+                dispute_id=record.id,
+                kind="routed" if record.step == 1 else "escalated",
+                at=timestamp(decision.decided_at),
+                dispute=dispute_to_proto(record.dispute),
+                decision=decision_to_proto(decision),
+                step=record.step,
+                from_route=route_to_proto(previous),
+            ),
+        )
+        await timers.schedule(
+            self._bus.js, timers.DEADLINE, record.id, record.step, decision.deadline
+        )
+        if record.accepted_at is None:
+            await timers.schedule(
+                self._bus.js, timers.RESPONSE, record.id, record.step, record.response_due
+            )
 
 
-def _routed_event_id(dispute_id: str) -> str:
-    return f"routed-{dispute_id}-1"
+def _decode(msg: Msg, kinds: set[str] | None) -> events_pb2.DisputeEvent:
+    event = decode(msg.data, events_pb2.DisputeEvent())
+    if not event.dispute_id or (kinds is not None and event.kind not in kinds):
+        raise RejectMessage(f"triage cannot handle a {event.kind!r} event on {msg.subject}")
+    return event
+
+
+def _previous_level(record: DisputeRecord) -> Route | None:
+    for entry in reversed(record.timeline):
+        if entry.kind in ("routed", "escalated"):
+            return entry.from_route
+    return None
