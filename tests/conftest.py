@@ -19,6 +19,8 @@ from fengqiao.v1 import intake_pb2
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "rules" / "triage.yaml"
 SAMPLES = ROOT / "rules" / "samples"
+# Deadlines of seconds, for watching the ladder climb.
+FAST_POLICY = Path(__file__).resolve().parent / "fixtures" / "fast_policy.yaml"
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +61,13 @@ def settings_for(nats_url: str, policy: Path = POLICY) -> Settings:
 @pytest.fixture
 async def stack(nats_server: EmbeddedNats) -> AsyncIterator[Stack]:
     async with running(settings_for(nats_server.url), ("intake", "triage", "notification")) as s:
+        yield s
+
+
+@pytest.fixture
+async def fast_stack(nats_server: EmbeddedNats) -> AsyncIterator[Stack]:
+    names = ("intake", "triage", "notification")
+    async with running(settings_for(nats_server.url, FAST_POLICY), names) as s:
         yield s
 
 

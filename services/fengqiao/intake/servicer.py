@@ -44,7 +44,7 @@ MAX_EVENT_ID = 128
 class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
-        self._store = DisputeStore(bus.disputes)
+        self._store = DisputeStore(bus)
 
     async def SubmitDispute(
         self,

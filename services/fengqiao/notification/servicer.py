@@ -11,7 +11,7 @@ from fengqiao.domain.errors import FieldViolation, InvalidArgument
 from fengqiao.domain.model import Notification
 from fengqiao.domain.paging import page_of
 from fengqiao.intake.submission import check_dispute_id
-from fengqiao.platform.bus import Bus, kv_values
+from fengqiao.platform.bus import KV_NOTIFICATIONS, Bus, kv_values
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
 
 
@@ -50,5 +50,5 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
     async def _read(self, pattern: str) -> list[Notification]:
         return [
             notification_from_proto(decode(value, notification_pb2.Notification()))
-            for value in await kv_values(self._bus.notifications, pattern)
+            for value in await kv_values(self._bus.js, KV_NOTIFICATIONS, pattern)
         ]

@@ -54,7 +54,7 @@ def notification_key(dispute_id: str, event_id: str, recipient_id: str) -> str:
 class NotificationWorker:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
-        self._store = DisputeStore(bus.disputes)
+        self._store = DisputeStore(bus)
 
     async def handle_assignment(self, msg: Msg) -> None:
         """A dispute routed or escalated: tell the policy's recipients."""

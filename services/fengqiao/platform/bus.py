@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -50,6 +51,9 @@ CONSUMER_NOTIFICATION: Final = "notification"
 CONSUMER_NOTIFICATION_EVENTS: Final = "notification-events"
 CONSUMER_NOTIFICATION_FOLLOWUP: Final = "notification-followup"
 ACK_WAIT_SECONDS: Final = 30.0
+KV_SCAN_BATCH: Final = 256
+KV_SCAN_WAIT_SECONDS: Final = 1.0
+KV_SCAN_IDLE_SECONDS: Final = 30.0
 MAX_DELIVER: Final = 20
 
 
@@ -159,20 +163,43 @@ def redelivery_delay(num_delivered: int) -> float:
     return float(min(2 ** max(num_delivered - 1, 0), 60))
 
 
-async def kv_values(kv: KeyValue, pattern: str = ">") -> list[bytes]:
-    """The latest value of every key matching `pattern`, in one pass over the bucket.
+async def kv_values(js: JetStreamContext, bucket: str, pattern: str = ">") -> list[bytes]:
+    """The latest value of every key of `bucket` matching `pattern`, in one pass.
 
-    A key written while the watch starts can arrive twice (its last value, then the
-    update): only the highest revision of each key is kept."""
-    watcher = await kv.watch(pattern, ignore_deletes=True)
-    latest: dict[str, tuple[int, bytes | None]] = {}
+    Reads the bucket's stream with an ephemeral pull consumer (last value per key) up to
+    the stream's last message at the start. (nats-py's KV watcher signals the end of the
+    initial values only at a quiet moment, which never comes while records are being
+    written.) A key written meanwhile may come back newer; never twice."""
+    stream = f"KV_{bucket}"
+    info = await js.stream_info(stream)
+    if not info.state.messages:
+        return []
+    last = info.state.last_seq
+    sub = await js.pull_subscribe(
+        f"$KV.{bucket}.{pattern}",
+        stream=stream,
+        config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=KV_SCAN_IDLE_SECONDS,
+        ),
+    )
+    latest: dict[str, bytes] = {}
     try:
-        async for entry in watcher:
-            if entry is None:  # end of the initial values
-                break
-            revision = entry.revision or 0
-            if entry.key not in latest or latest[entry.key][0] < revision:
-                latest[entry.key] = (revision, entry.value)
+        done = False
+        while not done:
+            try:
+                msgs = await sub.fetch(KV_SCAN_BATCH, timeout=KV_SCAN_WAIT_SECONDS)
+            except nats.errors.TimeoutError:
+                break  # nothing (more) matches
+            for msg in msgs:
+                key = msg.subject.removeprefix(f"$KV.{bucket}.")
+                if (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
+                    latest.pop(key, None)
+                else:
+                    latest[key] = msg.data
+                meta = msg.metadata
+                done = done or meta.sequence.stream >= last or meta.num_pending == 0
     finally:
-        await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves it unannotated
-    return [value for _, value in latest.values() if value]
+        await sub.unsubscribe()
+    return [value for value in latest.values() if value]

@@ -7,12 +7,11 @@ from collections.abc import Callable
 
 import structlog
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
 
 from fengqiao.convert import decode, encode, record_from_proto, record_to_proto
 from fengqiao.domain.errors import NotFound
 from fengqiao.domain.model import DisputeRecord
-from fengqiao.platform.bus import kv_values
+from fengqiao.platform.bus import KV_DISPUTES, Bus, kv_values
 from fengqiao.v1 import dispute_pb2
 
 log = structlog.get_logger()
@@ -24,8 +23,9 @@ Change = Callable[[DisputeRecord], DisputeRecord | None]
 
 
 class DisputeStore:
-    def __init__(self, kv: KeyValue) -> None:
-        self._kv = kv
+    def __init__(self, bus: Bus) -> None:
+        self._kv = bus.disputes
+        self._js = bus.js
 
     async def get(self, dispute_id: str) -> DisputeRecord | None:
         found = await self._get(dispute_id)
@@ -68,7 +68,7 @@ class DisputeStore:
         """Every record. One pass over the bucket; fine for a city's open cases, see README."""
         return [
             record_from_proto(decode(value, dispute_pb2.DisputeRecord()))
-            for value in await kv_values(self._kv)
+            for value in await kv_values(self._js, KV_DISPUTES)
         ]
 
     async def _get(self, dispute_id: str) -> tuple[DisputeRecord, int] | None:

@@ -33,7 +33,7 @@ def assignment_event_id(dispute_id: str, step: int) -> str:
 class TriageWorker:
     def __init__(self, bus: Bus, runner: PolicyRunner) -> None:
         self._bus = bus
-        self._store = DisputeStore(bus.disputes)
+        self._store = DisputeStore(bus)
         self._repeats = RepeatCounter(bus.repeats)
         self._runner = runner
 

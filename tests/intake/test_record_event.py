@@ -1,0 +1,105 @@
+"""RecordEvent over real gRPC and NATS: the status machine at the border."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
+from tests.conftest import sample
+from tests.support import eventually
+
+
+async def routed_dispute(intake: intake_pb2_grpc.IntakeServiceAsyncStub, prefix: str = "01") -> str:
+    dispute_id = (await intake.SubmitDispute(sample(prefix))).dispute_id
+    await eventually(
+        lambda: intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=dispute_id)),
+        lambda r: (
+            r.status == dispute_pb2.DISPUTE_STATUS_ROUTED
+            and any(e.kind == "notified" for e in r.timeline)
+        ),
+    )
+    return dispute_id
+
+
+def event(
+    dispute_id: str, kind: str, event_id: str = "", **fields: object
+) -> intake_pb2.RecordEventRequest:
+    return intake_pb2.RecordEventRequest(
+        dispute_id=dispute_id, event_id=event_id,
+        event=dispute_pb2.CaseEvent(kind=kind, actor="网格员 王芳", **fields),  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+async def test_events_move_the_status_and_colour(intake_channel: grpc.aio.Channel) -> None:
+    intake = intake_pb2_grpc.IntakeServiceStub(intake_channel)
+    dispute_id = await routed_dispute(intake)
+    record = await intake.RecordEvent(event(dispute_id, "accepted"))
+    assert (record.status, record.colour) == (
+        dispute_pb2.DISPUTE_STATUS_ACCEPTED, dispute_pb2.COLOUR_GREEN,
+    )  # fmt: skip
+    record = await intake.RecordEvent(event(dispute_id, "mediation_started"))
+    assert record.colour == dispute_pb2.COLOUR_BLUE
+    blue = await intake.ListDisputes(intake_pb2.ListDisputesRequest(colour=dispute_pb2.COLOUR_BLUE))
+    assert [d.dispute.id for d in blue.disputes] == [dispute_id]
+    record = await intake.RecordEvent(event(dispute_id, "resolved", reason="双方和解"))
+    assert (record.colour, record.HasField("closed_at")) == (dispute_pb2.COLOUR_RED, True)
+    assert record.timeline[-1].actor == "网格员 王芳"
+
+
+async def test_an_event_out_of_place_is_failed_precondition_saying_why(
+    intake_channel: grpc.aio.Channel,
+) -> None:
+    intake = intake_pb2_grpc.IntakeServiceStub(intake_channel)
+    dispute_id = await routed_dispute(intake)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await intake.RecordEvent(event(dispute_id, "agreement_reached"))
+    assert info.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert "已分派待受理" in (info.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await intake.RecordEvent(event(dispute_id, "mediation_failed"))
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    record = await intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=dispute_id))
+    assert [e.kind for e in record.timeline] == ["received", "routed", "notified"]  # nothing new
+
+
+async def test_a_retried_event_id_records_once(intake_channel: grpc.aio.Channel) -> None:
+    intake = intake_pb2_grpc.IntakeServiceStub(intake_channel)
+    dispute_id = await routed_dispute(intake)
+    note = event(dispute_id, "note", event_id="client-7", reason="电话联系双方")
+    first, second = await intake.RecordEvent(note), await intake.RecordEvent(note)
+    assert [e.kind for e in second.timeline].count("note") == 1
+    assert first.timeline[-1].event_id == second.timeline[-1].event_id == "client-7"
+
+
+async def test_two_events_at_the_same_moment_both_end_up_in_the_timeline(
+    intake_channel: grpc.aio.Channel,
+) -> None:
+    intake = intake_pb2_grpc.IntakeServiceStub(intake_channel)
+    dispute_id = await routed_dispute(intake)
+    await asyncio.gather(
+        intake.RecordEvent(event(dispute_id, "accepted")),
+        intake.RecordEvent(event(dispute_id, "note", reason="已电话联系申请人")),
+        intake.RecordEvent(event(dispute_id, "note", reason="已电话联系被申请人")),
+    )
+    record = await intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=dispute_id))
+    kinds = [e.kind for e in record.timeline]
+    assert kinds.count("note") == 2 and kinds.count("accepted") == 1
+    assert record.status == dispute_pb2.DISPUTE_STATUS_ACCEPTED
+
+
+async def test_stats_by_street(intake_channel: grpc.aio.Channel) -> None:
+    intake = intake_pb2_grpc.IntakeServiceStub(intake_channel)
+    dispute_id = await routed_dispute(intake)
+    await routed_dispute(intake, "19")
+    for kind in ("accepted", "mediation_started", "agreement_reached"):
+        await intake.RecordEvent(event(dispute_id, kind))
+    await intake.RecordEvent(event(dispute_id, "follow_up_done", satisfaction=4))
+    street = sample("01").dispute.location.street
+    stats = await intake.GetStats(intake_pb2.GetStatsRequest(street=street))
+    assert (stats.received, stats.routed, stats.agreements, stats.closed) == (1, 1, 1, 1)
+    assert stats.mediation_success_rate == 1.0 and stats.mean_satisfaction == 4.0
+    everywhere = await intake.GetStats(intake_pb2.GetStatsRequest())
+    assert everywhere.received == 2 and everywhere.accepted == 1
