@@ -46,15 +46,16 @@ class EmbeddedNats:
     monitoring_url: str
 
     @classmethod
-    async def start(cls, data_dir: Path) -> EmbeddedNats:
-        """Start a server storing JetStream data under `data_dir`; return once it is healthy."""
+    async def start(cls, data_dir: Path, port: int = -1) -> EmbeddedNats:
+        """Start a server storing JetStream data under `data_dir` on `port` (-1: any free
+        one); return once it is healthy."""
         data_dir.mkdir(parents=True, exist_ok=True)
         ports_dir = data_dir / "ports"
         ports_dir.mkdir(exist_ok=True)
         with (data_dir / "nats-server.log").open("ab") as out:
             process = await asyncio.create_subprocess_exec(
                 str(nats_server_binary()),
-                "-a", "127.0.0.1", "-p", "-1", "-m", "-1",
+                "-a", "127.0.0.1", "-p", str(port), "-m", "-1",
                 "--ports_file_dir", str(ports_dir),
                 "-js", "-sd", str(data_dir / "jetstream"),
                 stdout=out, stderr=out,
@@ -87,6 +88,10 @@ class EmbeddedNats:
                     return cls(process, info["nats"][0], info["monitoring"][0])
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     async def stop(self) -> None:
         await _terminate(self.process)
