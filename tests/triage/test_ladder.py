@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import pytest
 
 from fengqiao.platform.bus import connect
-from fengqiao.runtime import Stack
+from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.runtime import Stack, running
 from fengqiao.v1 import (
     dispute_pb2,
     intake_pb2,
@@ -14,7 +17,7 @@ from fengqiao.v1 import (
     notification_pb2,
     notification_pb2_grpc,
 )
-from tests.conftest import sample
+from tests.conftest import FAST_POLICY, sample, settings_for
 from tests.intake.test_record_event import event, routed_dispute
 from tests.support import eventually
 
@@ -155,3 +158,44 @@ async def test_a_dispute_can_always_be_escalated_by_an_explicit_event(
     )
     ((_, route, trigger, _),) = escalations(record)
     assert (route, trigger) == (dispute_pb2.ROUTE_STREET_OFFICE, kind)
+
+
+async def test_a_dispute_nobody_accepts_in_time_escalates_and_acceptance_stops_that(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    text = FAST_POLICY.read_text(encoding="utf-8")
+    text = text.replace("  response: {hours: 1}", "  response: {seconds: 2}")
+    policy.write_text(text.replace("deadline: {seconds: 2}", "deadline: {hours: 1}"), "utf-8")
+    names = ("intake", "triage", "notification")
+    async with (
+        running(settings_for(nats_server.url, policy), names) as stack,
+        grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as channel,
+    ):
+        intake = intake_pb2_grpc.IntakeServiceStub(channel)
+        ignored = (await intake.SubmitDispute(sample("01"))).dispute_id
+        taken = await routed_dispute(intake, "02")
+        await intake.RecordEvent(event(taken, "accepted"))
+        record = await eventually(
+            lambda: intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=ignored)),
+            lambda r: r.step == 2,
+        )
+        assert escalations(record)[0][2:] == ("response_expired", "up-from-local")
+        bus = await connect(stack.settings.nats_url, "probe")
+        try:
+            # Acceptance cancels the response timer: its schedule is gone from the stream.
+            await eventually(
+                lambda: bus.js.stream_info(
+                    "DISPUTES", subjects_filter=f"disputes.schedule.response.{taken}.*"
+                ),
+                lambda info: not info.state.subjects,
+            )
+            # ... and the timer consumer has seen every timer that fired, the other's too.
+            await eventually(
+                lambda: bus.js.consumer_info("DISPUTES", "triage-timers-response"),
+                lambda c: c.num_pending == 0 and c.num_ack_pending == 0,
+            )
+        finally:
+            await bus.close()
+        other = await intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=taken))
+    assert (other.step, other.status) == (1, dispute_pb2.DISPUTE_STATUS_ACCEPTED)
