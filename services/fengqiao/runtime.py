@@ -56,8 +56,12 @@ async def running(settings: Settings, names: Sequence[str]) -> AsyncIterator[Sta
         yield Stack(settings, services)
     finally:
         for name, service in reversed(services.items()):
-            await service.stop()
-            log.info("service_stopped", service=name)
+            try:
+                await service.stop()
+            except Exception:  # keep stopping the others
+                log.exception("service_stop_failed", service=name)
+            else:
+                log.info("service_stopped", service=name)
         for bus in buses:
             await bus.close()
         if nats is not None:

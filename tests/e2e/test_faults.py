@@ -7,7 +7,13 @@ from pathlib import Path
 import grpc
 
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
+from fengqiao.v1 import (
+    dispute_pb2,
+    intake_pb2,
+    intake_pb2_grpc,
+    notification_pb2,
+    notification_pb2_grpc,
+)
 from tests.conftest import FAST_POLICY, sample
 from tests.e2e.processes import ServiceProcess
 from tests.support import eventually
@@ -53,6 +59,17 @@ async def test_a_pending_deadline_fires_after_triage_is_killed_and_nats_restarts
             services["triage"] = await ServiceProcess.start("triage", nats.url, policy)
 
             record = await eventually(get, lambda r: r.step == 3, within=90)
+            # Notification lived through the restart and told the street leader.
+            async with grpc.aio.insecure_channel(
+                f"127.0.0.1:{services['notification'].port}"
+            ) as notify_channel:
+                notify = notification_pb2_grpc.NotificationServiceStub(notify_channel)
+                told = await eventually(
+                    lambda: notify.ListNotifications(
+                        notification_pb2.ListNotificationsRequest(dispute_id=dispute_id)
+                    ),
+                    lambda r: any(n.recipient_role == "street_leader" for n in r.notifications),
+                )
     finally:
         for service in services.values():
             await service.stop()
@@ -62,3 +79,5 @@ async def test_a_pending_deadline_fires_after_triage_is_killed_and_nats_restarts
     assert record.step == 3 and record.decision.handler == "street_leader"
     escalated = services["triage"].events("dispute_escalated")
     assert [line["step"] for line in escalated] == [2, 3]
+    leader = [n for n in told.notifications if n.recipient_role == "street_leader"]
+    assert len(leader) == 1 and "【升级】" in leader[0].message

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import nats.errors
 import structlog
 from google.protobuf.json_format import ParseError
 from nats.aio.msg import Msg
@@ -42,6 +41,7 @@ async def consume(
     Stopping never interrupts a handler; a fetch still waiting is abandoned, and anything
     it would have brought is redelivered after the consumer's ack wait."""
     stopped = asyncio.create_task(stop.wait())
+    failures = 0
     try:
         while not stop.is_set():
             fetch = asyncio.create_task(sub.fetch(batch, timeout=FETCH_WAIT_SECONDS))
@@ -51,8 +51,16 @@ async def consume(
                 break
             try:
                 msgs = fetch.result()
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py raises both its own and asyncio's: nothing came
+                failures = 0
                 continue
+            except Exception as exc:  # the loop must outlive a reconnecting server
+                failures += 1
+                delay = redelivery_delay(failures)
+                log.warning("fetch_failed", error=repr(exc), retry_in_seconds=delay)
+                await asyncio.wait({stopped}, timeout=delay)
+                continue
+            failures = 0
             for msg in msgs:
                 await _handle(msg, handler)
     finally:
@@ -60,6 +68,13 @@ async def consume(
 
 
 async def _handle(msg: Msg, handler: Handler) -> None:
+    try:
+        await _settle(msg, handler)
+    except Exception as exc:  # ack/nak/term failed: the server redelivers after ack_wait
+        log.warning("message_not_settled", subject=msg.subject, error=repr(exc))
+
+
+async def _settle(msg: Msg, handler: Handler) -> None:
     delivered = msg.metadata.num_delivered
     try:
         await handler(msg)
