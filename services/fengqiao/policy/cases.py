@@ -29,7 +29,8 @@ from fengqiao.domain.errors import InvalidArgument
 from fengqiao.domain.model import Decision, Dispute, Location, Party, PolicyContext, Route
 from fengqiao.domain.validation import validate_dispute
 from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
-from fengqiao.policy.check import PolicyChecker, yuan_to_fen
+from fengqiao.policy.check import PolicyChecker
+from fengqiao.policy.check_shapes import yuan_to_fen
 from fengqiao.policy.compiled import CompiledPolicy
 from fengqiao.policy.deadlines import CHINA, due
 from fengqiao.policy.problems import PolicyError, Problem

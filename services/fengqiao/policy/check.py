@@ -8,55 +8,31 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.scalarbool import ScalarBoolean
 
 from fengqiao.domain.model import Priority, Route
-from fengqiao.domain.vocabulary import RECIPIENT_ROLES, SUBMITTED, TRIGGERS
-from fengqiao.policy.conditions import (
-    DEFAULT_OP,
-    MULTI_VALUE_OPS,
-    OPS_BY_KIND,
-    Condition,
-    Op,
-    Scalar,
-)
-from fengqiao.policy.facts import FACTS, PLACE_PARTS, FactSpec, Kind
+from fengqiao.policy.check_shapes import ROUTES, is_int
+from fengqiao.policy.check_when import WhenChecks
+from fengqiao.policy.facts import FACTS, Kind
 from fengqiao.policy.model import (
-    AmountBand,
-    AmountBands,
     Deadline,
-    DeadlineRule,
     DeadlineUnit,
     Policy,
     RouteSpec,
     Rule,
     Timing,
 )
-from fengqiao.policy.problems import Problem
 from fengqiao.policy.yaml_safe import Position, position, suggest
 
 # durable_rules fails at 512 rules and hangs beyond; keep a wide margin (routing and
 # escalation rules together).
 MAX_RULES: Final = 400
-MAX_DEADLINE: Final = {
-    DeadlineUnit.SECONDS: 45 * 24 * 3600,
-    DeadlineUnit.MINUTES: 45 * 24 * 60,
-    DeadlineUnit.HOURS: 45 * 24,
-    DeadlineUnit.DAYS: 45,
-    DeadlineUnit.WORKING_DAYS: 45,
-}
 REASON_FIELDS: Final = frozenset(
     {name for name, spec in FACTS.items() if spec.kind is not Kind.PROSE}
     | {"route", "handler", "deadline"}
 )
-# Words searched in the summary go into durable_rules patterns: no pattern characters.
-_PATTERN_CHARS = frozenset("^$()%.[]*+-?{}|\\")
-MAX_WORD: Final = 32
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TOP_KEYS = ("version", "routes", "rules", "escalation", "timing")
 _TIMING_KEYS = ("response", "follow_up_after", "repeat_window_days")
@@ -76,35 +52,10 @@ _ESCALATION_KEYS = (
     "notify",
     "reason",
 )
-ROUTES: Final = tuple(r.value for r in Route)
-UNITS: Final = tuple(u.value for u in DeadlineUnit)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool | ScalarBoolean)
-
-
-def yuan_to_fen(value: Any) -> int | None:
-    """Yuan (at most two decimals, ≥ 0) as whole fen, or None."""
-    if isinstance(value, bool | ScalarBoolean) or not isinstance(value, int | float):
-        return None
-    try:
-        fen = Decimal(str(value)) * 100
-    except InvalidOperation:
-        return None
-    if fen < 0 or fen != fen.to_integral_value():
-        return None
-    return int(fen)
-
-
-class PolicyChecker:
+class PolicyChecker(WhenChecks):
     """Walks the parsed document once; `problems` holds everything found."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def add(self, where: Position, zh: str, en: str) -> None:
-        self.problems.append(Problem(where[0], where[1], zh, en))
 
     def policy(self, doc: Any, version: str, source: str) -> Policy | None:
         if not isinstance(doc, CommentedMap):
@@ -143,7 +94,7 @@ class PolicyChecker:
         self.keys(node, _TIMING_KEYS, (), "timing")
         default = Timing()
         window = node.get("repeat_window_days", default.repeat_window_days)
-        if not _is_int(window) or not 0 < window <= MAX_WINDOW_DAYS:
+        if not is_int(window) or not 0 < window <= MAX_WINDOW_DAYS:
             self.add(
                 position(node, "repeat_window_days"),
                 f"repeat_window_days 应为 1 到 {MAX_WINDOW_DAYS} 之间的天数",
@@ -161,161 +112,6 @@ class PolicyChecker:
         )
 
     # -- shapes ---------------------------------------------------------------------
-
-    def keys(
-        self, node: CommentedMap, allowed: Iterable[str], required: Iterable[str], where: str
-    ) -> None:
-        allowed = tuple(allowed)
-        for key in node:
-            if key not in allowed:
-                zh, en = suggest(str(key), allowed)
-                self.add(
-                    position(node, key),
-                    f"{where}中有未知字段 {key!r}{zh}",
-                    f"unknown field {key!r} in {where}{en}; allowed: {', '.join(allowed)}",
-                )
-        for key in required:
-            if key not in node:
-                self.add(
-                    position(node),
-                    f"{where}缺少必填字段 {key!r}",
-                    f"{where} is missing the required field {key!r}",
-                )
-
-    def text(self, node: CommentedMap, key: str, zh: str) -> str:
-        value = node.get(key)
-        if not isinstance(value, str) or not value.strip():
-            self.add(
-                position(node, key), f"{zh}（{key}）应为非空文字", f"{key} must be non-empty text"
-            )
-            return ""
-        return str(value)
-
-    def code(
-        self, node: Any, key: object, value: Any, choices: Iterable[str], *, zh: str, en: str
-    ) -> str:
-        choices = tuple(choices)
-        if isinstance(value, str) and value in choices:
-            return value
-        szh, sen = suggest(str(value), choices)
-        self.add(
-            position(node, key),
-            f"未知的{zh} {value!r}{szh}",
-            f"unknown {en} {value!r}{sen}; use one of: {', '.join(choices)}",
-        )
-        return ""
-
-    def codes(
-        self, node: CommentedMap, key: str, choices: Iterable[str], *, zh: str, en: str
-    ) -> tuple[str, ...]:
-        value = node.get(key)
-        items = value if isinstance(value, CommentedSeq) else [value]
-        parent = value if isinstance(value, CommentedSeq) else node
-        if isinstance(value, CommentedSeq) and not value:
-            self.add(
-                position(node, key), f"{key} 至少要列出一项", f"{key} needs at least one value"
-            )
-        return tuple(
-            c
-            for i, item in enumerate(items)
-            if (c := self.code(parent, i if parent is value else key, item, choices, zh=zh, en=en))
-        )
-
-    def handler(self, node: CommentedMap) -> str:
-        if "handler" not in node:
-            return ""
-        return self.code(
-            node, "handler", node["handler"], RECIPIENT_ROLES, zh="处置对象", en="recipient role"
-        )
-
-    def roles(self, node: CommentedMap, key: str) -> tuple[str, ...]:
-        return self.codes(node, key, RECIPIENT_ROLES, zh="处置/通知对象", en="recipient role")
-
-    # -- deadlines --------------------------------------------------------------------
-
-    def deadline_rule(self, node: CommentedMap, key: str) -> DeadlineRule | None:
-        value = node.get(key)
-        if isinstance(value, CommentedMap) and "by_amount" in value:
-            return self.bands(value)
-        return self.deadline(node, key)
-
-    def deadline(self, node: Any, key: str | int, extra: tuple[str, ...] = ()) -> Deadline | None:
-        value = node[key]
-        units = [k for k in value if k not in extra] if isinstance(value, CommentedMap) else []
-        if not isinstance(value, CommentedMap) or len(units) != 1:
-            self.add(
-                position(node, key),
-                "期限应写成一项，例如 {working_days: 5}、{days: 7}、{hours: 24}，"
-                "或按金额分档 {by_amount: [...]}",
-                "a deadline is one of {hours: N}, {days: N}, {working_days: N}, "
-                "or {by_amount: [...]}",
-            )
-            return None
-        (unit,) = units
-        amount = value[unit]
-        if unit not in UNITS:
-            zh, en = suggest(str(unit), UNITS)
-            self.add(
-                position(value, unit),
-                f"未知的期限单位 {unit!r}{zh}",
-                f"unknown deadline unit {unit!r}{en}; use {', '.join(UNITS)}",
-            )
-            return None
-        limit = MAX_DEADLINE[DeadlineUnit(unit)]
-        if not _is_int(amount) or not 0 < amount <= limit:
-            self.add(
-                position(value, unit),
-                f"期限应为 1 到 {limit} 之间的整数（总期限不超过 45 日）",
-                f"{unit} must be a whole number from 1 to {limit}",
-            )
-            return None
-        return Deadline(int(amount), DeadlineUnit(unit))
-
-    def bands(self, node: CommentedMap) -> AmountBands | None:
-        self.keys(node, ("by_amount",), (), "金额分档期限")
-        items = node["by_amount"]
-        if not isinstance(items, CommentedSeq) or not items:
-            self.add(
-                position(node, "by_amount"),
-                "by_amount 应为列表，例如 [{below: 10000, days: 1}, {days: 15}]",
-                "by_amount must be a list like [{below: 10000, days: 1}, {days: 15}]",
-            )
-            return None
-        bands: list[AmountBand] = []
-        before = len(self.problems)
-        for i, item in enumerate(items):
-            deadline = self.deadline(items, i, extra=("below",))
-            last = i == len(items) - 1
-            below = item.get("below") if isinstance(item, CommentedMap) else None
-            if below is None:
-                if not last:
-                    self.add(
-                        position(items, i),
-                        "只有最后一档可以不写 below（其余金额）",
-                        "only the last band may leave out `below` (every larger amount)",
-                    )
-                fen = None
-            else:
-                fen = yuan_to_fen(below)
-                if fen is None or (
-                    bands and bands[-1].below_fen is not None and fen <= bands[-1].below_fen
-                ):
-                    self.add(
-                        position(item, "below"),
-                        "below 应为递增的金额（元）",
-                        "`below` must be amounts in yuan, increasing band by band",
-                    )
-                if last:
-                    self.add(
-                        position(items, i),
-                        "最后一档不写 below，兜住其余金额",
-                        "the last band must leave out `below`, to cover every larger amount",
-                    )
-            if deadline is not None:
-                bands.append(AmountBand(fen, deadline))
-        if len(self.problems) > before:
-            return None
-        return AmountBands(tuple(bands))
 
     # -- routes ---------------------------------------------------------------------
 
@@ -475,145 +271,3 @@ class PolicyChecker:
                     f"unknown placeholder {{{field}}} in reason{en}; "
                     f"use {', '.join(sorted(REASON_FIELDS))}",
                 )
-
-    def escalation_conditions(self, node: CommentedMap) -> tuple[Condition, ...]:
-        """`on:` (which events) and `from:` (which levels) of an escalation rule."""
-        out: list[Condition] = []
-        if "on" in node:
-            events = tuple(t for t in TRIGGERS if t != SUBMITTED)
-            on = self.codes(node, "on", events, zh="触发事件", en="trigger")
-            if on:
-                out.append(Condition("trigger", Op.ONE_OF, values=on))
-        if "from" in node:
-            levels = self.codes(node, "from", ROUTES, zh="层级", en="level")
-            if levels:
-                out.append(Condition("level", Op.ONE_OF, values=levels))
-        return tuple(out)
-
-    # -- conditions -------------------------------------------------------------------
-
-    def conditions(self, rule: CommentedMap) -> tuple[Condition, ...]:
-        if "when" not in rule:
-            return ()
-        when = rule["when"]
-        if not isinstance(when, CommentedMap) or not when:
-            self.add(
-                position(rule, "when"),
-                "when 应为非空映射（字段: 条件）；兜底规则请不写 when",
-                "when must be a non-empty mapping of field: condition; omit it for a default rule",
-            )
-            return ()
-        out: list[Condition] = []
-        usable = [name for name, spec in FACTS.items() if spec.in_when]
-        for fact, test in when.items():
-            spec = FACTS.get(fact)
-            if spec is None or not spec.in_when:
-                zh, en = suggest(str(fact), usable)
-                self.add(
-                    position(when, fact),
-                    f"未知的条件字段 {fact!r}{zh}",
-                    f"unknown field {fact!r}{en}; fields: {', '.join(usable)}",
-                )
-                continue
-            out.extend(self.tests(when, fact, spec, test))
-        return tuple(out)
-
-    def tests(self, when: CommentedMap, fact: str, spec: FactSpec, test: Any) -> list[Condition]:
-        default = DEFAULT_OP.get(spec.kind)
-        if isinstance(test, CommentedMap):
-            pairs = [(op, value, position(test, op)) for op, value in test.items()]
-        elif isinstance(test, CommentedSeq):
-            pairs = [((default or Op.ONE_OF).value, test, position(when, fact))]
-        else:
-            op = default or Op.EQUALS
-            pairs = [(op.value, [test] if op in MULTI_VALUE_OPS else test, position(when, fact))]
-        out: list[Condition] = []
-        allowed = sorted(o.value for o in OPS_BY_KIND[spec.kind])
-        for op_name, value, where in pairs:
-            if op_name not in allowed:
-                zh, en = suggest(str(op_name), allowed)
-                self.add(
-                    where,
-                    f"字段 {fact} 不能用条件 {op_name!r}{zh}",
-                    f"{fact} does not take {op_name!r}{en}; use {', '.join(allowed)}",
-                )
-                continue
-            op = Op(op_name)
-            if op in MULTI_VALUE_OPS:
-                items = list(value) if isinstance(value, list) else [value]
-                if not items:
-                    self.add(
-                        where, f"{op_name} 至少要列出一个值", f"{op_name} needs at least one value"
-                    )
-                    continue
-                values = [self.value(spec, v, where) for v in items]
-                if all(v is not None for v in values):
-                    out.append(
-                        Condition(fact, op, values=tuple(v for v in values if v is not None))
-                    )
-            else:
-                one = self.value(spec, value, where)
-                if one is not None:
-                    out.append(Condition(fact, op, value=one))
-        return out
-
-    def value(  # noqa: PLR0912  # one arm per kind of fact
-        self, spec: FactSpec, value: Any, where: Position
-    ) -> Scalar | None:
-        fact = spec.name
-        match spec.kind:
-            case Kind.CODE | Kind.CODES:
-                assert spec.vocabulary is not None
-                if isinstance(value, str) and value in spec.vocabulary:
-                    return str(value)
-                zh, en = suggest(str(value), spec.vocabulary)
-                self.add(
-                    where,
-                    f"{spec.label}没有 {value!r} 这一项{zh}",
-                    f"{value!r} is not a known {fact}{en}; use {', '.join(spec.vocabulary)}",
-                )
-            case Kind.TEXT:
-                if isinstance(value, str) and value.strip() and "/" not in value:
-                    return str(value)
-                self.add(where, f"{spec.label}应为不含“/”的文字", f"{fact} takes text without '/'")
-            case Kind.PROSE:
-                if (
-                    isinstance(value, str)
-                    and 0 < len(value.strip()) <= MAX_WORD
-                    and not _PATTERN_CHARS & set(value)
-                ):
-                    return str(value)
-                self.add(
-                    where,
-                    f"要查找的词应为 1 到 {MAX_WORD} 个字，"
-                    f"不含符号 {''.join(sorted(_PATTERN_CHARS))}",
-                    f"a word to look for is 1 to {MAX_WORD} characters without "
-                    f"{''.join(sorted(_PATTERN_CHARS))}",
-                )
-            case Kind.PLACE:
-                parts = value.split("/") if isinstance(value, str) else []
-                if 0 < len(parts) <= len(PLACE_PARTS) and all(p.strip() == p and p for p in parts):
-                    return str(value)
-                self.add(
-                    where,
-                    "发生地写作 区县/街道/社区/网格，可只写前几级，例如 甘州区/东街街道",
-                    "a place is district/street/community/grid or a prefix, e.g. 甘州区/东街街道",
-                )
-            case Kind.FLAG:
-                if isinstance(value, bool | ScalarBoolean):
-                    return bool(value)
-                self.add(where, f"{spec.label}应为 true 或 false", f"{fact} takes true or false")
-            case Kind.COUNT:
-                if _is_int(value) and value >= 0:
-                    return int(value)
-                self.add(where, f"{spec.label}应为非负整数", f"{fact} takes a whole number ≥ 0")
-            case Kind.MONEY:
-                fen = yuan_to_fen(value)
-                if fen is not None:
-                    return fen
-                self.add(
-                    where,
-                    f"{spec.label}应为不小于 0 的金额（元，最多两位小数）",
-                    f"{fact} takes an amount in yuan ≥ 0 with at most two decimals",
-                )
-        return None

@@ -11,7 +11,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from fengqiao.domain.vocabulary import RECIPIENT_ROLES, SUBMITTED, TRIGGERS
-from fengqiao.policy.check import MAX_DEADLINE, MAX_RULES, ROUTES
+from fengqiao.policy.check import MAX_RULES
+from fengqiao.policy.check_shapes import MAX_DEADLINE, ROUTES
 from fengqiao.policy.conditions import MULTI_VALUE_OPS, OPS_BY_KIND, Op
 from fengqiao.policy.facts import FACTS, Kind
 from fengqiao.policy.problems import Problem
