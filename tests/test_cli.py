@@ -102,7 +102,9 @@ def test_demo_decides_every_sample_on_all_three_routes() -> None:
         text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    rows = [line for line in done.stdout.splitlines() if "FQ-" in line]
+    rows = [line for line in done.stdout.splitlines() if line[:2].isdigit() and "FQ-" in line]
     assert len(rows) == len(list(SAMPLES.glob("*.json")))
     for label in ("就地化解", "街道联合调解", "诉调对接"):
         assert sum(label in row for row in rows) >= 1, label
+    assert "调解不成，升级至街道联合调解" in done.stdout  # one dispute climbs a rung
+    assert "升级 1 件" in done.stdout

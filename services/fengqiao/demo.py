@@ -78,8 +78,46 @@ async def run_demo(settings: Settings, samples: Path) -> int:
                     for r in records
                 )
             )
+            ladder = await climb_once(intake, records[0].dispute.id)
+            stats = await intake.GetStats(intake_pb2.GetStatsRequest())
     print_table(files, records, told)
+    print_timeline(ladder)
+    print(
+        f"\n统计：受理 {stats.received} 件，分派 {stats.routed} 件，升级 {stats.escalated} 件，"
+        f"办结 {stats.closed} 件，化解成功率 {stats.mediation_success_rate:.0%}"
+    )
     return 0
+
+
+async def climb_once(
+    intake: intake_pb2_grpc.IntakeServiceAsyncStub, dispute_id: str
+) -> dispute_pb2.DisputeRecord:
+    """Walk one dispute through acceptance and a failed mediation, which the policy
+    escalates to the street office; return it once the new rung has been told."""
+    steps = [
+        dispute_pb2.CaseEvent(kind="accepted", actor="网格员"),
+        dispute_pb2.CaseEvent(kind="mediation_started", actor="社区调解员"),
+        dispute_pb2.CaseEvent(
+            kind="mediation_failed", actor="社区调解员", reason="双方对作息时间分歧较大，调解未果"
+        ),
+    ]
+    for event in steps:
+        await intake.RecordEvent(intake_pb2.RecordEventRequest(dispute_id=dispute_id, event=event))
+    delay = 0.01
+    while True:
+        record = await intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=dispute_id))
+        if record.step == 2 and record.timeline[-1].kind == "notified":
+            return record
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def print_timeline(record: dispute_pb2.DisputeRecord) -> None:
+    print(f"\n纠纷 {record.dispute.id} 的经过（逐级上交）：")
+    for entry in record.timeline:
+        at = entry.at.ToDatetime(tzinfo=CHINA).astimezone(CHINA)
+        who = f"［{entry.actor}］" if entry.actor and entry.actor != "triage" else ""
+        print(f"  {at:%H:%M:%S} {who}{entry.summary}")
 
 
 def print_table(
