@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from fengqiao.convert import decode, notification_from_proto, notification_to_proto
 from fengqiao.domain.errors import FieldViolation, InvalidArgument
 from fengqiao.domain.model import Notification
 from fengqiao.domain.paging import page_of
 from fengqiao.intake.submission import check_dispute_id
-from fengqiao.platform.bus import KV_NOTIFICATIONS, Bus, kv_values
+from fengqiao.platform.bus import (
+    KV_NOTIFICATIONS,
+    NOTIFY_STREAM,
+    Bus,
+    kv_values,
+    recipient_subject,
+)
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
 
 
@@ -46,6 +54,31 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         return notification_pb2.ListNotificationsResponse(
             notifications=[notification_to_proto(n) for n in page], next_page_token=token
         )
+
+    async def StreamNotifications(
+        self,
+        request: notification_pb2.StreamNotificationsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[notification_pb2.Notification]:
+        recipient = request.recipient_id.strip()
+        if not recipient:
+            raise InvalidArgument(
+                [FieldViolation("recipient_id", "请指定接收人（recipient_id is required）")]
+            )
+        sub = await self._bus.js.subscribe(
+            recipient_subject(recipient),
+            stream=NOTIFY_STREAM,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            config=ConsumerConfig(opt_start_seq=max(request.from_sequence, 1)),
+        )
+        try:
+            async for msg in sub.messages:
+                notification = decode(msg.data, notification_pb2.Notification())
+                notification.sequence = msg.metadata.sequence.stream
+                yield notification
+        finally:
+            await sub.unsubscribe()
 
     async def _read(self, pattern: str) -> list[Notification]:
         return [

@@ -33,7 +33,7 @@ from fengqiao.notification.messages import (
     follow_up_message,
 )
 from fengqiao.notification.recipients import Recipient, parties, recipients, recipients_for_roles
-from fengqiao.platform.bus import Bus
+from fengqiao.platform.bus import Bus, recipient_subject
 from fengqiao.platform.consume import RejectMessage
 from fengqiao.platform.store import Change, DisputeStore
 from fengqiao.v1 import events_pb2
@@ -124,10 +124,20 @@ class NotificationWorker:
             message=text,
             created_at=datetime.now(UTC),
         )
+        data = encode(notification_to_proto(notification))
         try:
-            await self._bus.notifications.create(key, encode(notification_to_proto(notification)))
+            await self._bus.notifications.create(key, data)
         except KeyWrongLastSequenceError:
             log.debug("notification_already_sent", recipient=recipient.id)
+            data = (await self._bus.notifications.get(key)).value or data
+            created = False
+        else:
+            created = True
+        # Also after a crash between the two writes; the stream drops the repeat by id.
+        await self._bus.js.publish(
+            recipient_subject(recipient.id), data, headers={"Nats-Msg-Id": key}
+        )
+        if not created:
             return
         log.info(
             "notification_sent",

@@ -3,6 +3,7 @@ uses, declared idempotently when a service starts."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Final
 
@@ -36,6 +37,11 @@ TIMER: Final = "disputes.timer"
 _SUBJECT_OF_KIND = {"submitted": SUBMITTED, "routed": ROUTED, "escalated": ROUTED}
 # Two minutes: a client retry of the same publish is dropped by the server.
 DUPLICATE_WINDOW_SECONDS: Final = 120.0
+# Every notification, one subject per recipient, for dashboards that stream them.
+NOTIFY_STREAM: Final = "NOTIFY"
+NOTIFY: Final = "notify"
+# A day: a notification republished after a crash and a slow restart is still dropped.
+NOTIFY_DUPLICATE_WINDOW_SECONDS: Final = 24 * 3600.0
 
 KV_DISPUTES: Final = "disputes"
 KV_REQUESTS: Final = "intake_requests"
@@ -96,7 +102,7 @@ async def connect(url: str, name: str) -> Bus:
         reconnected_cb=on_reconnect,
     )
     js = nc.jetstream()
-    await _declare_stream(js)
+    await _declare_streams(js)
     disputes = await _bucket(js, KV_DISPUTES, KV_HISTORY)
     requests = await _bucket(js, KV_REQUESTS, 1)
     notifications = await _bucket(js, KV_NOTIFICATIONS, 1)
@@ -105,20 +111,33 @@ async def connect(url: str, name: str) -> Bus:
     return Bus(nc, js, disputes, requests, notifications, repeats)
 
 
-async def _declare_stream(js: JetStreamContext) -> None:
-    config = StreamConfig(
-        name=STREAM,
-        subjects=["disputes.>"],
-        storage=StorageType.FILE,
-        duplicate_window=DUPLICATE_WINDOW_SECONDS,
-        # Deadlines will be JetStream scheduled messages on this same stream.
-        allow_msg_schedules=True,
-    )
-    try:
-        await js.add_stream(config)
-    except BadRequestError:
-        # Exists with another configuration: bring it to ours.
-        await js.update_stream(config)
+async def _declare_streams(js: JetStreamContext) -> None:
+    for config in (
+        StreamConfig(
+            name=STREAM,
+            subjects=["disputes.>"],
+            storage=StorageType.FILE,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            # Deadlines are JetStream scheduled messages on this same stream.
+            allow_msg_schedules=True,
+        ),
+        StreamConfig(
+            name=NOTIFY_STREAM,
+            subjects=[f"{NOTIFY}.>"],
+            storage=StorageType.FILE,
+            duplicate_window=NOTIFY_DUPLICATE_WINDOW_SECONDS,
+        ),
+    ):
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            # Exists with another configuration: bring it to ours.
+            await js.update_stream(config)
+
+
+def recipient_subject(recipient_id: str) -> str:
+    """The NOTIFY subject of one recipient (ids hold characters subjects cannot)."""
+    return f"{NOTIFY}.{hashlib.sha256(recipient_id.encode('utf-8')).hexdigest()[:32]}"
 
 
 async def _bucket(js: JetStreamContext, name: str, history: int) -> KeyValue:

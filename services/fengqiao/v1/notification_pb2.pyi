@@ -20,6 +20,29 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class StreamNotificationsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECIPIENT_ID_FIELD_NUMBER: _builtins.int
+    FROM_SEQUENCE_FIELD_NUMBER: _builtins.int
+    recipient_id: _builtins.str
+    from_sequence: _builtins.int
+    """0: from the first notification kept."""
+    def __init__(
+        self,
+        *,
+        recipient_id: _builtins.str = ...,
+        from_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_sequence", b"from_sequence", "recipient_id", b"recipient_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamNotificationsRequest: _TypeAlias = StreamNotificationsRequest  # noqa: Y015
+
+@_typing.final
 class Notification(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -32,6 +55,7 @@ class Notification(_message.Message):
     CHANNEL_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     dispute_id: _builtins.str
     event: _builtins.str
@@ -46,6 +70,8 @@ class Notification(_message.Message):
     channel: _builtins.str
     message: _builtins.str
     """The text sent, in Chinese."""
+    sequence: _builtins.int
+    """Position in the recipient's stream (StreamNotifications only)."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -60,10 +86,11 @@ class Notification(_message.Message):
         channel: _builtins.str = ...,
         message: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        sequence: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "created_at", b"created_at", "dispute_id", b"dispute_id", "event", b"event", "id", b"id", "message", b"message", "recipient_id", b"recipient_id", "recipient_label", b"recipient_label", "recipient_role", b"recipient_role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "created_at", b"created_at", "dispute_id", b"dispute_id", "event", b"event", "id", b"id", "message", b"message", "recipient_id", b"recipient_id", "recipient_label", b"recipient_label", "recipient_role", b"recipient_role", "sequence", b"sequence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

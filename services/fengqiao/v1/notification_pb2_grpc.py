@@ -40,6 +40,11 @@ class NotificationServiceStub:
                 request_serializer=fengqiao_dot_v1_dot_notification__pb2.ListNotificationsRequest.SerializeToString,
                 response_deserializer=fengqiao_dot_v1_dot_notification__pb2.ListNotificationsResponse.FromString,
                 _registered_method=True)
+        self.StreamNotifications = channel.unary_stream(
+                '/fengqiao.v1.NotificationService/StreamNotifications',
+                request_serializer=fengqiao_dot_v1_dot_notification__pb2.StreamNotificationsRequest.SerializeToString,
+                response_deserializer=fengqiao_dot_v1_dot_notification__pb2.Notification.FromString,
+                _registered_method=True)
 
 
 class NotificationServiceServicer:
@@ -53,6 +58,15 @@ class NotificationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamNotifications(self, request, context):
+        """Every notification for one recipient from `from_sequence` on, then new ones as they
+        come, until the caller hangs up. To resume after a disconnect, ask again from the last
+        sequence seen + 1: nothing is missed and nothing comes twice.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +74,11 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     servicer.ListNotifications,
                     request_deserializer=fengqiao_dot_v1_dot_notification__pb2.ListNotificationsRequest.FromString,
                     response_serializer=fengqiao_dot_v1_dot_notification__pb2.ListNotificationsResponse.SerializeToString,
+            ),
+            'StreamNotifications': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamNotifications,
+                    request_deserializer=fengqiao_dot_v1_dot_notification__pb2.StreamNotificationsRequest.FromString,
+                    response_serializer=fengqiao_dot_v1_dot_notification__pb2.Notification.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +109,33 @@ class NotificationService:
             '/fengqiao.v1.NotificationService/ListNotifications',
             fengqiao_dot_v1_dot_notification__pb2.ListNotificationsRequest.SerializeToString,
             fengqiao_dot_v1_dot_notification__pb2.ListNotificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fengqiao.v1.NotificationService/StreamNotifications',
+            fengqiao_dot_v1_dot_notification__pb2.StreamNotificationsRequest.SerializeToString,
+            fengqiao_dot_v1_dot_notification__pb2.Notification.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,11 @@ class NotificationServiceStub:
     def __new__(cls, channel: _aio.Channel) -> NotificationServiceAsyncStub: ...
     ListNotifications: _grpc.UnaryUnaryMultiCallable[_notification_pb2.ListNotificationsRequest, _notification_pb2.ListNotificationsResponse]
     """Notifications for one recipient or one dispute (at least one filter), oldest first, paged."""
+    StreamNotifications: _grpc.UnaryStreamMultiCallable[_notification_pb2.StreamNotificationsRequest, _notification_pb2.Notification]
+    """Every notification for one recipient from `from_sequence` on, then new ones as they
+    come, until the caller hangs up. To resume after a disconnect, ask again from the last
+    sequence seen + 1: nothing is missed and nothing comes twice.
+    """
 
 @_typing.type_check_only
 class NotificationServiceAsyncStub(NotificationServiceStub):
@@ -43,6 +48,11 @@ class NotificationServiceAsyncStub(NotificationServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListNotifications: _aio.UnaryUnaryMultiCallable[_notification_pb2.ListNotificationsRequest, _notification_pb2.ListNotificationsResponse]  # type: ignore[assignment]
     """Notifications for one recipient or one dispute (at least one filter), oldest first, paged."""
+    StreamNotifications: _aio.UnaryStreamMultiCallable[_notification_pb2.StreamNotificationsRequest, _notification_pb2.Notification]  # type: ignore[assignment]
+    """Every notification for one recipient from `from_sequence` on, then new ones as they
+    come, until the caller hangs up. To resume after a disconnect, ask again from the last
+    sequence seen + 1: nothing is missed and nothing comes twice.
+    """
 
 class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
     """Who was told what about a dispute."""
@@ -54,5 +64,16 @@ class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_notification_pb2.ListNotificationsResponse, _abc.Awaitable[_notification_pb2.ListNotificationsResponse]]:
         """Notifications for one recipient or one dispute (at least one filter), oldest first, paged."""
+
+    @_abc_1.abstractmethod
+    def StreamNotifications(
+        self,
+        request: _notification_pb2.StreamNotificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_notification_pb2.Notification], _abc.AsyncIterator[_notification_pb2.Notification]]:
+        """Every notification for one recipient from `from_sequence` on, then new ones as they
+        come, until the caller hangs up. To resume after a disconnect, ask again from the last
+        sequence seen + 1: nothing is missed and nothing comes twice.
+        """
 
 def add_NotificationServiceServicer_to_server(servicer: NotificationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
