@@ -308,6 +308,9 @@ def notification_to_proto(n: Notification) -> notification_pb2.Notification:
         channel=n.channel,
         message=n.message,
         created_at=timestamp(n.created_at),
+        needs_ack=n.needs_ack,
+        acknowledged_at=timestamp(n.acknowledged_at),
+        acknowledged_by=n.acknowledged_by,
     )
 
 
@@ -322,4 +325,7 @@ def notification_from_proto(m: notification_pb2.Notification) -> Notification:
         channel=m.channel,
         message=m.message,
         created_at=from_timestamp(m, "created_at") or datetime.fromtimestamp(0, UTC),
+        needs_ack=m.needs_ack,
+        acknowledged_at=from_timestamp(m, "acknowledged_at"),
+        acknowledged_by=m.acknowledged_by,
     )

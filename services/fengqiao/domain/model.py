@@ -186,3 +186,6 @@ class Notification:
     channel: str
     message: str
     created_at: datetime
+    needs_ack: bool = False
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str = ""

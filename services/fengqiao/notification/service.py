@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from fengqiao.notification.servicer import NotificationServicer
 from fengqiao.notification.worker import NotificationWorker
+from fengqiao.platform import timers
 from fengqiao.platform.bus import (
     CONSUMER_NOTIFICATION,
+    CONSUMER_NOTIFICATION_ACKS,
     CONSUMER_NOTIFICATION_EVENTS,
     CONSUMER_NOTIFICATION_FOLLOWUP,
     EVENTS,
@@ -49,6 +51,9 @@ class NotificationService:
             ),
             await Consumer.start(
                 js, CONSUMER_NOTIFICATION_FOLLOWUP, f"{TIMER}.followup.>", worker.handle_follow_up
+            ),
+            await Consumer.start(
+                js, CONSUMER_NOTIFICATION_ACKS, f"{TIMER}.{timers.ACK}.>", worker.handle_ack_due
             ),
         ]
         return cls("notification", server.port, server, consumers)

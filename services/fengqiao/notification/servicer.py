@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+import structlog
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from fengqiao.convert import decode, notification_from_proto, notification_to_proto
-from fengqiao.domain.errors import FieldViolation, InvalidArgument
-from fengqiao.domain.model import Notification
+from fengqiao.convert import decode, encode, notification_from_proto, notification_to_proto
+from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from fengqiao.domain.model import DisputeRecord, Notification, TimelineEntry
 from fengqiao.domain.paging import page_of
 from fengqiao.intake.submission import check_dispute_id
+from fengqiao.platform import timers
 from fengqiao.platform.bus import (
     KV_NOTIFICATIONS,
     NOTIFY_STREAM,
@@ -20,12 +25,16 @@ from fengqiao.platform.bus import (
     kv_values,
     recipient_subject,
 )
+from fengqiao.platform.store import MAX_CONFLICTS, Change, DisputeStore
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
+
+log = structlog.get_logger()
 
 
 class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
+        self._store = DisputeStore(bus)
 
     async def ListNotifications(
         self,
@@ -80,8 +89,75 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         finally:
             await sub.unsubscribe()
 
+    async def Acknowledge(
+        self,
+        request: notification_pb2.AcknowledgeRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> notification_pb2.Notification:
+        key, who = request.notification_id.strip(), request.who.strip()
+        problems = []
+        if key.count(".") != 2:
+            problems.append(
+                FieldViolation("notification_id", "通知编号无效（not a notification id）")
+            )
+        if not who:
+            problems.append(FieldViolation("who", "请填写确认人（who is required）"))
+        if problems:
+            raise InvalidArgument(problems)
+        acknowledged = await self._acknowledge(key, who)
+        await timers.cancel(self._bus.js, timers.ACK, key)
+        entry = TimelineEntry(
+            at=acknowledged.acknowledged_at or datetime.now(UTC),
+            kind="acknowledged",
+            summary=f"{acknowledged.recipient_label}确认接收（{who}）",
+            event_id=f"ack-{key}",
+            actor=who,
+        )
+        await self._store.update(acknowledged.dispute_id, _append_once(entry))
+        log.info(
+            "notification_acknowledged",
+            notification_id=key,
+            who=who,
+            dispute_id=acknowledged.dispute_id,
+        )
+        return notification_to_proto(acknowledged)
+
+    async def _acknowledge(self, key: str, who: str) -> Notification:
+        for _ in range(MAX_CONFLICTS):
+            try:
+                entry = await self._bus.notifications.get(key)
+            except KeyNotFoundError as exc:
+                raise NotFound(f"没有编号为 {key} 的通知（no notification {key}）") from exc
+            current = notification_from_proto(
+                decode(entry.value or b"{}", notification_pb2.Notification())
+            )
+            if current.acknowledged_at is not None:
+                return current
+            if not current.needs_ack:
+                raise FailedPrecondition(
+                    "此通知无需确认（this notification needs no acknowledgement）"
+                )
+            done = replace(current, acknowledged_at=datetime.now(UTC), acknowledged_by=who)
+            try:
+                await self._bus.notifications.update(
+                    key, encode(notification_to_proto(done)), last=entry.revision
+                )
+            except KeyWrongLastSequenceError:
+                continue
+            return done
+        raise RuntimeError(f"notification {key}: {MAX_CONFLICTS} write conflicts in a row")
+
     async def _read(self, pattern: str) -> list[Notification]:
         return [
             notification_from_proto(decode(value, notification_pb2.Notification()))
             for value in await kv_values(self._bus.js, KV_NOTIFICATIONS, pattern)
         ]
+
+
+def _append_once(entry: TimelineEntry) -> Change:
+    def apply(current: DisputeRecord) -> DisputeRecord | None:
+        if current.has_event(entry.event_id):
+            return None
+        return replace(current, timeline=(*current.timeline, entry))
+
+    return apply

@@ -9,15 +9,18 @@ from datetime import UTC, datetime
 
 import structlog
 from nats.aio.msg import Msg
-from nats.js.errors import KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from fengqiao.convert import (
     decision_from_proto,
     decode,
     dispute_from_proto,
     encode,
+    from_timestamp,
+    notification_from_proto,
     notification_to_proto,
     route_from_proto,
+    timestamp,
 )
 from fengqiao.domain.model import (
     Dispute,
@@ -27,16 +30,18 @@ from fengqiao.domain.model import (
     Status,
     TimelineEntry,
 )
+from fengqiao.notification import acks
 from fengqiao.notification.messages import (
     agreement_message,
     assignment_message,
     follow_up_message,
 )
 from fengqiao.notification.recipients import Recipient, parties, recipients, recipients_for_roles
-from fengqiao.platform.bus import Bus, recipient_subject
+from fengqiao.platform import timers
+from fengqiao.platform.bus import TIMER, Bus, recipient_subject
 from fengqiao.platform.consume import RejectMessage
 from fengqiao.platform.store import Change, DisputeStore
-from fengqiao.v1 import events_pb2
+from fengqiao.v1 import events_pb2, notification_pb2
 
 log = structlog.get_logger()
 
@@ -71,7 +76,8 @@ class NotificationWorker:
             (r, assignment_message(dispute, decision, r, escalated_from))
             for r in recipients(dispute, decision)
         ]
-        await self._deliver(dispute, event.event_id, event.kind, messages)
+        respond_by = from_timestamp(event, "respond_by")
+        await self._deliver(dispute, event.event_id, event.kind, messages, respond_by=respond_by)
 
     async def handle_event(self, msg: Msg) -> None:
         """A recorded event: after a mediation agreement, tell the parties of judicial
@@ -100,19 +106,87 @@ class NotificationWorker:
             messages = [(r, text) for r in recipients_for_roles(record.dispute, _FOLLOW_UP_BY)]
             await self._deliver(record.dispute, event.event_id, event.kind, messages)
 
+    async def handle_ack_due(self, msg: Msg) -> None:
+        """An assignment notification not yet acknowledged: remind, then tell the level up."""
+        event = decode(msg.data, events_pb2.DisputeEvent())
+        key = msg.subject.removeprefix(f"{TIMER}.{timers.ACK}.")
+        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+            original = await self._notification(key)
+            record = await self._store.require(event.dispute_id)
+            if original.acknowledged_at is not None or record.status.closed:
+                log.info("ack_not_needed", notification_id=key)
+                return
+            _, event_id, _ = acks.parts_of(key)
+            if event.step == acks.REMIND:
+                await self._remind(record.dispute, original, key, event_id)
+            else:
+                role = acks.SUPERVISOR.get(original.recipient_role, "street_leader")
+                text = acks.supervisor_message(record.dispute, original)
+                messages = [(r, text) for r in recipients_for_roles(record.dispute, (role,))]
+                await self._deliver(
+                    record.dispute, f"ack_overdue-{event_id}", "ack_overdue", messages
+                )
+
+    async def _remind(
+        self, dispute: Dispute, original: Notification, key: str, event_id: str
+    ) -> None:
+        recipient = Recipient(
+            original.recipient_id,
+            original.recipient_role,
+            original.recipient_label,
+            original.channel,
+        )
+        text = acks.reminder_message(dispute, original)
+        await self._deliver(
+            dispute, f"ack_reminder-{event_id}", "ack_reminder", [(recipient, text)]
+        )
+        # Wait as long again as the first time before telling the level up.
+        now = datetime.now(UTC)
+        wait = now - original.created_at if now > original.created_at else acks.DEFAULT_WAIT
+        escalate = events_pb2.DisputeEvent(
+            event_id=f"ack_due-{acks.ESCALATE}-{key}",
+            dispute_id=dispute.id,
+            kind="ack_due",
+            step=acks.ESCALATE,
+        )
+        await timers.schedule(self._bus.js, timers.ACK, key, escalate, now + wait)
+
+    async def _notification(self, key: str) -> Notification:
+        try:
+            entry = await self._bus.notifications.get(key)
+        except KeyNotFoundError as exc:
+            raise RejectMessage(f"no notification {key}") from exc
+        return notification_from_proto(
+            decode(entry.value or b"{}", notification_pb2.Notification())
+        )
+
     async def _deliver(
-        self, dispute: Dispute, event_id: str, kind: str, messages: list[tuple[Recipient, str]]
+        self,
+        dispute: Dispute,
+        event_id: str,
+        kind: str,
+        messages: list[tuple[Recipient, str]],
+        *,
+        respond_by: datetime | None = None,
     ) -> None:
         with structlog.contextvars.bound_contextvars(dispute_id=dispute.id):
             for recipient, text in messages:
-                await self._send(dispute.id, event_id, kind, recipient, text)
+                await self._send(dispute.id, event_id, kind, recipient, text, respond_by=respond_by)
             told = [r for r, _ in messages]
             await self._store.update(dispute.id, _record_told(event_id, told))
 
     async def _send(
-        self, dispute_id: str, event_id: str, kind: str, recipient: Recipient, text: str
+        self,
+        dispute_id: str,
+        event_id: str,
+        kind: str,
+        recipient: Recipient,
+        text: str,
+        *,
+        respond_by: datetime | None,
     ) -> None:
         key = notification_key(dispute_id, event_id, recipient.id)
+        needs_ack = respond_by is not None and recipient.role != "party"
         notification = Notification(
             id=key,
             dispute_id=dispute_id,
@@ -123,6 +197,7 @@ class NotificationWorker:
             channel=recipient.channel,
             message=text,
             created_at=datetime.now(UTC),
+            needs_ack=needs_ack,
         )
         data = encode(notification_to_proto(notification))
         try:
@@ -137,6 +212,15 @@ class NotificationWorker:
         await self._bus.js.publish(
             recipient_subject(recipient.id), data, headers={"Nats-Msg-Id": key}
         )
+        if needs_ack and respond_by is not None:
+            reminder = events_pb2.DisputeEvent(
+                event_id=f"ack_due-{acks.REMIND}-{key}",
+                dispute_id=dispute_id,
+                kind="ack_due",
+                step=acks.REMIND,
+                respond_by=timestamp(respond_by),
+            )
+            await timers.schedule(self._bus.js, timers.ACK, key, reminder, respond_by)
         if not created:
             return
         log.info(

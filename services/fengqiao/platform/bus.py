@@ -56,6 +56,7 @@ CONSUMER_TRIAGE_TIMERS: Final = "triage-timers"
 CONSUMER_NOTIFICATION: Final = "notification"
 CONSUMER_NOTIFICATION_EVENTS: Final = "notification-events"
 CONSUMER_NOTIFICATION_FOLLOWUP: Final = "notification-followup"
+CONSUMER_NOTIFICATION_ACKS: Final = "notification-acks"
 ACK_WAIT_SECONDS: Final = 30.0
 KV_SCAN_BATCH: Final = 256
 KV_SCAN_WAIT_SECONDS: Final = 1.0

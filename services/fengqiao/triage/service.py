@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fengqiao.platform import timers
 from fengqiao.platform.bus import (
     CONSUMER_TRIAGE,
     CONSUMER_TRIAGE_EVENTS,
@@ -16,7 +17,6 @@ from fengqiao.platform.bus import (
 from fengqiao.platform.consume import Consumer
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.settings import Settings
-from fengqiao.triage import timers
 from fengqiao.triage.runner import PolicyRunner
 from fengqiao.triage.servicer import TriageServicer
 from fengqiao.triage.worker import TriageWorker

@@ -14,11 +14,11 @@ from fengqiao.convert import decision_to_proto, decode, dispute_to_proto, route_
 from fengqiao.domain.lifecycle import CLOSING, ESCALATING, assign
 from fengqiao.domain.model import DisputeRecord, PolicyContext, Route, Status
 from fengqiao.domain.vocabulary import SUBMITTED
+from fengqiao.platform import timers
 from fengqiao.platform.bus import Bus, publish_event
 from fengqiao.platform.consume import RejectMessage
 from fengqiao.platform.store import DisputeStore
 from fengqiao.policy.deadlines import due
-from fengqiao.triage import timers
 from fengqiao.triage.repeats import RepeatCounter
 from fengqiao.triage.runner import PolicyRunner
 from fengqiao.v1 import events_pb2
@@ -92,19 +92,19 @@ class TriageWorker:
             if event.kind in ESCALATING:
                 await self._escalate(event.dispute_id, event.kind, event.step, event.event_id)
             elif event.kind == "accepted":
-                await timers.cancel(self._bus.js, timers.RESPONSE, event.dispute_id)
+                await timers.cancel(self._bus.js, timers.RESPONSE, f"{event.dispute_id}.*")
             elif event.kind in CLOSING:
                 await self._closed(event)
 
     async def _closed(self, event: events_pb2.DisputeEvent) -> None:
         for timer in (timers.DEADLINE, timers.RESPONSE):
-            await timers.cancel(self._bus.js, timer, event.dispute_id)
+            await timers.cancel(self._bus.js, timer, f"{event.dispute_id}.*")
         if event.kind == "withdrawn":
             return
         record = await self._store.require(event.dispute_id)
         if record.closed_at is not None:
             at = due(record.closed_at, self._runner.policy.timing.follow_up_after)
-            await timers.schedule(self._bus.js, timers.FOLLOWUP, record.id, record.step, at)
+            await self._schedule(timers.FOLLOWUP, record, at)
 
     # -- timers -------------------------------------------------------------------------
 
@@ -175,7 +175,7 @@ class TriageWorker:
                 policy_version=decision.policy_version,
             )
             for timer in (timers.DEADLINE, timers.RESPONSE):
-                await timers.cancel(self._bus.js, timer, dispute_id, step)
+                await timers.cancel(self._bus.js, timer, f"{dispute_id}.{step}")
         await self._announce(stored)
 
     async def _announce(self, record: DisputeRecord) -> None:
@@ -196,15 +196,16 @@ class TriageWorker:
                 decision=decision_to_proto(decision),
                 step=record.step,
                 from_route=route_to_proto(previous),
+                respond_by=timestamp(record.response_due),
             ),
         )
-        await timers.schedule(
-            self._bus.js, timers.DEADLINE, record.id, record.step, decision.deadline
-        )
+        await self._schedule(timers.DEADLINE, record, decision.deadline)
         if record.accepted_at is None:
-            await timers.schedule(
-                self._bus.js, timers.RESPONSE, record.id, record.step, record.response_due
-            )
+            await self._schedule(timers.RESPONSE, record, record.response_due)
+
+    async def _schedule(self, timer: str, record: DisputeRecord, at: datetime) -> None:
+        key, event = timers.step_timer(timer, record.id, record.step)
+        await timers.schedule(self._bus.js, timer, key, event, at)
 
 
 def _decode(msg: Msg, kinds: set[str] | None) -> events_pb2.DisputeEvent:

@@ -37,6 +37,7 @@ class DisputeEvent(_message.Message):
     EVENT_FIELD_NUMBER: _builtins.int
     STEP_FIELD_NUMBER: _builtins.int
     FROM_ROUTE_FIELD_NUMBER: _builtins.int
+    RESPOND_BY_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """Unique per fact; also the Nats-Msg-Id, so a republish is dropped by the server."""
     dispute_id: _builtins.str
@@ -62,6 +63,12 @@ class DisputeEvent(_message.Message):
     def event(self) -> _dispute_pb2.CaseEvent:
         """Set on recorded events."""
 
+    @_builtins.property
+    def respond_by(self) -> _timestamp_pb2.Timestamp:
+        """Routed and escalated: when the new rung must have accepted it (the policy's response
+        time); notifications not acknowledged by then are reminded.
+        """
+
     def __init__(
         self,
         *,
@@ -74,10 +81,11 @@ class DisputeEvent(_message.Message):
         event: _dispute_pb2.CaseEvent | None = ...,
         step: _builtins.int = ...,
         from_route: _dispute_pb2.Route.ValueType = ...,
+        respond_by: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute", "event", b"event"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute", "event", b"event", "respond_by", b"respond_by"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute", "dispute_id", b"dispute_id", "event", b"event", "event_id", b"event_id", "from_route", b"from_route", "kind", b"kind", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute", "dispute_id", b"dispute_id", "event", b"event", "event_id", b"event_id", "from_route", b"from_route", "kind", b"kind", "respond_by", b"respond_by", "step", b"step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -20,6 +20,29 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class AcknowledgeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTIFICATION_ID_FIELD_NUMBER: _builtins.int
+    WHO_FIELD_NUMBER: _builtins.int
+    notification_id: _builtins.str
+    who: _builtins.str
+    """Who confirms, e.g. "网格员 王芳"."""
+    def __init__(
+        self,
+        *,
+        notification_id: _builtins.str = ...,
+        who: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["notification_id", b"notification_id", "who", b"who"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcknowledgeRequest: _TypeAlias = AcknowledgeRequest  # noqa: Y015
+
+@_typing.final
 class StreamNotificationsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -56,6 +79,9 @@ class Notification(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGED_AT_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGED_BY_FIELD_NUMBER: _builtins.int
+    NEEDS_ACK_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     dispute_id: _builtins.str
     event: _builtins.str
@@ -72,8 +98,13 @@ class Notification(_message.Message):
     """The text sent, in Chinese."""
     sequence: _builtins.int
     """Position in the recipient's stream (StreamNotifications only)."""
+    acknowledged_by: _builtins.str
+    needs_ack: _builtins.bool
+    """Whether this one waits for an acknowledgement (institutions told of an assignment)."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def acknowledged_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -87,10 +118,13 @@ class Notification(_message.Message):
         message: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         sequence: _builtins.int = ...,
+        acknowledged_at: _timestamp_pb2.Timestamp | None = ...,
+        acknowledged_by: _builtins.str = ...,
+        needs_ack: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "created_at", b"created_at", "dispute_id", b"dispute_id", "event", b"event", "id", b"id", "message", b"message", "recipient_id", b"recipient_id", "recipient_label", b"recipient_label", "recipient_role", b"recipient_role", "sequence", b"sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "acknowledged_by", b"acknowledged_by", "channel", b"channel", "created_at", b"created_at", "dispute_id", b"dispute_id", "event", b"event", "id", b"id", "message", b"message", "needs_ack", b"needs_ack", "recipient_id", b"recipient_id", "recipient_label", b"recipient_label", "recipient_role", b"recipient_role", "sequence", b"sequence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

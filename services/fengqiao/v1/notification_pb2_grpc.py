@@ -45,6 +45,11 @@ class NotificationServiceStub:
                 request_serializer=fengqiao_dot_v1_dot_notification__pb2.StreamNotificationsRequest.SerializeToString,
                 response_deserializer=fengqiao_dot_v1_dot_notification__pb2.Notification.FromString,
                 _registered_method=True)
+        self.Acknowledge = channel.unary_unary(
+                '/fengqiao.v1.NotificationService/Acknowledge',
+                request_serializer=fengqiao_dot_v1_dot_notification__pb2.AcknowledgeRequest.SerializeToString,
+                response_deserializer=fengqiao_dot_v1_dot_notification__pb2.Notification.FromString,
+                _registered_method=True)
 
 
 class NotificationServiceServicer:
@@ -67,6 +72,14 @@ class NotificationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Acknowledge(self, request, context):
+        """The recipient confirms they have it. Unacknowledged past the policy's response time,
+        a notification is reminded once, then the recipient's next level up is told.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +91,11 @@ def add_NotificationServiceServicer_to_server(servicer, server):
             'StreamNotifications': grpc.unary_stream_rpc_method_handler(
                     servicer.StreamNotifications,
                     request_deserializer=fengqiao_dot_v1_dot_notification__pb2.StreamNotificationsRequest.FromString,
+                    response_serializer=fengqiao_dot_v1_dot_notification__pb2.Notification.SerializeToString,
+            ),
+            'Acknowledge': grpc.unary_unary_rpc_method_handler(
+                    servicer.Acknowledge,
+                    request_deserializer=fengqiao_dot_v1_dot_notification__pb2.AcknowledgeRequest.FromString,
                     response_serializer=fengqiao_dot_v1_dot_notification__pb2.Notification.SerializeToString,
             ),
     }
@@ -135,6 +153,33 @@ class NotificationService:
             target,
             '/fengqiao.v1.NotificationService/StreamNotifications',
             fengqiao_dot_v1_dot_notification__pb2.StreamNotificationsRequest.SerializeToString,
+            fengqiao_dot_v1_dot_notification__pb2.Notification.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Acknowledge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fengqiao.v1.NotificationService/Acknowledge',
+            fengqiao_dot_v1_dot_notification__pb2.AcknowledgeRequest.SerializeToString,
             fengqiao_dot_v1_dot_notification__pb2.Notification.FromString,
             options,
             channel_credentials,

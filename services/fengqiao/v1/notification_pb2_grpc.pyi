@@ -40,6 +40,10 @@ class NotificationServiceStub:
     come, until the caller hangs up. To resume after a disconnect, ask again from the last
     sequence seen + 1: nothing is missed and nothing comes twice.
     """
+    Acknowledge: _grpc.UnaryUnaryMultiCallable[_notification_pb2.AcknowledgeRequest, _notification_pb2.Notification]
+    """The recipient confirms they have it. Unacknowledged past the policy's response time,
+    a notification is reminded once, then the recipient's next level up is told.
+    """
 
 @_typing.type_check_only
 class NotificationServiceAsyncStub(NotificationServiceStub):
@@ -52,6 +56,10 @@ class NotificationServiceAsyncStub(NotificationServiceStub):
     """Every notification for one recipient from `from_sequence` on, then new ones as they
     come, until the caller hangs up. To resume after a disconnect, ask again from the last
     sequence seen + 1: nothing is missed and nothing comes twice.
+    """
+    Acknowledge: _aio.UnaryUnaryMultiCallable[_notification_pb2.AcknowledgeRequest, _notification_pb2.Notification]  # type: ignore[assignment]
+    """The recipient confirms they have it. Unacknowledged past the policy's response time,
+    a notification is reminded once, then the recipient's next level up is told.
     """
 
 class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -74,6 +82,16 @@ class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
         """Every notification for one recipient from `from_sequence` on, then new ones as they
         come, until the caller hangs up. To resume after a disconnect, ask again from the last
         sequence seen + 1: nothing is missed and nothing comes twice.
+        """
+
+    @_abc_1.abstractmethod
+    def Acknowledge(
+        self,
+        request: _notification_pb2.AcknowledgeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notification_pb2.Notification, _abc.Awaitable[_notification_pb2.Notification]]:
+        """The recipient confirms they have it. Unacknowledged past the policy's response time,
+        a notification is reminded once, then the recipient's next level up is told.
         """
 
 def add_NotificationServiceServicer_to_server(servicer: NotificationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,47 @@
+"""Acknowledgements (第一时间响应): who is told when a recipient does not confirm, and what
+they are told. Pure: no I/O."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Final
+
+from fengqiao.domain.model import Dispute, Notification
+from fengqiao.domain.vocabulary import CATEGORIES, label
+
+# Not acknowledged after a reminder: the recipient's next level up is told (督办).
+SUPERVISOR: Final = {
+    "grid_worker": "community_mediation_room",
+    "community_mediation_room": "street_governance_centre",
+    "labour_dispute_room": "street_governance_centre",
+    "family_mediation_room": "street_governance_centre",
+    "lawyer_mediation_room": "street_governance_centre",
+    "street_governance_centre": "street_leader",
+    "police_station": "street_leader",
+    "court_mediation_centre": "street_leader",
+}
+REMIND: Final = 1  # first time the acknowledgement timer fires
+ESCALATE: Final = 2  # second time
+# If the decision gave no response time, wait this long before reminding.
+DEFAULT_WAIT: Final = timedelta(hours=1)
+
+
+def parts_of(key: str) -> tuple[str, str, str]:
+    """`<dispute>.<event>.<recipient hash>` — the notification key's three parts."""
+    dispute_id, event_id, digest = key.split(".")
+    return dispute_id, event_id, digest
+
+
+def reminder_message(dispute: Dispute, original: Notification) -> str:
+    category = label(CATEGORIES, dispute.category)
+    return (
+        f"【催办】{original.recipient_label}：纠纷 {dispute.id}（{category}）"
+        "分派后尚未确认接收，请尽快确认并与当事人联系。"
+    )
+
+
+def supervisor_message(dispute: Dispute, original: Notification) -> str:
+    return (
+        f"【督办】{original.recipient_label}经催办仍未确认接收纠纷 {dispute.id}"
+        f"（{label(CATEGORIES, dispute.category)}，{dispute.location.path()}），请督促落实。"
+    )

@@ -1,0 +1,66 @@
+"""Timers as JetStream scheduled messages (ADR-51): they live in the stream, so they
+survive restarts of every service and of the server. A schedule on
+`disputes.schedule.<timer>.<key>` delivers its fact on `disputes.timer.<timer>.<key>` at
+the second it names; purging the schedule subject cancels it."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Final
+
+import structlog
+from nats.js import JetStreamContext
+from nats.js.api import Header
+
+from fengqiao.convert import encode
+from fengqiao.platform.bus import SCHEDULE, STREAM, TIMER
+from fengqiao.v1 import events_pb2
+
+log = structlog.get_logger()
+
+DEADLINE: Final = "deadline"
+RESPONSE: Final = "response"
+FOLLOWUP: Final = "followup"
+ACK: Final = "ack"
+# The fact a timer delivers when it fires.
+KIND_OF_TIMER: Final = {
+    DEADLINE: "deadline_expired",
+    RESPONSE: "response_expired",
+    FOLLOWUP: "follow_up_due",
+    ACK: "ack_due",
+}
+
+
+def step_timer(timer: str, dispute_id: str, step: int) -> tuple[str, events_pb2.DisputeEvent]:
+    """The key and fact of a dispute's timer for one step."""
+    event = events_pb2.DisputeEvent(
+        event_id=f"{KIND_OF_TIMER[timer]}-{dispute_id}-{step}",
+        dispute_id=dispute_id,
+        kind=KIND_OF_TIMER[timer],
+        step=step,
+    )
+    return f"{dispute_id}.{step}", event
+
+
+async def schedule(
+    js: JetStreamContext, timer: str, key: str, event: events_pb2.DisputeEvent, at: datetime
+) -> None:
+    """Deliver `event` on `disputes.timer.<timer>.<key>` at `at` (rounded up to the second).
+    Scheduling the same event again within the duplicate window is dropped."""
+    when = datetime.fromtimestamp(math.ceil(at.timestamp()), UTC)
+    await js.publish(
+        f"{SCHEDULE}.{timer}.{key}",
+        encode(event),
+        headers={
+            Header.SCHEDULE: f"@at {when:%Y-%m-%dT%H:%M:%SZ}",
+            Header.SCHEDULE_TARGET: f"{TIMER}.{timer}.{key}",
+            "Nats-Msg-Id": f"schedule-{event.event_id}",
+        },
+    )
+    log.info("timer_scheduled", timer=timer, key=key, at=when.isoformat())
+
+
+async def cancel(js: JetStreamContext, timer: str, key: str) -> None:
+    """Cancel pending timers whose key matches `key` (a NATS subject pattern)."""
+    await js.purge_stream(STREAM, subject=f"{SCHEDULE}.{timer}.{key}")
