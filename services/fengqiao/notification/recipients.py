@@ -12,7 +12,7 @@ from fengqiao.domain.model import Decision, Dispute
 from fengqiao.domain.vocabulary import PARTY_ROLES, RECIPIENT_ROLES, label
 
 # How many parts of district/street/community/grid each institution serves.
-_SCOPE = {
+SCOPE = {
     "grid_worker": 4,
     "community_mediation_room": 3,
     "street_governance_centre": 2,
@@ -21,6 +21,7 @@ _SCOPE = {
     "family_mediation_room": 2,
     "lawyer_mediation_room": 2,
     "court_mediation_centre": 1,
+    "street_leader": 2,
 }
 PARTY = "party"
 
@@ -62,7 +63,7 @@ def recipients_for_roles(dispute: Dispute, roles: tuple[str, ...]) -> list[Recip
                 for i, p in enumerate(dispute.parties)
             )
         else:
-            place = "/".join(parts[: _SCOPE.get(role, 2)])
+            place = "/".join(parts[: SCOPE.get(role, 2)])
             out.append(
                 Recipient(
                     id=f"{role}@{place}",

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
+
+from fengqiao.notification.channels import ChannelSettings, Sender
+from fengqiao.notification.delivery import DeliveryWorker, RetryPolicy
+from fengqiao.notification.directory import load_directory
 from fengqiao.notification.servicer import NotificationServicer
 from fengqiao.notification.worker import NotificationWorker
 from fengqiao.platform import timers
 from fengqiao.platform.bus import (
+    CONSUMER_DELIVERY,
     CONSUMER_NOTIFICATION,
     CONSUMER_NOTIFICATION_ACKS,
     CONSUMER_NOTIFICATION_EVENTS,
     CONSUMER_NOTIFICATION_FOLLOWUP,
     EVENTS,
+    NOTIFY,
+    NOTIFY_STREAM,
     ROUTED,
     TIMER,
     Bus,
@@ -31,6 +39,7 @@ class NotificationService:
     port: int
     _server: GrpcServer
     _consumers: list[Consumer]
+    _client: httpx.AsyncClient
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> NotificationService:
@@ -41,6 +50,19 @@ class NotificationService:
             [SERVICE_NAME],
         )
         worker = NotificationWorker(bus)
+        directory = load_directory(settings.directory_file)
+        client = httpx.AsyncClient()
+        sender = Sender(
+            ChannelSettings(
+                webhook_secret=settings.webhook_secret,
+                smtp_host=settings.smtp_host,
+                smtp_port=settings.smtp_port,
+                smtp_sender=settings.smtp_sender,
+            ),
+            client,
+        )
+        retry = RetryPolicy(settings.delivery_attempts, settings.delivery_backoff_seconds)
+        delivery = DeliveryWorker(bus, directory, sender, retry)
         js = bus.js
         consumers = [
             await Consumer.start(
@@ -55,10 +77,14 @@ class NotificationService:
             await Consumer.start(
                 js, CONSUMER_NOTIFICATION_ACKS, f"{TIMER}.{timers.ACK}.>", worker.handle_ack_due
             ),
+            await Consumer.start(
+                js, CONSUMER_DELIVERY, f"{NOTIFY}.>", delivery.handle, stream=NOTIFY_STREAM
+            ),
         ]
-        return cls("notification", server.port, server, consumers)
+        return cls("notification", server.port, server, consumers, client)
 
     async def stop(self) -> None:
         for consumer in self._consumers:
             await consumer.stop()
+        await self._client.aclose()
         await self._server.stop()

@@ -224,7 +224,7 @@ class NotificationWorker:
         if not created:
             return
         log.info(
-            "notification_sent",
+            "notification_recorded",
             notification_id=key,
             event_kind=kind,
             recipient=recipient.id,

@@ -42,11 +42,15 @@ NOTIFY_STREAM: Final = "NOTIFY"
 NOTIFY: Final = "notify"
 # A day: a notification republished after a crash and a slow restart is still dropped.
 NOTIFY_DUPLICATE_WINDOW_SECONDS: Final = 24 * 3600.0
+# Notifications whose delivery attempts ran out, with their last error.
+DLQ_STREAM: Final = "NOTIFY_DLQ"
+DLQ: Final = "dlq.notify"
 
 KV_DISPUTES: Final = "disputes"
 KV_REQUESTS: Final = "intake_requests"
 KV_NOTIFICATIONS: Final = "notifications"
 KV_REPEATS: Final = "repeats"
+KV_DELIVERIES: Final = "deliveries"
 # Old revisions kept per dispute record: enough to read how a record changed.
 KV_HISTORY: Final = 16
 
@@ -57,6 +61,7 @@ CONSUMER_NOTIFICATION: Final = "notification"
 CONSUMER_NOTIFICATION_EVENTS: Final = "notification-events"
 CONSUMER_NOTIFICATION_FOLLOWUP: Final = "notification-followup"
 CONSUMER_NOTIFICATION_ACKS: Final = "notification-acks"
+CONSUMER_DELIVERY: Final = "notification-delivery"
 ACK_WAIT_SECONDS: Final = 30.0
 KV_SCAN_BATCH: Final = 256
 KV_SCAN_WAIT_SECONDS: Final = 1.0
@@ -72,6 +77,7 @@ class Bus:
     requests: KeyValue
     notifications: KeyValue
     repeats: KeyValue
+    deliveries: KeyValue
 
     async def close(self) -> None:
         # Every publish was already acknowledged and every message is acked explicitly, so
@@ -108,8 +114,9 @@ async def connect(url: str, name: str) -> Bus:
     requests = await _bucket(js, KV_REQUESTS, 1)
     notifications = await _bucket(js, KV_NOTIFICATIONS, 1)
     repeats = await _bucket(js, KV_REPEATS, 1)
+    deliveries = await _bucket(js, KV_DELIVERIES, 1)
     log.info("nats_connected", url=url, service=name)
-    return Bus(nc, js, disputes, requests, notifications, repeats)
+    return Bus(nc, js, disputes, requests, notifications, repeats, deliveries)
 
 
 async def _declare_streams(js: JetStreamContext) -> None:
@@ -128,12 +135,22 @@ async def _declare_streams(js: JetStreamContext) -> None:
             storage=StorageType.FILE,
             duplicate_window=NOTIFY_DUPLICATE_WINDOW_SECONDS,
         ),
+        StreamConfig(
+            name=DLQ_STREAM,
+            subjects=[f"{DLQ}.>"],
+            storage=StorageType.FILE,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        ),
     ):
         try:
             await js.add_stream(config)
         except BadRequestError:
             # Exists with another configuration: bring it to ours.
             await js.update_stream(config)
+
+
+def dead_letter_subject(notification_id: str) -> str:
+    return f"{DLQ}.{notification_id}"
 
 
 def recipient_subject(recipient_id: str) -> str:
@@ -151,13 +168,13 @@ async def _bucket(js: JetStreamContext, name: str, history: int) -> KeyValue:
 
 
 async def pull_consumer(
-    js: JetStreamContext, durable: str, subject: str
+    js: JetStreamContext, durable: str, subject: str, stream: str = STREAM
 ) -> JetStreamContext.PullSubscription:
-    """A durable pull subscription with explicit acks on `subject`."""
+    """A durable pull subscription with explicit acks on `subject` of `stream`."""
     return await js.pull_subscribe(
         subject,
         durable=durable,
-        stream=STREAM,
+        stream=stream,
         config=ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,

@@ -13,7 +13,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from fengqiao.domain.errors import InvalidArgument, NotFound
-from fengqiao.platform.bus import pull_consumer, redelivery_delay
+from fengqiao.platform.bus import STREAM, pull_consumer, redelivery_delay
 
 log = structlog.get_logger()
 
@@ -23,6 +23,14 @@ FETCH_WAIT_SECONDS = 5.0
 
 class RejectMessage(Exception):
     """The message can never be handled; retrying is pointless."""
+
+
+class Retry(Exception):
+    """Try this message again after `delay` seconds (the handler chose the delay)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"retry in {delay:.1f}s")
+        self.delay = delay
 
 
 # Outcomes that will not change on redelivery: stop delivering (`term`).
@@ -78,6 +86,8 @@ async def _settle(msg: Msg, handler: Handler) -> None:
     delivered = msg.metadata.num_delivered
     try:
         await handler(msg)
+    except Retry as retry:
+        await msg.nak(delay=retry.delay)
     except _PERMANENT as exc:
         log.error("message_rejected", subject=msg.subject, error=str(exc), delivered=delivered)
         await msg.term()
@@ -104,9 +114,14 @@ class Consumer:
 
     @classmethod
     async def start(
-        cls, js: JetStreamContext, durable: str, subject: str, handler: Handler
+        cls,
+        js: JetStreamContext,
+        durable: str,
+        subject: str,
+        handler: Handler,
+        stream: str = STREAM,
     ) -> Consumer:
-        sub = await pull_consumer(js, durable, subject)
+        sub = await pull_consumer(js, durable, subject, stream)
         stop = asyncio.Event()
         return cls(stop, asyncio.create_task(consume(sub, handler, stop)))
 

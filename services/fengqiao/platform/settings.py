@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 LogFormat = Literal["auto", "json", "console"]
 _LOG_FORMATS: tuple[LogFormat, ...] = ("auto", "json", "console")
@@ -14,6 +14,22 @@ _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 class SettingsError(ValueError):
     """A `FENGQIAO_*` variable has a value fengqiao cannot use."""
+
+
+# Below the consumers' max_deliver, so the last attempt can still move to dead letters.
+MAX_DELIVERY_ATTEMPTS = 15
+N = TypeVar("N", int, float)
+
+
+def _number(get: Callable[[str, str], str], name: str, default: N, kind: type[N]) -> N:
+    raw = get(name, str(default))
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"FENGQIAO_{name}={raw!r}: not a number") from None
+    if value < 0:
+        raise SettingsError(f"FENGQIAO_{name}={raw!r}: must not be negative")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +44,15 @@ class Settings:
     data_dir: Path = Path("var")
     log_format: LogFormat = "auto"
     log_level: str = "info"
+    # Who receives notifications through which channel (webhook, email, log).
+    directory_file: Path = Path("rules/directory.yaml")
+    # HMAC-SHA256 key for webhook signatures; set it in production.
+    webhook_secret: str = ""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "fengqiao@localhost"
+    delivery_attempts: int = 6
+    delivery_backoff_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -56,7 +81,21 @@ class Settings:
             data_dir=Path(get("DATA_DIR", str(default.data_dir))),
             log_format=log_format,
             log_level=log_level,
+            directory_file=Path(get("DIRECTORY_FILE", str(default.directory_file))),
+            webhook_secret=env.get("FENGQIAO_WEBHOOK_SECRET", ""),
+            smtp_host=get("SMTP_HOST", default.smtp_host),
+            smtp_port=_number(get, "SMTP_PORT", default.smtp_port, int),
+            smtp_sender=get("SMTP_SENDER", default.smtp_sender),
+            delivery_attempts=_number(get, "DELIVERY_ATTEMPTS", default.delivery_attempts, int),
+            delivery_backoff_seconds=_number(
+                get, "DELIVERY_BACKOFF_SECONDS", default.delivery_backoff_seconds, float
+            ),
         )
+        if not 1 <= settings.delivery_attempts <= MAX_DELIVERY_ATTEMPTS:
+            raise SettingsError(
+                f"FENGQIAO_DELIVERY_ATTEMPTS={settings.delivery_attempts}: "
+                f"use 1 to {MAX_DELIVERY_ATTEMPTS}"
+            )
         for name, addr in (
             ("INTAKE_ADDR", settings.intake_addr),
             ("TRIAGE_ADDR", settings.triage_addr),

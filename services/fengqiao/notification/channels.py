@@ -1,0 +1,110 @@
+"""Sending one notification through one channel: a signed webhook POST, an email over
+SMTP, or a log line. Each raises `DeliveryFailed` with the reason when it does not land."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Final
+
+import aiosmtplib
+import httpx
+import structlog
+
+from fengqiao.domain.model import Notification
+from fengqiao.notification.directory import Channel
+
+log = structlog.get_logger()
+
+SIGNATURE_HEADER: Final = "X-Fengqiao-Signature"
+TIMESTAMP_HEADER: Final = "X-Fengqiao-Timestamp"
+ID_HEADER: Final = "X-Fengqiao-Notification-Id"
+
+
+class DeliveryFailed(Exception):
+    """The channel did not take the notification; worth trying again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    webhook_secret: str = ""
+    webhook_timeout_seconds: float = 5.0
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "fengqiao@localhost"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """`sha256=<hex>` of HMAC-SHA256 over `<timestamp>.<body>`: receivers recompute it, and
+    refuse old timestamps to stop replays."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def payload(n: Notification) -> bytes:
+    return json.dumps(
+        {
+            "id": n.id,
+            "dispute_id": n.dispute_id,
+            "event": n.event,
+            "recipient_id": n.recipient_id,
+            "recipient": n.recipient_label,
+            "message": n.message,
+            "created_at": n.created_at.isoformat(),
+        },
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+class Sender:
+    def __init__(self, settings: ChannelSettings, client: httpx.AsyncClient) -> None:
+        self._settings = settings
+        self._client = client
+
+    async def send(self, channel: Channel, n: Notification) -> None:
+        match channel.kind:
+            case "webhook":
+                await self._webhook(channel.target, n)
+            case "email":
+                await self._email(channel.target, n)
+            case _:
+                log.info("notification_logged", recipient=n.recipient_id, message=n.message)
+
+    async def _webhook(self, url: str, n: Notification) -> None:
+        body = payload(n)
+        stamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            ID_HEADER: n.id,
+            TIMESTAMP_HEADER: stamp,
+            SIGNATURE_HEADER: sign(self._settings.webhook_secret, stamp, body),
+        }
+        try:
+            response = await self._client.post(
+                url, content=body, headers=headers, timeout=self._settings.webhook_timeout_seconds
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
+        if not response.is_success:
+            raise DeliveryFailed(f"HTTP {response.status_code}")
+
+    async def _email(self, address: str, n: Notification) -> None:
+        message = EmailMessage()
+        message["From"] = self._settings.smtp_sender
+        message["To"] = address
+        message["Subject"] = f"【枫桥】纠纷 {n.dispute_id} 通知"
+        message["Message-ID"] = f"<{n.id}@fengqiao>"
+        message.set_content(n.message)
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self._settings.smtp_host,
+                port=self._settings.smtp_port,
+                timeout=self._settings.webhook_timeout_seconds,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,111 @@
+"""The delivery consumer: every recorded notification is sent through its recipient's
+channels, retried with exponential backoff and jitter, and parked in the dead-letter
+stream with its last error when the attempts run out. A channel that took it is never
+sent to again for the same notification, however often the message is redelivered."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from dataclasses import dataclass
+
+import structlog
+from nats.aio.msg import Msg
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+from fengqiao.convert import decode, notification_from_proto
+from fengqiao.notification.channels import DeliveryFailed, Sender
+from fengqiao.notification.directory import Directory
+from fengqiao.platform.bus import Bus, dead_letter_subject
+from fengqiao.platform.consume import Retry
+from fengqiao.v1 import notification_pb2
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 6
+    base_seconds: float = 2.0
+    max_seconds: float = 300.0
+
+    def delay(self, attempt: int) -> float:
+        """Exponential from `base_seconds`, with up to ±25 % jitter, capped."""
+        raw: float = min(self.base_seconds * 2.0 ** (attempt - 1), self.max_seconds)
+        return raw * random.uniform(0.75, 1.25)  # jitter spreads retries; not security
+
+
+class DeliveryWorker:
+    def __init__(self, bus: Bus, directory: Directory, sender: Sender, retry: RetryPolicy) -> None:
+        self._bus = bus
+        self._directory = directory
+        self._sender = sender
+        self._retry = retry
+
+    async def handle(self, msg: Msg) -> None:
+        n = notification_from_proto(decode(msg.data, notification_pb2.Notification()))
+        attempt = msg.metadata.num_delivered
+        errors = []
+        with structlog.contextvars.bound_contextvars(dispute_id=n.dispute_id):
+            for index, channel in enumerate(self._directory.channels_for(n.recipient_id)):
+                done = f"{n.id}.{index}"
+                if await self._delivered(done):
+                    continue
+                started = time.perf_counter()
+                fields = {
+                    "notification_id": n.id,
+                    "recipient": n.recipient_id,
+                    "channel": channel.kind,
+                    "attempt": attempt,
+                }
+                try:
+                    await self._sender.send(channel, n)
+                except DeliveryFailed as exc:
+                    errors.append(f"{channel.kind}: {exc}")
+                    log.warning(
+                        "notification_failed", error=str(exc), **fields, latency_ms=_ms(started)
+                    )
+                    continue
+                log.info("notification_sent", **fields, latency_ms=_ms(started))
+                await self._mark(done)
+            if not errors:
+                return
+            if attempt >= self._retry.attempts:
+                await self._dead_letter(msg, n.id, attempt, errors[-1])
+                return
+            raise Retry(self._retry.delay(attempt))
+
+    async def _delivered(self, key: str) -> bool:
+        try:
+            await self._bus.deliveries.get(key)
+        except KeyNotFoundError:
+            return False
+        return True
+
+    async def _mark(self, key: str) -> None:
+        # Another delivery of the same message may have recorded it first.
+        with contextlib.suppress(KeyWrongLastSequenceError):
+            await self._bus.deliveries.create(key, b"1")
+
+    async def _dead_letter(self, msg: Msg, notification_id: str, attempts: int, error: str) -> None:
+        await self._bus.js.publish(
+            dead_letter_subject(notification_id),
+            msg.data,
+            headers={
+                "Nats-Msg-Id": f"dlq-{notification_id}-{msg.metadata.sequence.stream}",
+                "Fengqiao-Last-Error": error[:500],
+                "Fengqiao-Attempts": str(attempts),
+                "Fengqiao-Source-Subject": msg.subject,
+            },
+        )
+        log.error(
+            "notification_dead_lettered",
+            notification_id=notification_id,
+            attempts=attempts,
+            error=error,
+        )
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
