@@ -16,8 +16,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fengqiao import cli_rules as rules_cli
 from fengqiao.demo import run_demo
+from fengqiao.domain.errors import NotFound
 from fengqiao.domain.model import PolicyContext, Route
 from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
+from fengqiao.notification.dead_letters import list_dead_letters, redrive
+from fengqiao.platform.bus import connect
 from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.settings import Settings, SettingsError
 from fengqiao.policy import PolicyError
@@ -44,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         "--target", default="", help="intake host:port (default: FENGQIAO_INTAKE_ADDR)"
     )
 
+    notifications = sub.add_parser(
+        "notifications", help="dead letters: list, and send again (needs FENGQIAO_NATS_URL)"
+    ).add_subparsers(dest="notifications_command", required=True)
+    notifications.add_parser("dead-letters", help="notifications whose delivery gave up")
+    redrive = notifications.add_parser("redrive", help="send a dead letter again")
+    redrive.add_argument("notification_id")
     health = sub.add_parser("health", help="exit 0 if the gRPC service at --target is serving")
     health.add_argument("--target", required=True, help="host:port")
 
@@ -113,6 +122,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if command == "demo":
         return asyncio.run(run_demo(settings, args.samples))
+    if command == "notifications":
+        if not settings.nats_url:
+            print(
+                "请设置 FENGQIAO_NATS_URL（set FENGQIAO_NATS_URL to the NATS server）",
+                file=sys.stderr,
+            )
+            return 2
+        return asyncio.run(_notifications(settings.nats_url, args))
     if command == "health":
         return asyncio.run(_health(args.target))
     if command == "submit":
@@ -150,6 +167,26 @@ async def _submit(path: Path, target: str) -> int:
             return 1
     print(json_format.MessageToJson(response, preserving_proto_field_name=True, ensure_ascii=False))
     return 0
+
+
+async def _notifications(url: str, args: argparse.Namespace) -> int:
+    bus = await connect(url, "cli")
+    try:
+        if args.notifications_command == "redrive":
+            try:
+                await redrive(bus.js, args.notification_id)
+            except NotFound as exc:
+                print(exc, file=sys.stderr)
+                return 1
+            print(f"已重新投递（redriven）: {args.notification_id}")
+            return 0
+        letters = await list_dead_letters(bus.js)
+        for d in letters:
+            print(f"{d.notification_id}\t{d.recipient_id}\t{d.attempts} 次\t{d.error}")
+        print(f"共 {len(letters)} 条死信（dead letters）")
+        return 0
+    finally:
+        await bus.close()
 
 
 async def _health(target: str) -> int:

@@ -1,0 +1,148 @@
+"""Delivery through real receivers on loopback: retries spaced as configured, each
+notification taken once, dead letters that can be re-driven, and email over SMTP."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import replace
+from email.header import decode_header, make_header
+from pathlib import Path
+
+import grpc
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from fengqiao.notification.dead_letters import list_dead_letters, redrive
+from fengqiao.notification.directory import load_directory
+from fengqiao.platform.bus import connect
+from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.policy import PolicyError
+from fengqiao.runtime import running
+from fengqiao.v1 import intake_pb2_grpc
+from tests.conftest import sample, settings_for
+from tests.receivers import http_receiver, smtp_receiver
+from tests.support import eventually
+
+SECRET = "测试密钥-secret"
+GRID = "甘州区/东街街道/南关社区/第3网格"  # where sample 01 happened
+BACKOFF = 0.3
+
+
+def directory(tmp_path: Path, *, webhook: str = "", email: str = "") -> Path:
+    channels = "\n".join(
+        line for line in (f"      - webhook: {webhook}" if webhook else "",
+                          f"      - email: {email}" if email else "") if line
+    )  # fmt: skip
+    path = tmp_path / "directory.yaml"
+    path.write_text(
+        f"contacts:\n  - role: grid_worker\n    where: {GRID}\n    channels:\n{channels}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def submit(port: int) -> str:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        return (
+            await intake_pb2_grpc.IntakeServiceStub(channel).SubmitDispute(sample("01"))
+        ).dispute_id
+
+
+async def test_a_receiver_that_fails_twice_gets_it_once_with_spaced_retries(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    async with http_receiver(fail_first=2) as receiver:
+        settings = replace(
+            settings_for(nats_server.url),
+            directory_file=directory(tmp_path, webhook=f"http://127.0.0.1:{receiver.port}/hook"),
+            webhook_secret=SECRET, delivery_attempts=5, delivery_backoff_seconds=BACKOFF,
+        )  # fmt: skip
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            async with running(settings, ("intake", "triage", "notification")) as stack:
+                await submit(stack.port("intake"))
+                await eventually(lambda: _value(receiver.ok()), lambda ok: len(ok) == 1)
+    assert [r.status for r in receiver.requests] == [503, 503, 200]
+    ids = {r.headers["x-fengqiao-notification-id"] for r in receiver.requests}
+    assert len(ids) == 1
+    gaps = [b.at - a.at for a, b in zip(receiver.requests, receiver.requests[1:], strict=False)]
+    assert gaps[0] >= BACKOFF * 0.75 and gaps[1] >= 2 * BACKOFF * 0.75  # exponential
+    last = receiver.requests[-1]
+    stamp = last.headers["x-fengqiao-timestamp"]
+    expected = hmac.new(SECRET.encode(), stamp.encode() + b"." + last.body, hashlib.sha256)
+    assert last.headers["x-fengqiao-signature"] == f"sha256={expected.hexdigest()}"
+    body = json.loads(last.body)
+    assert body["event"] == "routed" and "新分派纠纷" in body["message"]
+    webhook = [e for e in logs if e.get("channel") == "webhook"]
+    attempts = [(e["event"], e["attempt"]) for e in webhook]
+    assert attempts == [
+        ("notification_failed", 1), ("notification_failed", 2), ("notification_sent", 3),
+    ]  # fmt: skip
+    assert all("latency_ms" in e and e["dispute_id"] for e in webhook)
+
+
+async def test_a_receiver_that_never_recovers_ends_in_dead_letters_and_can_be_redriven(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    async with http_receiver(failing=True) as receiver:
+        settings = replace(
+            settings_for(nats_server.url),
+            directory_file=directory(tmp_path, webhook=f"http://127.0.0.1:{receiver.port}/hook"),
+            delivery_attempts=2, delivery_backoff_seconds=BACKOFF,
+        )  # fmt: skip
+        async with running(settings, ("intake", "triage", "notification")) as stack:
+            bus = await connect(nats_server.url, "operator")
+            try:
+                await submit(stack.port("intake"))
+                (letter,) = await eventually(
+                    lambda: list_dead_letters(bus.js), lambda d: len(d) == 1
+                )
+                assert (letter.attempts, letter.error) == (2, "webhook: HTTP 503")
+                assert letter.recipient_id == f"grid_worker@{GRID}"
+                receiver.failing = False
+                await redrive(bus.js, letter.notification_id)
+                await eventually(lambda: _value(receiver.ok()), lambda ok: len(ok) == 1)
+                assert await list_dead_letters(bus.js) == []
+            finally:
+                await bus.close()
+    assert [r.status for r in receiver.requests] == [503, 503, 200]
+
+
+async def test_email_goes_over_smtp(nats_server: EmbeddedNats, tmp_path: Path) -> None:
+    async with smtp_receiver() as (port, messages):
+        settings = replace(
+            settings_for(nats_server.url),
+            directory_file=directory(tmp_path, email="wangfang@example.cn"),
+            smtp_port=port,
+        )
+        async with running(settings, ("intake", "triage", "notification")) as stack:
+            dispute_id = await submit(stack.port("intake"))
+            await eventually(lambda: _value(messages), lambda m: len(m) == 1)
+    (message,) = messages
+    assert message["To"] == "wangfang@example.cn"
+    subject = str(make_header(decode_header(message["Subject"])))
+    assert subject == f"【枫桥】纠纷 {dispute_id} 通知"
+    text = message.get_payload(decode=True).decode("utf-8")
+    assert ("新分派纠纷" in text and "138****" in text) or "****" in text
+
+
+def test_directory_problems_are_located(tmp_path: Path) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        "contacts:\n"
+        "  - role: grid_worker\n    where: 甘州区/东街街道\n    channels: [{webhook: ftp://x}]\n"
+        "  - role: mayor\n    where: 甘州区\n    channels: [{pigeon: 1}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(PolicyError) as info:
+        load_directory(path)
+    text = info.value.format()
+    assert f"{path}:3:5" in text and "names 4 levels" in text
+    assert "webhook needs an http(s) URL" in text
+    assert "unknown role 'mayor'" in text and "unknown channel 'pigeon'" in text
+
+
+async def _value(items: list) -> list:  # type: ignore[type-arg]
+    return list(items)
