@@ -108,3 +108,22 @@ def test_demo_decides_every_sample_on_all_three_routes() -> None:
         assert sum(label in row for row in rows) >= 1, label
     assert "调解不成，升级至街道联合调解" in done.stdout  # one dispute climbs a rung
     assert "升级 1 件" in done.stdout
+
+
+async def test_dead_letter_commands_need_nats_and_say_what_they_find(stack: Stack) -> None:
+    async def run(*argv: str, nats: bool = True) -> tuple[int | None, str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FENGQIAO_")}
+        if nats:
+            env["FENGQIAO_NATS_URL"] = stack.settings.nats_url
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fengqiao", "notifications", *argv, cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await process.communicate()
+        return process.returncode, out.decode(), err.decode()
+
+    assert (await run("dead-letters"))[:2] == (0, "共 0 条死信（dead letters）\n")
+    code, _, err = await run("redrive", "FQ-20261122-0000000000.routed-x.0")
+    assert code == 1 and "no dead letter" in err
+    code, _, err = await run("dead-letters", nats=False)
+    assert code == 2 and "FENGQIAO_NATS_URL" in err

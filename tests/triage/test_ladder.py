@@ -38,6 +38,21 @@ async def test_a_dispute_left_alone_climbs_the_ladder_by_itself(fast_stack: Stac
             lambda: intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=dispute_id)),
             lambda r: r.step == 3,
         )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{fast_stack.port('notification')}") as ch:
+        notify = notification_pb2_grpc.NotificationServiceStub(ch)
+        told = await eventually(
+            lambda: notify.ListNotifications(
+                notification_pb2.ListNotificationsRequest(dispute_id=dispute_id)
+            ),
+            lambda r: any(n.event == "deadline_near" for n in r.notifications),
+        )
+    near = [
+        n
+        for n in told.notifications
+        if n.event == "deadline_near" and n.id.split(".")[1].endswith("-1")
+    ]
+    assert {n.recipient_role for n in near} == {"grid_worker"}  # step 1's people, not parties
+    assert near[0].message.startswith("【临期提醒】")
     local, street = dispute_pb2.ROUTE_LOCAL, dispute_pb2.ROUTE_STREET_OFFICE
     assert escalations(record) == [
         (local, street, "deadline_expired", "up-from-local"),

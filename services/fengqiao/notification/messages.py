@@ -71,3 +71,12 @@ def follow_up_message(dispute: Dispute, closed_at: datetime | None) -> str:
         f"{dispute.location.path()}）已于{closed}办结，请开展回访，了解协议履行情况并记录满意度"
         f"（1–5 分）。当事人：{_people(dispute)}。"
     )
+
+
+def deadline_near_message(dispute: Dispute, decision: Decision) -> str:
+    """To the current rung's people: the step's deadline is close (限期调处)."""
+    return (
+        f"【临期提醒】纠纷 {dispute.id}（{label(CATEGORIES, dispute.category)}，"
+        f"{dispute.location.path()}）由{decision.route_label}办理，期限将于{_when(decision.deadline)}"
+        "届满，逾期将按规定逐级上报，请抓紧调处。"
+    )

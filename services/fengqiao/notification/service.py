@@ -18,6 +18,7 @@ from fengqiao.platform.bus import (
     CONSUMER_NOTIFICATION_ACKS,
     CONSUMER_NOTIFICATION_EVENTS,
     CONSUMER_NOTIFICATION_FOLLOWUP,
+    CONSUMER_NOTIFICATION_NEAR,
     EVENTS,
     NOTIFY,
     NOTIFY_STREAM,
@@ -76,6 +77,12 @@ class NotificationService:
             ),
             await Consumer.start(
                 js, CONSUMER_NOTIFICATION_ACKS, f"{TIMER}.{timers.ACK}.>", worker.handle_ack_due
+            ),
+            await Consumer.start(
+                js,
+                CONSUMER_NOTIFICATION_NEAR,
+                f"{TIMER}.{timers.NEAR}.>",
+                worker.handle_deadline_near,
             ),
             await Consumer.start(
                 js, CONSUMER_DELIVERY, f"{NOTIFY}.>", delivery.handle, stream=NOTIFY_STREAM

@@ -34,6 +34,7 @@ from fengqiao.notification import acks
 from fengqiao.notification.messages import (
     agreement_message,
     assignment_message,
+    deadline_near_message,
     follow_up_message,
 )
 from fengqiao.notification.recipients import Recipient, parties, recipients, recipients_for_roles
@@ -104,6 +105,20 @@ class NotificationWorker:
                 return
             text = follow_up_message(record.dispute, record.closed_at)
             messages = [(r, text) for r in recipients_for_roles(record.dispute, _FOLLOW_UP_BY)]
+            await self._deliver(record.dispute, event.event_id, event.kind, messages)
+
+    async def handle_deadline_near(self, msg: Msg) -> None:
+        """The step's deadline is near: tell its people (not the parties) once."""
+        event = decode(msg.data, events_pb2.DisputeEvent())
+        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+            record = await self._store.require(event.dispute_id)
+            decision = record.decision
+            if decision is None or record.status.closed or record.step != event.step:
+                log.info("deadline_near_not_needed", step=event.step, current_step=record.step)
+                return
+            text = deadline_near_message(record.dispute, decision)
+            roles = tuple(r for r in decision.notify if r != "party")
+            messages = [(r, text) for r in recipients_for_roles(record.dispute, roles)]
             await self._deliver(record.dispute, event.event_id, event.kind, messages)
 
     async def handle_ack_due(self, msg: Msg) -> None:

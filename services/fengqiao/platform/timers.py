@@ -20,14 +20,18 @@ from fengqiao.v1 import events_pb2
 log = structlog.get_logger()
 
 DEADLINE: Final = "deadline"
+# The share of a step's time after which its handlers are told the deadline is near.
+NEAR_SHARE: Final = 0.8
 RESPONSE: Final = "response"
 FOLLOWUP: Final = "followup"
+NEAR: Final = "near"
 ACK: Final = "ack"
 # The fact a timer delivers when it fires.
 KIND_OF_TIMER: Final = {
     DEADLINE: "deadline_expired",
     RESPONSE: "response_expired",
     FOLLOWUP: "follow_up_due",
+    NEAR: "deadline_near",
     ACK: "ack_due",
 }
 

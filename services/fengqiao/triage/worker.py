@@ -97,7 +97,7 @@ class TriageWorker:
                 await self._closed(event)
 
     async def _closed(self, event: events_pb2.DisputeEvent) -> None:
-        for timer in (timers.DEADLINE, timers.RESPONSE):
+        for timer in (timers.DEADLINE, timers.RESPONSE, timers.NEAR):
             await timers.cancel(self._bus.js, timer, f"{event.dispute_id}.*")
         if event.kind == "withdrawn":
             return
@@ -174,7 +174,7 @@ class TriageWorker:
                 reason=decision.reason,
                 policy_version=decision.policy_version,
             )
-            for timer in (timers.DEADLINE, timers.RESPONSE):
+            for timer in (timers.DEADLINE, timers.RESPONSE, timers.NEAR):
                 await timers.cancel(self._bus.js, timer, f"{dispute_id}.{step}")
         await self._announce(stored)
 
@@ -200,6 +200,8 @@ class TriageWorker:
             ),
         )
         await self._schedule(timers.DEADLINE, record, decision.deadline)
+        near = decision.decided_at + (decision.deadline - decision.decided_at) * timers.NEAR_SHARE
+        await self._schedule(timers.NEAR, record, near)
         if record.accepted_at is None:
             await self._schedule(timers.RESPONSE, record, record.response_due)
 
