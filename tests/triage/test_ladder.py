@@ -122,7 +122,10 @@ async def test_an_agreement_tells_the_parties_of_judicial_confirmation(
             lambda: notify.ListNotifications(
                 notification_pb2.ListNotificationsRequest(dispute_id=dispute_id)
             ),
-            lambda r: any(n.event == "agreement_reached" for n in r.notifications),
+            lambda r: (
+                sum(n.event == "agreement_reached" for n in r.notifications)
+                == len(sample("01").dispute.parties)
+            ),
         )
     notices = [n for n in told.notifications if n.event == "agreement_reached"]
     assert len(notices) == len(sample("01").dispute.parties)
