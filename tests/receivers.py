@@ -30,6 +30,8 @@ class HttpReceiver:
 
     fail_first: int = 0
     failing: bool = False
+    # Never answer the first request (its sender is killed while it waits).
+    hold_first: bool = False
     requests: list[Request] = field(default_factory=list)
     port: int = 0
 
@@ -49,6 +51,10 @@ class HttpReceiver:
                         name, value = line.split(":", 1)
                         headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+                if self.hold_first and not self.requests:
+                    self.requests.append(Request(time.monotonic(), headers, body, 0))
+                    await reader.read()  # until the sender's connection goes away
+                    return
                 status = self.status()
                 self.requests.append(Request(time.monotonic(), headers, body, status))
                 writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n".encode())

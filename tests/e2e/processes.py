@@ -23,10 +23,13 @@ class ServiceProcess:
     _reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, name: str, nats_url: str, policy: Path = POLICY) -> ServiceProcess:
+    async def start(
+        cls, name: str, nats_url: str, policy: Path = POLICY, extra: dict[str, str] | None = None
+    ) -> ServiceProcess:
         """Start `python -m fengqiao NAME` on a free port; return once it serves."""
         env = {
             **os.environ,
+            **(extra or {}),
             "FENGQIAO_NATS_URL": nats_url,
             f"FENGQIAO_{name.upper()}_ADDR": "127.0.0.1:0",
             "FENGQIAO_POLICY_FILE": str(policy),
