@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
+from zoneinfo import ZoneInfo
+
+# Days, working days and the times people read are China's.
+CHINA: Final = ZoneInfo("Asia/Shanghai")
 
 
 class Route(StrEnum):

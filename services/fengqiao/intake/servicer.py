@@ -26,13 +26,14 @@ from fengqiao.convert import (
     timestamp,
 )
 from fengqiao.domain.errors import AlreadyExists, FieldViolation, InvalidArgument
+from fengqiao.domain.ids import check_dispute_id, new_dispute_id
 from fengqiao.domain.lifecycle import apply_event, validate_event
 from fengqiao.domain.model import DisputeRecord, Status, TimelineEntry
 from fengqiao.domain.paging import page_of
 from fengqiao.domain.stats import compute_stats
 from fengqiao.domain.validation import validate_submission
 from fengqiao.domain.vocabulary import CHANNELS, label
-from fengqiao.intake.submission import check_dispute_id, fingerprint, new_dispute_id, request_key
+from fengqiao.intake.submission import fingerprint, request_key
 from fengqiao.platform.bus import Bus, publish_event
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import dispute_pb2, events_pb2, intake_pb2, intake_pb2_grpc

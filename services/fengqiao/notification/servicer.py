@@ -14,9 +14,9 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from fengqiao.convert import decode, encode, notification_from_proto, notification_to_proto
 from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from fengqiao.domain.ids import check_dispute_id
 from fengqiao.domain.model import DisputeRecord, Notification, TimelineEntry
 from fengqiao.domain.paging import page_of
-from fengqiao.intake.submission import check_dispute_id
 from fengqiao.platform import timers
 from fengqiao.platform.bus import (
     KV_NOTIFICATIONS,

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import functools
 from datetime import date, datetime, timedelta
-from typing import Final
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from fengqiao.domain.model import CHINA
 from fengqiao.policy.model import Deadline, DeadlineUnit
 
-CHINA: Final = ZoneInfo("Asia/Shanghai")
+__all__ = ["CHINA", "add_working_days", "due", "is_working_day", "working_days_known"]
 
 
 def working_days_known(day: date) -> bool:
