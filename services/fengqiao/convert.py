@@ -132,6 +132,7 @@ def dispute_from_proto(m: pb.Dispute) -> Dispute:
                 role=p.role.strip(),
                 phone=p.phone.strip(),
                 id_number=p.id_number.strip(),
+                email=p.email.strip(),
             )
             for p in m.parties
         ),
@@ -158,7 +159,7 @@ def dispute_to_proto(d: Dispute) -> pb.Dispute:
         category=d.category,
         summary=d.summary,
         parties=[
-            pb.Party(name=p.name, role=p.role, phone=p.phone, id_number=p.id_number)
+            pb.Party(name=p.name, role=p.role, phone=p.phone, id_number=p.id_number, email=p.email)
             for p in d.parties
         ],
         location=pb.Location(
@@ -311,6 +312,7 @@ def notification_to_proto(n: Notification) -> notification_pb2.Notification:
         needs_ack=n.needs_ack,
         acknowledged_at=timestamp(n.acknowledged_at),
         acknowledged_by=n.acknowledged_by,
+        address=n.address,
     )
 
 
@@ -328,4 +330,5 @@ def notification_from_proto(m: notification_pb2.Notification) -> Notification:
         needs_ack=m.needs_ack,
         acknowledged_at=from_timestamp(m, "acknowledged_at"),
         acknowledged_by=m.acknowledged_by,
+        address=m.address,
     )

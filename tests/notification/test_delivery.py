@@ -110,7 +110,9 @@ async def test_a_receiver_that_never_recovers_ends_in_dead_letters_and_can_be_re
     assert [r.status for r in receiver.requests] == [503, 503, 200]
 
 
-async def test_email_goes_over_smtp(nats_server: EmbeddedNats, tmp_path: Path) -> None:
+async def test_email_goes_over_smtp_to_institutions_and_to_parties_who_gave_one(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
     async with smtp_receiver() as (port, messages):
         settings = replace(
             settings_for(nats_server.url),
@@ -118,9 +120,17 @@ async def test_email_goes_over_smtp(nats_server: EmbeddedNats, tmp_path: Path) -
             smtp_port=port,
         )
         async with running(settings, ("intake", "triage", "notification")) as stack:
-            dispute_id = await submit(stack.port("intake"))
-            await eventually(lambda: _value(messages), lambda m: len(m) == 1)
-    (message,) = messages
+            request = sample("01")
+            request.dispute.parties[0].email = "applicant@example.cn"
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as ch:
+                submitted = await intake_pb2_grpc.IntakeServiceStub(ch).SubmitDispute(request)
+            dispute_id = submitted.dispute_id
+            await eventually(lambda: _value(messages), lambda m: len(m) == 2)
+    by_address = {m["To"]: m for m in messages}
+    assert set(by_address) == {"wangfang@example.cn", "applicant@example.cn"}
+    to_party = by_address["applicant@example.cn"].get_payload(decode=True).decode("utf-8")
+    assert to_party.startswith(f"{request.dispute.parties[0].name}您好")
+    message = by_address["wangfang@example.cn"]
     assert message["To"] == "wangfang@example.cn"
     subject = str(make_header(decode_header(message["Subject"])))
     assert subject == f"【枫桥】纠纷 {dispute_id} 通知"

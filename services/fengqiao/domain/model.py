@@ -71,6 +71,7 @@ class Party:
     role: str
     phone: str = ""
     id_number: str = ""
+    email: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,3 +195,4 @@ class Notification:
     needs_ack: bool = False
     acknowledged_at: datetime | None = None
     acknowledged_by: str = ""
+    address: str = ""

@@ -14,6 +14,7 @@ MAX_SUMMARY = 4000
 MAX_PARTIES = 200
 # ¥10 billion: far above any civil dispute, low enough to catch a unit mix-up.
 MAX_AMOUNT_FEN = 10**12
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8}|\d{5,8})$")
 
 
@@ -149,6 +150,12 @@ def _check_parties(out: list[FieldViolation], dispute: Dispute) -> None:
         if not party.name.strip():
             out.append(_required(f"{prefix}.name", "当事人姓名"))
         _check_code(out, f"{prefix}.role", "当事人身份", party.role, PARTY_ROLES)
+        if party.email and not _EMAIL.match(party.email):
+            out.append(
+                FieldViolation(
+                    f"{prefix}.email", "电子邮箱格式不正确（email must look like name@example.cn）"
+                )
+            )
         if party.phone and not _PHONE.match(party.phone):
             out.append(
                 FieldViolation(

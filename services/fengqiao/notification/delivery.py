@@ -16,7 +16,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from fengqiao.convert import decode, notification_from_proto
 from fengqiao.notification.channels import DeliveryFailed, Sender
-from fengqiao.notification.directory import Directory
+from fengqiao.notification.directory import Channel, Directory
 from fengqiao.platform.bus import Bus, dead_letter_subject
 from fengqiao.platform.consume import Retry
 from fengqiao.v1 import notification_pb2
@@ -48,7 +48,12 @@ class DeliveryWorker:
         attempt = msg.metadata.num_delivered
         errors = []
         with structlog.contextvars.bound_contextvars(dispute_id=n.dispute_id):
-            for index, channel in enumerate(self._directory.channels_for(n.recipient_id)):
+            channels = (
+                (Channel("email", n.address),)
+                if n.address
+                else self._directory.channels_for(n.recipient_id)
+            )
+            for index, channel in enumerate(channels):
                 done = f"{n.id}.{index}"
                 if await self._delivered(done):
                     continue

@@ -31,9 +31,11 @@ class Recipient:
     id: str
     role: str
     label: str
-    # `log` until the notification channels are wired; parties with a phone get `sms`.
+    # For parties: email when they gave one, else sms to their phone (written to the log
+    # until an SMS gateway is wired); institutions' channels come from the directory.
     channel: str
     party_index: int | None = None
+    address: str = ""
 
 
 def recipients(dispute: Dispute, decision: Decision) -> list[Recipient]:
@@ -57,8 +59,9 @@ def recipients_for_roles(dispute: Dispute, roles: tuple[str, ...]) -> list[Recip
                     id=f"party@{dispute.id}/{i}",
                     role=PARTY,
                     label=f"{label(PARTY_ROLES, p.role)}{p.name}",
-                    channel="sms" if p.phone else "log",
+                    channel="email" if p.email else ("sms" if p.phone else "log"),
                     party_index=i,
+                    address=p.email,
                 )
                 for i, p in enumerate(dispute.parties)
             )

@@ -213,6 +213,7 @@ class NotificationWorker:
             message=text,
             created_at=datetime.now(UTC),
             needs_ack=needs_ack,
+            address=recipient.address,
         )
         data = encode(notification_to_proto(notification))
         try:

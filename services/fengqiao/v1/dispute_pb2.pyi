@@ -153,6 +153,7 @@ class Party(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     PHONE_FIELD_NUMBER: _builtins.int
     ID_NUMBER_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     role: _builtins.str
     """applicant (申请人), respondent (被申请人), other (其他当事人)."""
@@ -160,6 +161,8 @@ class Party(_message.Message):
     """Mobile number; used to tell the party and masked for everyone else."""
     id_number: _builtins.str
     """Resident identity number, optional; never shown unmasked to anyone but the party."""
+    email: _builtins.str
+    """Optional; when given, the party is told by email (otherwise by SMS to the phone)."""
     def __init__(
         self,
         *,
@@ -167,10 +170,11 @@ class Party(_message.Message):
         role: _builtins.str = ...,
         phone: _builtins.str = ...,
         id_number: _builtins.str = ...,
+        email: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id_number", b"id_number", "name", b"name", "phone", b"phone", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "id_number", b"id_number", "name", b"name", "phone", b"phone", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

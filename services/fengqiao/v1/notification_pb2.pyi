@@ -82,6 +82,7 @@ class Notification(_message.Message):
     ACKNOWLEDGED_AT_FIELD_NUMBER: _builtins.int
     ACKNOWLEDGED_BY_FIELD_NUMBER: _builtins.int
     NEEDS_ACK_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     dispute_id: _builtins.str
     event: _builtins.str
@@ -101,6 +102,10 @@ class Notification(_message.Message):
     acknowledged_by: _builtins.str
     needs_ack: _builtins.bool
     """Whether this one waits for an acknowledgement (institutions told of an assignment)."""
+    address: _builtins.str
+    """Where a party asked to be told (their email); institutions' channels come from the
+    directory.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -121,10 +126,11 @@ class Notification(_message.Message):
         acknowledged_at: _timestamp_pb2.Timestamp | None = ...,
         acknowledged_by: _builtins.str = ...,
         needs_ack: _builtins.bool = ...,
+        address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "acknowledged_by", b"acknowledged_by", "channel", b"channel", "created_at", b"created_at", "dispute_id", b"dispute_id", "event", b"event", "id", b"id", "message", b"message", "needs_ack", b"needs_ack", "recipient_id", b"recipient_id", "recipient_label", b"recipient_label", "recipient_role", b"recipient_role", "sequence", b"sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "acknowledged_by", b"acknowledged_by", "address", b"address", "channel", b"channel", "created_at", b"created_at", "dispute_id", b"dispute_id", "event", b"event", "id", b"id", "message", b"message", "needs_ack", b"needs_ack", "recipient_id", b"recipient_id", "recipient_label", b"recipient_label", "recipient_role", b"recipient_role", "sequence", b"sequence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
