@@ -45,7 +45,7 @@ unit: install
 test: lint typecheck
 	$(BIN)/fengqiao rules check rules/triage.yaml
 	$(BIN)/fengqiao rules test rules/triage.yaml
-	$(BIN)/pytest -q
+	timeout 1200 $(BIN)/pytest -q
 
 bench: install
 	$(BIN)/python -m tests.bench.run

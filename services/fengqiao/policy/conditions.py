@@ -109,8 +109,9 @@ class Condition:
             case Op.ALL_OF:
                 return _all([{"$iany": {f: {"$i": v}}} for v in self.values])
             case Op.MENTIONS:
-                # `$mt` matches the whole value; words hold no pattern characters (checked).
-                return _any([{"$mt": {f: f".*{v}.*"}} for v in self.values])
+                # Free text stays out of the engine: durable_engine posts a flag per
+                # `mentions` condition, computed with `holds`' own substring test.
+                raise ValueError("mentions conditions compile to flags in durable_engine")
             case Op.WITHIN:
                 return _any(
                     [

@@ -22,8 +22,8 @@ from typing import Any
 
 from durable import engine
 
-from fengqiao.policy.conditions import Json
-from fengqiao.policy.facts import Facts
+from fengqiao.policy.conditions import Json, Op
+from fengqiao.policy.facts import PLACE_PARTS, Facts
 from fengqiao.policy.model import Rule
 
 _SID = "0"
@@ -33,17 +33,42 @@ _NOT_STATE: Json = {"$nex": {"$s": 1}}
 _ALWAYS: Json = {"$ex": {"id": 1}}
 
 
-def compile_ruleset(rules: Sequence[Rule]) -> dict[str, Json]:
-    """The durable_rules JSON ruleset for `rules`: priority = position in the file."""
+# Free text never goes to the engine: matching `.*word.*` patterns over a long summary in
+# durable_rules cost two thirds of each decision (8.8k/s against 33k/s with short text).
+# Each distinct `mentions` condition becomes a yes/no fact computed before posting.
+Mentions = dict[tuple[str, ...], str]
+
+
+def _facts_read(rules: Sequence[Rule]) -> set[str]:
+    out: set[str] = set()
+    for rule in rules:
+        for condition in rule.conditions:
+            if condition.op is Op.WITHIN:
+                out.update(PLACE_PARTS)  # prefixes compile to equalities on the parts
+            elif condition.op is not Op.MENTIONS:
+                out.add(condition.fact)
+    return out
+
+
+def compile_ruleset(rules: Sequence[Rule]) -> tuple[dict[str, Json], Mentions]:
+    """The durable_rules JSON ruleset for `rules` (priority = position in the file), and
+    the flag fact standing for each `mentions` condition."""
     out: dict[str, Json] = {}
+    mentions: Mentions = {}
     for position, rule in enumerate(rules):
-        terms = [c.to_durable() for c in rule.conditions] or [_ALWAYS]
+        terms = []
+        for condition in rule.conditions:
+            if condition.op is Op.MENTIONS:
+                words = tuple(str(v) for v in condition.values)
+                terms.append({mentions.setdefault(words, f"mentions_{len(mentions)}"): True})
+            else:
+                terms.append(condition.to_durable())
         out[rule.id] = {
-            "all": [{"m": {"$and": [*terms, _NOT_STATE]}}],
+            "all": [{"m": {"$and": [*(terms or [_ALWAYS]), _NOT_STATE]}}],
             "pri": position,
             "run": rule.id,
         }
-    return out
+    return out, mentions
 
 
 class _Host(engine.Host):  # type: ignore[misc]  # durable ships no types
@@ -70,16 +95,22 @@ class DurableMatcher:
         self._matched: list[str] = []
         self._ids = itertools.count()
         self._host = _Host(self._matched.append)
+        ruleset, self._mentions = compile_ruleset(rules)
+        # Post only the facts some condition reads: less JSON through the engine per event.
+        self._facts = frozenset(_facts_read(rules))
         # set_rulesets mutates its argument.
-        self._host.set_rulesets({name: copy.deepcopy(compile_ruleset(rules))})
+        self._host.set_rulesets({name: copy.deepcopy(ruleset)})
 
     def match(self, facts: Facts) -> str:
         """The id of the first rule in file order whose conditions all hold."""
         if threading.get_ident() != self._thread:
             raise RuntimeError("DurableMatcher used from a thread other than its own")
         event: dict[str, Any] = {
-            k: list(v) if isinstance(v, tuple) else v for k, v in facts.items()
+            k: list(v) if isinstance(v, tuple) else v for k, v in facts.items() if k in self._facts
         }
+        summary = str(facts.get("summary", ""))
+        for words, flag in self._mentions.items():
+            event[flag] = any(word in summary for word in words)
         event["id"] = f"e{next(self._ids)}"
         event["sid"] = _SID
         self._matched.clear()
