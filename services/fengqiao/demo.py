@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import unicodedata
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,18 +31,23 @@ SERVICES = ("intake", "triage", "notification")
 WAIT_SECONDS = 60.0
 
 
-async def wait_until_notified(
-    stub: intake_pb2_grpc.IntakeServiceAsyncStub, dispute_id: str
+async def poll_dispute(
+    stub: intake_pb2_grpc.IntakeServiceAsyncStub,
+    dispute_id: str,
+    ready: Callable[[dispute_pb2.DisputeRecord], bool],
 ) -> dispute_pb2.DisputeRecord:
-    """Poll GetDispute until the timeline shows the decision was told (bound it with
-    `asyncio.timeout`)."""
+    """Poll GetDispute until `ready(record)` (bound it with `asyncio.timeout`)."""
     delay = 0.01
     while True:
         record = await stub.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=dispute_id))
-        if any(e.kind == "notified" for e in record.timeline):
+        if ready(record):
             return record
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.2)
+
+
+def _notified(record: dispute_pb2.DisputeRecord) -> bool:
+    return any(e.kind == "notified" for e in record.timeline)
 
 
 async def run_demo(settings: Settings, samples: Path) -> int:
@@ -68,7 +74,7 @@ async def run_demo(settings: Settings, samples: Path) -> int:
             notify = notification_pb2_grpc.NotificationServiceStub(notify_ch)
             submitted = await asyncio.gather(*(intake.SubmitDispute(r) for r in requests))
             records = await asyncio.gather(
-                *(wait_until_notified(intake, s.dispute_id) for s in submitted)
+                *(poll_dispute(intake, s.dispute_id, _notified) for s in submitted)
             )
             told = await asyncio.gather(
                 *(
@@ -103,13 +109,9 @@ async def climb_once(
     ]
     for event in steps:
         await intake.RecordEvent(intake_pb2.RecordEventRequest(dispute_id=dispute_id, event=event))
-    delay = 0.01
-    while True:
-        record = await intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=dispute_id))
-        if record.step == 2 and record.timeline[-1].kind == "notified":
-            return record
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.2)
+    return await poll_dispute(
+        intake, dispute_id, lambda r: r.step == 2 and r.timeline[-1].kind == "notified"
+    )
 
 
 def print_timeline(record: dispute_pb2.DisputeRecord) -> None:

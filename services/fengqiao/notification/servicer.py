@@ -15,7 +15,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from fengqiao.convert import decode, encode, notification_from_proto, notification_to_proto
 from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from fengqiao.domain.ids import check_dispute_id
-from fengqiao.domain.model import DisputeRecord, Notification, TimelineEntry
+from fengqiao.domain.model import Notification, TimelineEntry
 from fengqiao.domain.paging import page_of
 from fengqiao.platform import timers
 from fengqiao.platform.bus import (
@@ -25,7 +25,7 @@ from fengqiao.platform.bus import (
     kv_values,
     recipient_subject,
 )
-from fengqiao.platform.store import MAX_CONFLICTS, Change, DisputeStore
+from fengqiao.platform.store import MAX_CONFLICTS, DisputeStore, append_once
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
 
 log = structlog.get_logger()
@@ -113,7 +113,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
             event_id=f"ack-{key}",
             actor=who,
         )
-        await self._store.update(acknowledged.dispute_id, _append_once(entry))
+        await self._store.update(acknowledged.dispute_id, append_once(entry))
         log.info(
             "notification_acknowledged",
             notification_id=key,
@@ -152,12 +152,3 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
             notification_from_proto(decode(value, notification_pb2.Notification()))
             for value in await kv_values(self._bus.js, KV_NOTIFICATIONS, pattern)
         ]
-
-
-def _append_once(entry: TimelineEntry) -> Change:
-    def apply(current: DisputeRecord) -> DisputeRecord | None:
-        if current.has_event(entry.event_id):
-            return None
-        return replace(current, timeline=(*current.timeline, entry))
-
-    return apply

@@ -4,7 +4,6 @@ often a message is redelivered; the dispute's timeline records who was told."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
@@ -24,7 +23,6 @@ from fengqiao.convert import (
 )
 from fengqiao.domain.model import (
     Dispute,
-    DisputeRecord,
     Notification,
     Route,
     Status,
@@ -41,7 +39,7 @@ from fengqiao.notification.recipients import Recipient, parties, recipients, rec
 from fengqiao.platform import timers
 from fengqiao.platform.bus import TIMER, Bus, recipient_subject
 from fengqiao.platform.consume import RejectMessage
-from fengqiao.platform.store import Change, DisputeStore
+from fengqiao.platform.store import DisputeStore, append_once
 from fengqiao.v1 import events_pb2, notification_pb2
 
 log = structlog.get_logger()
@@ -188,7 +186,13 @@ class NotificationWorker:
             for recipient, text in messages:
                 await self._send(dispute.id, event_id, kind, recipient, text, respond_by=respond_by)
             told = [r for r, _ in messages]
-            await self._store.update(dispute.id, _record_told(event_id, told))
+            notified = TimelineEntry(
+                at=datetime.now(UTC),
+                kind="notified",
+                summary="已通知：" + "、".join(r.label for r in told),
+                event_id=f"notified-{event_id}",
+            )
+            await self._store.update(dispute.id, append_once(notified))
 
     async def _send(
         self,
@@ -248,20 +252,3 @@ class NotificationWorker:
             channel=recipient.channel,
             attempt=1,
         )
-
-
-def _record_told(event_id: str, told: list[Recipient]) -> Change:
-    """Append one `notified` step per event to the timeline, once."""
-    entry = TimelineEntry(
-        at=datetime.now(UTC),
-        kind="notified",
-        summary="已通知：" + "、".join(r.label for r in told),
-        event_id=f"notified-{event_id}",
-    )
-
-    def apply(current: DisputeRecord) -> DisputeRecord | None:
-        if current.has_event(entry.event_id):
-            return None
-        return replace(current, timeline=(*current.timeline, entry))
-
-    return apply

@@ -4,13 +4,14 @@ writers can never overwrite each other's step."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import structlog
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from fengqiao.convert import decode, encode, record_from_proto, record_to_proto
 from fengqiao.domain.errors import NotFound
-from fengqiao.domain.model import DisputeRecord
+from fengqiao.domain.model import DisputeRecord, TimelineEntry
 from fengqiao.platform.bus import KV_DISPUTES, Bus, kv_values
 from fengqiao.v1 import dispute_pb2
 
@@ -20,6 +21,17 @@ MAX_CONFLICTS = 50
 
 # Returns the changed record, or None when there is nothing to change.
 Change = Callable[[DisputeRecord], DisputeRecord | None]
+
+
+def append_once(entry: TimelineEntry) -> Change:
+    """Add `entry` to the timeline unless one with its `event_id` is already there."""
+
+    def apply(current: DisputeRecord) -> DisputeRecord | None:
+        if current.has_event(entry.event_id):
+            return None
+        return replace(current, timeline=(*current.timeline, entry))
+
+    return apply
 
 
 class DisputeStore:
