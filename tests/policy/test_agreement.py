@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fengqiao.convert import dispute_from_proto
@@ -125,8 +126,31 @@ def test_every_operator_agrees_on_a_policy_that_uses_them_all() -> None:
     policy = CompiledPolicy(parse_policy((HEAD + rules + DEFAULT).encode(), "ops.yaml"))
     seen = set()
 
+    # One explicit dispute per rule, so every rule is reached whatever the random draw.
+    base = Dispute(
+        category="other", summary="无", parties=(Party("张三", "applicant"),),
+        location=Location("岚皋县", "城关镇", "南关社区", "第2网格"), channel="phone",
+    )  # fmt: skip
+    east = Location("甘州区", "东街街道", "南关社区", "第1网格")
+    per_rule = [
+        replace(base, category="contract_debt", parties=base.parties * 3),
+        replace(base, risk_flags=("violence", "threat")),
+        replace(base, channel="visit", amount_fen=50),
+        replace(base, location=replace(base.location, grid="第3网格")),
+        replace(base, summary="他拿着刀"),
+        replace(base, location=east),
+        base,
+    ]
+
     @settings(max_examples=300, deadline=None)
     @given(dispute=disputes, context=contexts)
+    @example(per_rule[0], PolicyContext())
+    @example(per_rule[1], PolicyContext())
+    @example(per_rule[2], PolicyContext())
+    @example(per_rule[3], PolicyContext())
+    @example(per_rule[4], PolicyContext())
+    @example(per_rule[5], PolicyContext())
+    @example(per_rule[6], PolicyContext())
     def agree(dispute: Dispute, context: PolicyContext) -> None:
         engine = policy.decide(dispute, context, NOW)
         assert engine == policy.explain(dispute, context, NOW)[0]
