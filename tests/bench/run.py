@@ -21,11 +21,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import Dispute, PolicyContext
+from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.platform.bus import connect
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.settings import Settings
 from fengqiao.policy import CompiledPolicy, load_policy, parse_policy
+from fengqiao.policy.durable_engine import DurableMatcher
+from fengqiao.policy.facts import build_facts
 from fengqiao.runtime import running
 from fengqiao.samples import read_submission, sample_files
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
@@ -36,7 +39,7 @@ NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
 
 def report(label: str, per_second: float, latencies: list[float] | None = None) -> None:
-    line = f"  {label:<52} {per_second:>10,.0f} /s"
+    line = f"  {label:<62} {per_second:>10,.0f} /s"
     if latencies:
         q = statistics.quantiles(latencies, n=100)
         line += f"   p50 {q[49]:.1f} ms  p99 {q[98]:.1f} ms"
@@ -76,6 +79,13 @@ def bench_policy(disputes: list[Dispute]) -> None:
     }
     context = PolicyContext()
     cycle = itertools.cycle(disputes)
+    shipped = policies["shipped policy"][0].policy
+    matcher = DurableMatcher(shipped.rules, "bench")
+    facts = itertools.cycle([build_facts(d, context, SUBMITTED) for d in disputes])
+    report(
+        "shipped policy: durable_rules match alone",
+        best_rate(lambda: matcher.match(next(facts)), 20_000),
+    )
     for name, (compiled, n) in policies.items():
         engine = best_rate(lambda c=compiled: c.decide(next(cycle), context, NOW), n)
         report(f"{name}: durable_rules (decide)", engine)

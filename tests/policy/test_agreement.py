@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 
 from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import Dispute, Location, Party, PolicyContext, Route
-from fengqiao.domain.vocabulary import CATEGORIES, CHANNELS, PARTY_ROLES, RISK_FLAGS
+from fengqiao.domain.vocabulary import CATEGORIES, CHANNELS, PARTY_ROLES, RISK_FLAGS, SUBMITTED
 from fengqiao.policy import CompiledPolicy, load_policy, parse_policy
+from fengqiao.policy.durable_engine import DurableMatcher
+from fengqiao.policy.facts import build_facts
 from tests.conftest import POLICY, samples
 from tests.policy.test_load import DEFAULT, HEAD
 
@@ -175,3 +177,16 @@ def test_matcher_refuses_a_second_thread(compiled: CompiledPolicy) -> None:
     thread.start()
     thread.join()
     assert len(errors) == 1 and "thread" in str(errors[0])
+
+
+def test_matcher_says_so_when_no_rule_matches(compiled: CompiledPolicy) -> None:
+    """`rules check` refuses a policy without a default; were one ever compiled anyway,
+    an unmatched dispute is an error, never a silent route."""
+    first = compiled.policy.rules[0]  # risk first: only disputes with a risk flag
+    matcher = DurableMatcher([first], "no-default")
+    calm = dispute_from_proto(samples()[0].dispute)
+    assert not calm.risk_flags
+    with pytest.raises(RuntimeError, match="no rule matched"):
+        matcher.match(build_facts(calm, PolicyContext(), SUBMITTED))
+    risky = replace(calm, risk_flags=("violence",))
+    assert matcher.match(build_facts(risky, PolicyContext(), SUBMITTED)) == first.id
