@@ -70,17 +70,6 @@ def test_rule_after_a_catch_all_is_reported_as_never_matching() -> None:
     assert any("must be a default rule" in en for _, _, en in found)
 
 
-def test_rule_whose_conditions_an_earlier_rule_covers_is_shadowed() -> None:
-    text = (
-        HEAD
-        + rule("wide", "{category: labour_wages}")
-        + rule("narrow", "{category: labour_wages, parties: {at_least: 3}}", "street_office")
-        + DEFAULT
-    )
-    ((line, _, en),) = problems(text)
-    assert line == 14 and "narrow can never match: earlier rule wide" in en
-
-
 def test_unknown_route_duplicate_id_and_bad_values_are_all_reported_at_once() -> None:
     text = (
         HEAD

@@ -16,6 +16,7 @@ from fengqiao.domain.model import Priority, Route
 from fengqiao.policy.check_shapes import ROUTES, is_int
 from fengqiao.policy.check_when import WhenChecks
 from fengqiao.policy.facts import FACTS, Kind
+from fengqiao.policy.implies import shadowed
 from fengqiao.policy.model import (
     Deadline,
     DeadlineUnit,
@@ -159,6 +160,7 @@ class PolicyChecker(WhenChecks):
             )
             return ()
         out: list[Rule] = []
+        at: list[int] = []  # each rule's index in `node`, for positions
         seen: dict[str, int] = {}
         for i, item in enumerate(node):
             rule_id = item.get("id") if isinstance(item, CommentedMap) else None
@@ -173,24 +175,24 @@ class PolicyChecker(WhenChecks):
             rule = self.rule(node, i, item, escalation)
             if rule is not None:
                 out.append(rule)
-        self.reachability(node, out, name)
+                at.append(i)
+        self.reachability(node, out, at, name)
         return tuple(out)
 
-    def reachability(self, node: CommentedSeq, rules: list[Rule], name: str) -> None:
-        for later_index, later in enumerate(rules):
-            for earlier in rules[:later_index]:
-                if set(earlier.conditions) <= set(later.conditions):
-                    self.add(
-                        position(node, later_index),
-                        f"规则 {later.id} 永远不会生效：前面的规则 {earlier.id}"
-                        f"（第 {earlier.line} 行）已涵盖它的全部条件；请调整顺序或删除",
-                        f"rule {later.id} can never match: earlier rule {earlier.id} "
-                        f"(line {earlier.line}) covers all its conditions; reorder or remove it",
-                    )
-                    break
+    def reachability(self, node: CommentedSeq, rules: list[Rule], at: list[int], name: str) -> None:
+        for index, earlier in shadowed(rules):
+            later = rules[index]
+            self.add(
+                position(node, at[index]),
+                f"规则 {later.id} 永远不会生效：符合它的纠纷都会先被前面的规则 "
+                f"{earlier.id}（第 {earlier.line} 行）命中；请调整顺序、收窄前者或删除",
+                f"rule {later.id} can never match: earlier rule {earlier.id} "
+                f"(line {earlier.line}) takes every dispute it would match; reorder, "
+                "narrow the earlier rule, or remove this one",
+            )
         if rules and rules[-1].conditions:
             self.add(
-                position(node, len(rules) - 1),
+                position(node, at[-1]),
                 f"{name} 的最后一条须为兜底规则（不写条件），保证每件纠纷都有去向",
                 f"the last rule of {name} must be a default rule without conditions, "
                 "so every dispute has a way forward",
