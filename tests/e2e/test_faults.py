@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from pathlib import Path
 
 import grpc
@@ -45,7 +46,7 @@ async def test_a_pending_deadline_fires_after_triage_is_killed_and_nats_restarts
             intake = intake_pb2_grpc.IntakeServiceStub(channel)
             dispute_id = (await intake.SubmitDispute(sample("01"))).dispute_id
 
-            def get() -> object:
+            def get() -> Awaitable[dispute_pb2.DisputeRecord]:
                 return intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=dispute_id))
 
             first = await eventually(get, lambda r: r.step == 1)

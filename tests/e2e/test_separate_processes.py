@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -56,7 +57,7 @@ async def test_disputes_are_decided_and_notified_across_processes(
         }
         for prefix, dispute_id in submitted.items():
             record = await eventually(
-                lambda d=dispute_id: intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=d)),
+                partial(intake.GetDispute, intake_pb2.GetDisputeRequest(dispute_id=dispute_id)),
                 lambda r: any(e.kind == "notified" for e in r.timeline),
             )
             assert record.status == dispute_pb2.DISPUTE_STATUS_ROUTED

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.asyncio
 def violations(exc: grpc.aio.AioRpcError) -> dict[str, str]:
     status = rpc_status.from_call(exc)  # type: ignore[arg-type]
     assert status is not None
-    out = {}
+    out: dict[str, str] = {}
     for detail in status.details:
         bad = error_details_pb2.BadRequest()
         assert detail.Unpack(bad)

@@ -8,7 +8,9 @@ import hmac
 import json
 from dataclasses import replace
 from email.header import decode_header, make_header
+from email.message import Message
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 import pytest
@@ -29,6 +31,7 @@ from tests.support import eventually
 SECRET = "测试密钥-secret"
 GRID = "甘州区/东街街道/南关社区/第3网格"  # where sample 01 happened
 BACKOFF = 0.3
+T = TypeVar("T")
 
 
 def directory(tmp_path: Path, *, webhook: str = "", email: str = "") -> Path:
@@ -128,13 +131,13 @@ async def test_email_goes_over_smtp_to_institutions_and_to_parties_who_gave_one(
             await eventually(lambda: _value(messages), lambda m: len(m) == 2)
     by_address = {m["To"]: m for m in messages}
     assert set(by_address) == {"wangfang@example.cn", "applicant@example.cn"}
-    to_party = by_address["applicant@example.cn"].get_payload(decode=True).decode("utf-8")
+    to_party = _text(by_address["applicant@example.cn"])
     assert to_party.startswith(f"{request.dispute.parties[0].name}您好")
     message = by_address["wangfang@example.cn"]
     assert message["To"] == "wangfang@example.cn"
     subject = str(make_header(decode_header(message["Subject"])))
     assert subject == f"【枫桥】纠纷 {dispute_id} 通知"
-    text = message.get_payload(decode=True).decode("utf-8")
+    text = _text(message)
     assert ("新分派纠纷" in text and "138****" in text) or "****" in text
 
 
@@ -154,5 +157,11 @@ def test_directory_problems_are_located(tmp_path: Path) -> None:
     assert "unknown role 'mayor'" in text and "unknown channel 'pigeon'" in text
 
 
-async def _value(items: list) -> list:  # type: ignore[type-arg]
+async def _value(items: list[T]) -> list[T]:
     return list(items)
+
+
+def _text(message: Message) -> str:
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode("utf-8")

@@ -34,6 +34,7 @@ async def test_one_notification_per_recipient_even_when_the_decision_is_redelive
         bus = await connect(stack.settings.nats_url, "probe")
         try:
             stored = await bus.js.get_last_msg("DISPUTES", f"disputes.routed.{dispute_id}")
+            assert stored.subject is not None
             ack = await bus.js.publish(
                 stored.subject, stored.data or b"", headers={"Nats-Msg-Id": "replayed"}
             )

@@ -3,6 +3,8 @@ nothing twice."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
+
 import grpc
 
 from fengqiao.runtime import Stack
@@ -17,7 +19,7 @@ from tests.support import eventually
 
 
 async def take(
-    stream: grpc.aio.UnaryStreamCall[object, notification_pb2.Notification], n: int
+    stream: AsyncIterable[notification_pb2.Notification], n: int
 ) -> list[notification_pb2.Notification]:
     out = []
     async for item in stream:
