@@ -22,6 +22,7 @@ from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
 from fengqiao.notification.dead_letters import list_dead_letters, redrive
 from fengqiao.platform.bus import connect
 from fengqiao.platform.logs import configure_logging
+from fengqiao.platform.nats_client import NatsConnectError
 from fengqiao.platform.settings import Settings, SettingsError
 from fengqiao.policy import PolicyError
 from fengqiao.runtime import serve_until_signalled
@@ -108,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SampleError as exc:
         print(f"无法读取纠纷文件（cannot read dispute file）: {exc}", file=sys.stderr)
         return 1
+    except NatsConnectError as exc:
+        print(f"无法连接消息总线（NATS）: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -129,7 +133,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 2
-        return asyncio.run(_notifications(settings.nats_url, args))
+        return asyncio.run(_notifications(settings, args))
     if command == "health":
         return asyncio.run(_health(args.target))
     if command == "submit":
@@ -169,8 +173,8 @@ async def _submit(path: Path, target: str) -> int:
     return 0
 
 
-async def _notifications(url: str, args: argparse.Namespace) -> int:
-    bus = await connect(url, "cli")
+async def _notifications(settings: Settings, args: argparse.Namespace) -> int:
+    bus = await connect(settings.nats_url, "cli", settings.nats)
     try:
         if args.notifications_command == "redrive":
             try:

@@ -49,7 +49,7 @@ async def running(settings: Settings, names: Sequence[str]) -> AsyncIterator[Sta
             nats = await EmbeddedNats.start(settings.data_dir)
             settings = settings.with_nats(nats.url)
         for name in names:
-            bus = await connect(settings.nats_url, name)
+            bus = await connect(settings.nats_url, name, settings.nats)
             buses.append(bus)
             services[name] = await SERVICES[name](bus, settings)
             log.info("service_started", service=name, port=services[name].port)
@@ -69,11 +69,28 @@ async def running(settings: Settings, names: Sequence[str]) -> AsyncIterator[Sta
 
 
 async def serve_until_signalled(settings: Settings, names: Sequence[str]) -> None:
-    """Run until SIGINT or SIGTERM, then stop gracefully."""
+    """Run until SIGINT or SIGTERM, then stop gracefully. A signal while the services are
+    still starting (waiting for NATS, say) abandons the start."""
     stop = asyncio.Event()
+    starting = asyncio.current_task()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set() or starting is None:
+            return
+        stop.set()
+        if not serving:
+            starting.cancel()
+
+    serving = False
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with running(settings, names):
-        await stop.wait()
-        log.info("shutdown_requested")
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        async with running(settings, names):
+            serving = True
+            await stop.wait()
+            log.info("shutdown_requested")
+    except asyncio.CancelledError:
+        if serving or not stop.is_set():
+            raise
+        log.info("start_abandoned")

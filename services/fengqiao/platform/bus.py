@@ -23,6 +23,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 
 from fengqiao.convert import encode
+from fengqiao.platform.nats_client import PLAIN, NatsConnectError, NatsOptions, open_connection
 from fengqiao.v1.events_pb2 import DisputeEvent
 
 log = structlog.get_logger()
@@ -86,37 +87,24 @@ class Bus:
         await self.nc.close()
 
 
-async def connect(url: str, name: str) -> Bus:
+async def connect(url: str, name: str, options: NatsOptions = PLAIN) -> Bus:
     """Connect to NATS as service `name`, declare what fengqiao needs, and return handles."""
-
-    async def on_error(exc: Exception) -> None:
-        log.warning("nats_error", error=str(exc))
-
-    async def on_disconnect() -> None:
-        if not nc.is_closed:  # an orderly close() is not worth a warning
-            log.warning("nats_disconnected")
-
-    async def on_reconnect() -> None:
-        log.info("nats_reconnected")
-
-    nc = Client()
-    await nc.connect(
-        url,
-        name=f"fengqiao-{name}",
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=1,
-        error_cb=on_error,
-        disconnected_cb=on_disconnect,
-        reconnected_cb=on_reconnect,
-    )
-    js = nc.jetstream()
-    await _declare_streams(js)
-    disputes = await _bucket(js, KV_DISPUTES, KV_HISTORY)
-    requests = await _bucket(js, KV_REQUESTS, 1)
-    notifications = await _bucket(js, KV_NOTIFICATIONS, 1)
-    repeats = await _bucket(js, KV_REPEATS, 1)
-    deliveries = await _bucket(js, KV_DELIVERIES, 1)
-    log.info("nats_connected", url=url, service=name)
+    nc = await open_connection(url, name, options)
+    try:
+        js = nc.jetstream()
+        await _declare_streams(js)
+        disputes = await _bucket(js, KV_DISPUTES, KV_HISTORY)
+        requests = await _bucket(js, KV_REQUESTS, 1)
+        notifications = await _bucket(js, KV_NOTIFICATIONS, 1)
+        repeats = await _bucket(js, KV_REPEATS, 1)
+        deliveries = await _bucket(js, KV_DELIVERIES, 1)
+    except (TimeoutError, nats.errors.Error) as exc:
+        await nc.close()
+        raise NatsConnectError(
+            f"NATS at {url} did not answer JetStream requests ({options.describe()}): "
+            f"{exc or type(exc).__name__}. Is JetStream enabled, and may this user use $JS.API.>?"
+        ) from exc
+    log.info("nats_connected", url=url, service=name, user=options.user, tls=options.uses_tls)
     return Bus(nc, js, disputes, requests, notifications, repeats, deliveries)
 
 

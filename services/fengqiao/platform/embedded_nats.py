@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +48,16 @@ class EmbeddedNats:
     monitoring_url: str
 
     @classmethod
-    async def start(cls, data_dir: Path, port: int = -1) -> EmbeddedNats:
+    async def start(
+        cls,
+        data_dir: Path,
+        port: int = -1,
+        config: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> EmbeddedNats:
         """Start a server storing JetStream data under `data_dir` on `port` (-1: any free
-        one); return once it is healthy."""
+        one); return once it is healthy. `config` adds a configuration file (users, TLS),
+        read in its own directory and with `env` for the `$VARIABLES` it names."""
         data_dir.mkdir(parents=True, exist_ok=True)
         ports_dir = data_dir / "ports"
         ports_dir.mkdir(exist_ok=True)
@@ -58,7 +67,9 @@ class EmbeddedNats:
                 "-a", "127.0.0.1", "-p", str(port), "-m", "-1",
                 "--ports_file_dir", str(ports_dir),
                 "-js", "-sd", str(data_dir / "jetstream"),
-                stdout=out, stderr=out,
+                *(["-c", str(config)] if config else []),
+                stdout=out, stderr=out, cwd=config.parent if config else None,
+                env={**os.environ, **env} if env else None,
             )  # fmt: skip
         try:
             async with asyncio.timeout(START_TIMEOUT_SECONDS):

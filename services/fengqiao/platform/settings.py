@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from fengqiao.platform.nats_client import PLAIN, NatsOptions
+
 LogFormat = Literal["auto", "json", "console"]
 _LOG_FORMATS: tuple[LogFormat, ...] = ("auto", "json", "console")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -19,6 +21,10 @@ class SettingsError(ValueError):
 # Below the consumers' max_deliver, so the last attempt can still move to dead letters.
 MAX_DELIVERY_ATTEMPTS = 15
 N = TypeVar("N", int, float)
+
+
+def _path(raw: str) -> Path | None:
+    return Path(raw) if raw else None
 
 
 def _number(get: Callable[[str, str], str], name: str, default: N, kind: type[N]) -> N:
@@ -36,6 +42,8 @@ def _number(get: Callable[[str, str], str], name: str, default: N, kind: type[N]
 class Settings:
     # Empty: start the embedded nats-server from the virtual environment.
     nats_url: str = ""
+    # This service's NATS user, TLS files and start-up wait (see deploy/nats/auth.conf).
+    nats: NatsOptions = PLAIN
     intake_addr: str = "127.0.0.1:50051"
     triage_addr: str = "127.0.0.1:50052"
     notification_addr: str = "127.0.0.1:50053"
@@ -74,6 +82,16 @@ class Settings:
             )
         settings = cls(
             nats_url=get("NATS_URL", default.nats_url),
+            nats=NatsOptions(
+                user=get("NATS_USER", ""),
+                password=env.get("FENGQIAO_NATS_PASSWORD", ""),
+                tls_ca=_path(get("NATS_TLS_CA", "")),
+                tls_cert=_path(get("NATS_TLS_CERT", "")),
+                tls_key=_path(get("NATS_TLS_KEY", "")),
+                connect_wait_seconds=_number(
+                    get, "NATS_CONNECT_WAIT_SECONDS", PLAIN.connect_wait_seconds, float
+                ),
+            ),
             intake_addr=get("INTAKE_ADDR", default.intake_addr),
             triage_addr=get("TRIAGE_ADDR", default.triage_addr),
             notification_addr=get("NOTIFICATION_ADDR", default.notification_addr),
@@ -91,6 +109,8 @@ class Settings:
                 get, "DELIVERY_BACKOFF_SECONDS", default.delivery_backoff_seconds, float
             ),
         )
+        if problems := settings.nats.problems():
+            raise SettingsError("; ".join(problems))
         if not 1 <= settings.delivery_attempts <= MAX_DELIVERY_ATTEMPTS:
             raise SettingsError(
                 f"FENGQIAO_DELIVERY_ATTEMPTS={settings.delivery_attempts}: "

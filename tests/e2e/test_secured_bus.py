@@ -1,0 +1,273 @@
+"""The shipped NATS users, permissions and TLS (`deploy/nats/auth.conf`, `tls.conf`): the
+three services as separate processes, each its own NATS user over TLS, carry a dispute up
+the ladder without one permission violation; strangers and wrong certificates are turned
+away with an error that says what to check; a service cannot publish what it does not own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+
+import grpc
+import pytest
+import trustme
+from cryptography import x509
+from nats.js.errors import NoStreamResponseError
+from ruamel.yaml import YAML
+from structlog.testing import capture_logs
+
+from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.platform.nats_client import NatsConnectError, NatsOptions, open_connection
+from fengqiao.platform.settings import Settings, SettingsError
+from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
+from tests.conftest import ROOT, sample
+from tests.e2e.processes import ServiceProcess
+from tests.intake.test_record_event import event
+from tests.support import eventually
+
+DEPLOY = ROOT / "deploy" / "nats"
+USERS = ("intake", "triage", "notification", "operator")
+
+
+@dataclass(frozen=True, slots=True)
+class SecuredNats:
+    server: EmbeddedNats
+    ca: Path
+    passwords: dict[str, str]
+
+    def options(self, user: str, password: str | None = None) -> NatsOptions:
+        secret = self.passwords[user] if password is None else password
+        return NatsOptions(user=user, password=secret, tls_ca=self.ca, connect_wait_seconds=10)
+
+    def env(self, user: str) -> dict[str, str]:
+        return {
+            "FENGQIAO_NATS_USER": user,
+            "FENGQIAO_NATS_PASSWORD": self.passwords[user],
+            "FENGQIAO_NATS_TLS_CA": str(self.ca),
+        }
+
+
+def server_env(tls: Path, passwords: dict[str, str]) -> dict[str, str]:
+    return {
+        "NATS_TLS_CERT": str(tls / "server.pem"),
+        "NATS_TLS_KEY": str(tls / "server.key"),
+        "NATS_TLS_CA": str(tls / "ca.pem"),
+        **{f"FENGQIAO_NATS_{user.upper()}_PASSWORD": pw for user, pw in passwords.items()},
+    }
+
+
+@pytest.fixture
+async def secured(tmp_path: Path) -> AsyncIterator[SecuredNats]:
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ca.cert_pem.write_to_path(str(tls / "ca.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(tls / "server.pem"))
+    cert.private_key_pem.write_to_path(str(tls / "server.key"))
+    trustme.CA().cert_pem.write_to_path(str(tls / "other-ca.pem"))  # signed nothing here
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    for name in ("auth.conf", "tls.conf"):
+        shutil.copy(DEPLOY / name, conf / name)
+    (conf / "nats.conf").write_text('include "auth.conf"\ninclude "tls.conf"\n')
+    passwords = {user: f"{user}-{os.urandom(8).hex()}" for user in USERS}
+    server = await EmbeddedNats.start(
+        tmp_path / "nats", config=conf / "nats.conf", env=server_env(tls, passwords)
+    )
+    try:
+        yield SecuredNats(server, tls / "ca.pem", passwords)
+    finally:
+        await server.stop()
+
+
+async def test_services_as_their_own_users_over_tls_climb_the_ladder(
+    secured: SecuredNats,
+) -> None:
+    assert secured.server.url.startswith("tls://")
+    names = ("intake", "triage", "notification")
+    started = await asyncio.gather(
+        *(ServiceProcess.start(n, secured.server.url, extra=secured.env(n)) for n in names)
+    )
+    services = dict(zip(names, started, strict=True))
+    try:
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{services['intake'].port}") as intake_ch,
+            grpc.aio.insecure_channel(f"127.0.0.1:{services['notification'].port}") as notify_ch,
+        ):
+            intake = intake_pb2_grpc.IntakeServiceStub(intake_ch)
+            dispute_id = (await intake.SubmitDispute(sample("01"))).dispute_id
+            get = partial(intake.GetDispute, intake_pb2.GetDisputeRequest(dispute_id=dispute_id))
+            await eventually(get, lambda r: r.step == 1)
+            for kind in ("accepted", "mediation_started"):
+                await intake.RecordEvent(event(dispute_id, kind))
+            await intake.RecordEvent(event(dispute_id, "mediation_failed", reason="分歧较大"))
+            climbed = await eventually(
+                get, lambda r: r.step == 2 and r.timeline[-1].kind == "notified"
+            )
+            listed = await intake.ListDisputes(intake_pb2.ListDisputesRequest())
+            stats = await intake.GetStats(intake_pb2.GetStatsRequest())
+            notify = notification_pb2_grpc.NotificationServiceStub(notify_ch)
+            told = await notify.ListNotifications(
+                notification_pb2.ListNotificationsRequest(dispute_id=dispute_id)
+            )
+    finally:
+        for service in services.values():
+            await service.stop()
+    assert climbed.step == 2 and [d.dispute.id for d in listed.disputes] == [dispute_id]
+    assert stats.received == 1 and stats.escalated == 1 and len(told.notifications) >= 2
+    assert all(s.events("nats_connected")[0]["user"] == n for n, s in services.items())
+    # The server answers a forbidden publish or subscribe with an error each client logs.
+    assert [e for s in services.values() for e in s.events("nats_error")] == []
+
+
+async def test_the_operator_user_can_list_dead_letters(secured: SecuredNats) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fengqiao", "notifications", "dead-letters",
+        env={**os.environ, **secured.env("operator"), "FENGQIAO_NATS_URL": secured.server.url},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert out.decode() == "共 0 条死信（dead letters）\n"
+    assert "nats_error" not in err.decode()
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "trusted", "expected"),
+    [
+        ("", "", "ca.pem", "Authorization Violation"),
+        ("intake", "wrong", "ca.pem", "Authorization Violation"),
+        ("intake", None, "other-ca.pem", "CERTIFICATE_VERIFY_FAILED"),
+    ],
+    ids=["no user", "wrong password", "server not signed by the trusted CA"],
+)
+async def test_strangers_are_refused_at_once_with_what_to_check(
+    secured: SecuredNats, user: str, password: str | None, trusted: str, expected: str
+) -> None:
+    options = replace(
+        secured.options("intake", password),
+        user=user,
+        tls_ca=secured.ca.with_name(trusted),
+        connect_wait_seconds=60,
+    )
+    async with asyncio.timeout(15):  # refused at once, not after the 60 s wait
+        with pytest.raises(NatsConnectError) as info:
+            await open_connection(secured.server.url, "probe", options)
+    assert expected.lower() in str(info.value).lower()
+    assert "FENGQIAO_NATS_URL" in str(info.value)
+
+
+async def test_a_service_cannot_publish_what_another_owns(secured: SecuredNats) -> None:
+    nc = await open_connection(secured.server.url, "intake", secured.options("intake"))
+    try:
+        js = nc.jetstream()
+        await js.add_stream(name="DISPUTES", subjects=["disputes.>"])
+        ack = await js.publish("disputes.submitted.FQ-1", b"{}")
+        assert ack.stream == "DISPUTES"
+        with capture_logs() as logs, pytest.raises((TimeoutError, NoStreamResponseError)):
+            await js.publish("disputes.routed.FQ-1", b"{}", timeout=1)
+        assert (await js.stream_info("DISPUTES")).state.messages == 1
+    finally:
+        await nc.close()
+    errors = [e["error"].lower() for e in logs if e["event"] == "nats_error"]
+    assert errors == ['nats: permissions violation for publish to "disputes.routed.fq-1"']
+
+
+async def test_a_server_requiring_client_certificates_admits_only_holders(
+    tmp_path: Path,
+) -> None:
+    ca = trustme.CA()
+    files = {
+        "ca.pem": ca.cert_pem,
+        "server.pem": (server := ca.issue_cert("127.0.0.1")).cert_chain_pems[0],
+        "server.key": server.private_key_pem,
+        "client.pem": (client := ca.issue_cert("fengqiao-intake")).cert_chain_pems[0],
+        "client.key": client.private_key_pem,
+    }
+    for name, blob in files.items():
+        blob.write_to_path(str(tmp_path / name))
+    (tmp_path / "mtls.conf").write_text(
+        "tls { cert_file: server.pem, key_file: server.key, ca_file: ca.pem, verify: true }\n"
+    )
+    server_process = await EmbeddedNats.start(tmp_path / "nats", config=tmp_path / "mtls.conf")
+    try:
+        holder = NatsOptions(
+            tls_ca=tmp_path / "ca.pem",
+            tls_cert=tmp_path / "client.pem",
+            tls_key=tmp_path / "client.key",
+        )
+        nc = await open_connection(server_process.url, "intake", holder)
+        assert nc.is_connected
+        await nc.close()
+        stranger = replace(holder, tls_cert=None, tls_key=None, connect_wait_seconds=3)
+        with pytest.raises(NatsConnectError):
+            await open_connection(server_process.url, "intake", stranger)
+    finally:
+        await server_process.stop()
+
+
+def test_nats_settings_come_in_pairs_and_name_real_files(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="FENGQIAO_NATS_USER and FENGQIAO_NATS_PASSWORD"):
+        Settings.from_env({"FENGQIAO_NATS_USER": "intake"})
+    with pytest.raises(SettingsError, match="FENGQIAO_NATS_TLS_CERT and FENGQIAO_NATS_TLS_KEY"):
+        Settings.from_env({"FENGQIAO_NATS_TLS_CERT": str(ROOT / "README.md")})
+    with pytest.raises(SettingsError, match=r"FENGQIAO_NATS_TLS_CA=.*: no such file"):
+        Settings.from_env({"FENGQIAO_NATS_TLS_CA": str(tmp_path / "missing.pem")})
+    settings = Settings.from_env(
+        {"FENGQIAO_NATS_USER": "triage", "FENGQIAO_NATS_PASSWORD": "pw",
+         "FENGQIAO_NATS_CONNECT_WAIT_SECONDS": "5"}
+    )  # fmt: skip
+    assert settings.nats == NatsOptions(user="triage", password="pw", connect_wait_seconds=5)
+
+
+async def test_the_shipped_server_configuration_parses_with_the_dev_certificates(
+    tmp_path: Path,
+) -> None:
+    shutil.copy(DEPLOY / "dev-certs.sh", tmp_path)
+    made = await asyncio.create_subprocess_exec(
+        "sh", str(tmp_path / "dev-certs.sh"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await made.communicate()
+    assert made.returncode == 0, out.decode()
+    passwords = {user: "x" for user in USERS}
+    checked = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "nats-server"), "-c", str(DEPLOY / "nats.conf"), "-t",
+        cwd=DEPLOY, env={**os.environ, **server_env(tmp_path / "tls", passwords)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await checked.communicate()
+    assert checked.returncode == 0, out.decode()
+    # Services trust the dev CA, and it signed a certificate for the compose host `nats`.
+    ca = x509.load_pem_x509_certificate((tmp_path / "tls" / "ca.pem").read_bytes())
+    cert = x509.load_pem_x509_certificate((tmp_path / "tls" / "server.pem").read_bytes())
+    cert.verify_directly_issued_by(ca)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "nats" in names.get_values_for_type(x509.DNSName)
+
+
+def test_every_deployed_service_connects_as_its_own_nats_user() -> None:
+    users = set(re.findall(r"\{user: (\w+),", (DEPLOY / "auth.conf").read_text()))
+    assert users == set(USERS)
+    compose = YAML(typ="safe").load((DEPLOY.parent / "compose.yaml").read_text())
+    k8s = list(YAML(typ="safe").load_all((DEPLOY.parent / "k8s" / "fengqiao.yaml").read_text()))
+    for name in ("intake", "triage", "notification"):
+        env = compose["services"][name]["environment"]
+        assert env["FENGQIAO_NATS_USER"] == name and env["FENGQIAO_NATS_URL"].startswith("tls://")
+        (deployment,) = [
+            d
+            for d in k8s
+            if d["kind"] == "Deployment" and d["metadata"]["name"] == f"fengqiao-{name}"
+        ]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        values = {e["name"]: e.get("value") for e in container["env"]}
+        assert values["FENGQIAO_NATS_USER"] == name
+        assert values["FENGQIAO_NATS_URL"].startswith("tls://")
