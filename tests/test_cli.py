@@ -66,6 +66,10 @@ def test_bad_settings_and_unreadable_files_are_clear_errors(
     monkeypatch.setenv("FENGQIAO_LOG_FORMAT", "xml")
     assert main(["rules", "check"]) == 2
     assert "FENGQIAO_LOG_FORMAT='xml'" in capsys.readouterr().err
+    monkeypatch.delenv("FENGQIAO_LOG_FORMAT")
+    monkeypatch.setenv("FENGQIAO_SMS_GATEWAY_URL", "sms.example.cn/send")
+    assert main(["rules", "check"]) == 2
+    assert "use an http(s):// URL" in capsys.readouterr().err
 
 
 async def test_submit_prints_the_new_dispute_id(stack: Stack) -> None:

@@ -1,5 +1,6 @@
 """Sending one notification through one channel: a signed webhook POST, an email over
-SMTP, or a log line. Each raises `DeliveryFailed` with the reason when it does not land."""
+SMTP, an SMS through the city's gateway (a signed POST too), or a log line. Each raises
+`DeliveryFailed` with the reason when it does not land."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import structlog
 
 from fengqiao.domain.model import Notification
 from fengqiao.notification.directory import Channel
+from fengqiao.notification.recipients import mask_phone
 
 log = structlog.get_logger()
 
@@ -36,6 +38,8 @@ class ChannelSettings:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_sender: str = "fengqiao@localhost"
+    sms_gateway_url: str = ""
+    sms_secret: str = ""
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -60,6 +64,14 @@ def payload(n: Notification) -> bytes:
     ).encode("utf-8")
 
 
+def sms_payload(n: Notification, phone: str) -> bytes:
+    """What the SMS gateway receives: the full number (only it and the party see it)."""
+    return json.dumps(
+        {"id": n.id, "dispute_id": n.dispute_id, "phone": phone, "text": n.message},
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
 class Sender:
     def __init__(self, settings: ChannelSettings, client: httpx.AsyncClient) -> None:
         self._settings = settings
@@ -68,20 +80,30 @@ class Sender:
     async def send(self, channel: Channel, n: Notification) -> None:
         match channel.kind:
             case "webhook":
-                await self._webhook(channel.target, n)
+                await self._post(channel.target, self._settings.webhook_secret, n, payload(n))
             case "email":
                 await self._email(channel.target, n)
+            case "sms" if self._settings.sms_gateway_url:
+                body = sms_payload(n, phone=channel.target)
+                await self._post(self._settings.sms_gateway_url, self._settings.sms_secret, n, body)
+            case "sms":
+                log.info(
+                    "notification_logged",
+                    recipient=n.recipient_id,
+                    phone=mask_phone(channel.target),
+                    message=n.message,
+                    reason="no SMS gateway set (FENGQIAO_SMS_GATEWAY_URL)",
+                )
             case _:
                 log.info("notification_logged", recipient=n.recipient_id, message=n.message)
 
-    async def _webhook(self, url: str, n: Notification) -> None:
-        body = payload(n)
+    async def _post(self, url: str, secret: str, n: Notification, body: bytes) -> None:
         stamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             ID_HEADER: n.id,
             TIMESTAMP_HEADER: stamp,
-            SIGNATURE_HEADER: sign(self._settings.webhook_secret, stamp, body),
+            SIGNATURE_HEADER: sign(secret, stamp, body),
         }
         try:
             response = await self._client.post(

@@ -15,10 +15,13 @@ from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from fengqiao.convert import decode, notification_from_proto
+from fengqiao.domain.model import Notification
 from fengqiao.notification.channels import DeliveryFailed, Sender
 from fengqiao.notification.directory import Channel, Directory
+from fengqiao.notification.recipients import party_index
 from fengqiao.platform.bus import Bus, dead_letter_subject
 from fengqiao.platform.consume import Retry
+from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import notification_pb2
 
 log = structlog.get_logger()
@@ -42,17 +45,14 @@ class DeliveryWorker:
         self._directory = directory
         self._sender = sender
         self._retry = retry
+        self._disputes = DisputeStore(bus)
 
     async def handle(self, msg: Msg) -> None:
         n = notification_from_proto(decode(msg.data, notification_pb2.Notification()))
         attempt = msg.metadata.num_delivered
         errors = []
         with structlog.contextvars.bound_contextvars(dispute_id=n.dispute_id):
-            channels = (
-                (Channel("email", n.address),)
-                if n.address
-                else self._directory.channels_for(n.recipient_id)
-            )
+            channels = await self._channels(n)
             for index, channel in enumerate(channels):
                 done = f"{n.id}.{index}"
                 if await self._delivered(done):
@@ -80,6 +80,22 @@ class DeliveryWorker:
                 await self._dead_letter(msg, n.id, attempt, errors[-1])
                 return
             raise Retry(self._retry.delay(attempt))
+
+    async def _channels(self, n: Notification) -> tuple[Channel, ...]:
+        if n.address:  # a party's email
+            return (Channel("email", n.address),)
+        if n.channel == "sms":
+            phone = await self._phone(n)
+            if phone:
+                return (Channel("sms", phone),)
+        return self._directory.channels_for(n.recipient_id)
+
+    async def _phone(self, n: Notification) -> str:
+        index = party_index(n.recipient_id)
+        record = await self._disputes.get(n.dispute_id)
+        if index is None or record is None or index >= len(record.dispute.parties):
+            return ""
+        return record.dispute.parties[index].phone
 
     async def _delivered(self, key: str) -> bool:
         try:

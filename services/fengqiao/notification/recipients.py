@@ -31,8 +31,9 @@ class Recipient:
     id: str
     role: str
     label: str
-    # For parties: email when they gave one, else sms to their phone (written to the log
-    # until an SMS gateway is wired); institutions' channels come from the directory.
+    # For parties: email when they gave one, else sms to their phone (looked up in the
+    # dispute at delivery, so no notification holds it); institutions' channels come from
+    # the directory.
     channel: str
     party_index: int | None = None
     address: str = ""
@@ -56,7 +57,7 @@ def recipients_for_roles(dispute: Dispute, roles: tuple[str, ...]) -> list[Recip
         if role == PARTY:
             out.extend(
                 Recipient(
-                    id=f"party@{dispute.id}/{i}",
+                    id=party_id(dispute.id, i),
                     role=PARTY,
                     label=f"{label(PARTY_ROLES, p.role)}{p.name}",
                     channel="email" if p.email else ("sms" if p.phone else "log"),
@@ -76,6 +77,18 @@ def recipients_for_roles(dispute: Dispute, roles: tuple[str, ...]) -> list[Recip
                 )
             )
     return list({r.id: r for r in out}.values())
+
+
+def party_id(dispute_id: str, index: int) -> str:
+    return f"party@{dispute_id}/{index}"
+
+
+def party_index(recipient_id: str) -> int | None:
+    """The party's position in its dispute, from an id made by `party_id`."""
+    if not recipient_id.startswith(f"{PARTY}@"):
+        return None
+    _, _, index = recipient_id.rpartition("/")
+    return int(index) if index.isdigit() else None
 
 
 def mask_phone(phone: str) -> str:

@@ -59,6 +59,8 @@ class NotificationService:
                 smtp_host=settings.smtp_host,
                 smtp_port=settings.smtp_port,
                 smtp_sender=settings.smtp_sender,
+                sms_gateway_url=settings.sms_gateway_url,
+                sms_secret=settings.sms_secret,
             ),
             client,
         )

@@ -59,6 +59,10 @@ class Settings:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_sender: str = "fengqiao@localhost"
+    # The city's SMS gateway (政务短信平台), for parties who gave no email: a signed JSON
+    # POST per message (README). Unset: the SMS is written to the log instead.
+    sms_gateway_url: str = ""
+    sms_secret: str = ""
     delivery_attempts: int = 6
     delivery_backoff_seconds: float = 2.0
 
@@ -104,11 +108,19 @@ class Settings:
             smtp_host=get("SMTP_HOST", default.smtp_host),
             smtp_port=_number(get, "SMTP_PORT", default.smtp_port, int),
             smtp_sender=get("SMTP_SENDER", default.smtp_sender),
+            sms_gateway_url=get("SMS_GATEWAY_URL", ""),
+            sms_secret=env.get("FENGQIAO_SMS_SECRET", ""),
             delivery_attempts=_number(get, "DELIVERY_ATTEMPTS", default.delivery_attempts, int),
             delivery_backoff_seconds=_number(
                 get, "DELIVERY_BACKOFF_SECONDS", default.delivery_backoff_seconds, float
             ),
         )
+        if settings.sms_gateway_url and not settings.sms_gateway_url.startswith(
+            ("http://", "https://")
+        ):
+            raise SettingsError(
+                f"FENGQIAO_SMS_GATEWAY_URL={settings.sms_gateway_url!r}: use an http(s):// URL"
+            )
         if problems := settings.nats.problems():
             raise SettingsError("; ".join(problems))
         if not 1 <= settings.delivery_attempts <= MAX_DELIVERY_ATTEMPTS:
