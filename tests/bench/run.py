@@ -23,10 +23,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import Dispute, PolicyContext
 from fengqiao.domain.vocabulary import SUBMITTED
-from fengqiao.platform.bus import connect
+from fengqiao.platform.bus import KV_DISPUTES, connect, kv_values
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.settings import Settings
+from fengqiao.platform.store import record_from_bytes
 from fengqiao.policy import CompiledPolicy, load_policy, parse_policy
 from fengqiao.policy.durable_engine import DurableMatcher
 from fengqiao.policy.facts import build_facts
@@ -153,8 +154,30 @@ async def bench_submit(requests: list[intake_pb2.SubmitDisputeRequest]) -> None:
 
                     report("SubmitDispute (validate, KV claim+create, publish)",
                            *await concurrently(submit, 2_000))  # fmt: skip
+                    await bench_listing(intake, nats.url)
         finally:
             await nats.stop()
+
+
+async def bench_listing(intake: intake_pb2_grpc.IntakeServiceAsyncStub, nats_url: str) -> None:
+    """Reads over the 2,000 disputes just submitted, 4 concurrent callers."""
+    listing = intake_pb2.ListDisputesRequest(page_size=50)
+    report("ListDisputes, newest 50 of 2,000 (read model)",
+           *await concurrently(lambda _: intake.ListDisputes(listing), 300, workers=4))  # fmt: skip
+    stats = intake_pb2.GetStatsRequest()
+    report("GetStats over 2,000 (read model)",
+           *await concurrently(lambda _: intake.GetStats(stats), 300, workers=4))  # fmt: skip
+    bus = await connect(nats_url, "bench-scan")
+    try:
+        started = time.perf_counter()
+        records = [record_from_bytes(v) for v in await kv_values(bus.js, KV_DISPUTES)]
+        assert len(records) == 2_000
+        report(
+            "before it: a scan and decode of all 2,000 per call",
+            1 / (time.perf_counter() - started),
+        )
+    finally:
+        await bus.close()
 
 
 def main() -> None:

@@ -23,8 +23,10 @@ from nats.js.errors import NoStreamResponseError
 from ruamel.yaml import YAML
 from structlog.testing import capture_logs
 
+from fengqiao.platform.bus import KV_DISPUTES, connect
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.nats_client import NatsConnectError, NatsOptions, open_connection
+from fengqiao.platform.projection import Projection
 from fengqiao.platform.settings import Settings, SettingsError
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
 from tests.conftest import ROOT, sample
@@ -179,6 +181,25 @@ async def test_a_service_cannot_publish_what_another_owns(secured: SecuredNats) 
         await nc.close()
     errors = [e["error"].lower() for e in logs if e["event"] == "nats_error"]
     assert errors == ['nats: permissions violation for publish to "disputes.routed.fq-1"']
+
+
+async def test_intakes_read_model_keeps_up_with_a_burst_past_flow_control(
+    secured: SecuredNats,
+) -> None:
+    """An ordered consumer asks for flow control every ~2 MB; a user that may not answer
+    stalls there, and every listing falls back to a full scan."""
+    bus = await connect(secured.server.url, "intake", secured.options("intake"))
+    index = Projection(bus.js, KV_DISPUTES, len)
+    await index.start()
+    try:
+        with capture_logs() as logs:
+            for i in range(1000):  # 4 MB
+                await bus.js.publish(f"$KV.{KV_DISPUTES}.k{i}", b"x" * 4096)
+            assert len(await index.values()) == 1000
+    finally:
+        await index.stop()
+        await bus.close()
+    assert [e for e in logs if e["event"] in ("nats_error", "projection_behind")] == []
 
 
 async def test_a_server_requiring_client_certificates_admits_only_holders(

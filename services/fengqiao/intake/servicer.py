@@ -35,6 +35,7 @@ from fengqiao.domain.validation import validate_submission
 from fengqiao.domain.vocabulary import CHANNELS, label
 from fengqiao.intake.submission import fingerprint, request_key
 from fengqiao.platform.bus import Bus, publish_event
+from fengqiao.platform.projection import Projection
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import dispute_pb2, events_pb2, intake_pb2, intake_pb2_grpc
 
@@ -43,9 +44,10 @@ MAX_EVENT_ID = 128
 
 
 class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, index: Projection[DisputeRecord]) -> None:
         self._bus = bus
         self._store = DisputeStore(bus)
+        self._index = index
 
     async def SubmitDispute(
         self,
@@ -145,7 +147,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         street = request.street.strip()
         records = [
             r
-            for r in await self._store.all()
+            for r in await self._index.values()
             if (status is None or r.status is status)
             and (colour is None or r.status.colour is colour)
             and (route is None or (r.decision is not None and r.decision.route is route))
@@ -209,7 +211,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         self, request: intake_pb2.GetStatsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> intake_pb2.Stats:
         stats = compute_stats(
-            await self._store.all(),
+            await self._index.values(),
             street=request.street.strip(),
             community=request.community.strip(),
             since=from_timestamp(request, "from"),

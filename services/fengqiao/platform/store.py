@@ -12,7 +12,8 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from fengqiao.convert import decode, encode, record_from_proto, record_to_proto
 from fengqiao.domain.errors import NotFound
 from fengqiao.domain.model import DisputeRecord, TimelineEntry
-from fengqiao.platform.bus import KV_DISPUTES, Bus, kv_values
+from fengqiao.platform.bus import KV_DISPUTES, Bus
+from fengqiao.platform.projection import Projection
 from fengqiao.v1 import dispute_pb2
 
 log = structlog.get_logger()
@@ -32,6 +33,16 @@ def append_once(entry: TimelineEntry) -> Change:
         return replace(current, timeline=(*current.timeline, entry))
 
     return apply
+
+
+def record_from_bytes(data: bytes) -> DisputeRecord:
+    """A record as stored in the `disputes` bucket."""
+    return record_from_proto(decode(data, dispute_pb2.DisputeRecord()))
+
+
+def dispute_index(bus: Bus) -> Projection[DisputeRecord]:
+    """Every dispute record, for listing and statistics (start it before use)."""
+    return Projection(bus.js, KV_DISPUTES, record_from_bytes)
 
 
 class DisputeStore:
@@ -76,13 +87,6 @@ class DisputeStore:
             return changed
         raise RuntimeError(f"dispute {dispute_id}: {MAX_CONFLICTS} write conflicts in a row")
 
-    async def all(self) -> list[DisputeRecord]:
-        """Every record. One pass over the bucket; fine for a city's open cases, see README."""
-        return [
-            record_from_proto(decode(value, dispute_pb2.DisputeRecord()))
-            for value in await kv_values(self._js, KV_DISPUTES)
-        ]
-
     async def _get(self, dispute_id: str) -> tuple[DisputeRecord, int] | None:
         try:
             entry = await self._kv.get(dispute_id)
@@ -90,4 +94,4 @@ class DisputeStore:
             return None
         if entry.value is None or entry.revision is None:
             return None
-        return record_from_proto(decode(entry.value, dispute_pb2.DisputeRecord())), entry.revision
+        return record_from_bytes(entry.value), entry.revision
