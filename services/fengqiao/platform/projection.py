@@ -4,7 +4,8 @@ changes, kept current by following the bucket's stream with an ordered consumer.
 Listing and statistics read it instead of scanning the bucket per request (a scan
 decoded every record each time: ~4 s per call at 10,000 disputes). A read first waits
 until the model has seen the bucket's last write at the moment of the call, so a client
-sees its own writes; if the model cannot catch up in time, the read scans the bucket.
+sees its own writes (while the model loads at start, reads wait for it); if the model
+stops advancing, the read scans the bucket instead.
 """
 
 from __future__ import annotations
@@ -68,14 +69,25 @@ class Projection(Generic[T]):
     async def values(self) -> list[T]:
         """Every current value, including every write acknowledged before this call."""
         last = (await self._js.stream_info(self._stream)).state.last_seq
-        try:
-            async with asyncio.timeout(CATCH_UP_SECONDS), self._advanced:
-                await self._advanced.wait_for(lambda: self._seen >= last)
-        except TimeoutError:
+        if not await self._caught_up(last):
             log.warning("projection_behind", bucket=self._bucket, seen=self._seen, last=last)
             scanned = (self._read(v) for v in await kv_values(self._js, self._bucket))
             return [v for v in scanned if v is not None]
         return list(self._values.values())
+
+    async def _caught_up(self, last: int) -> bool:
+        """Wait until the model has applied stream sequence `last`; False if it stops
+        advancing for `CATCH_UP_SECONDS` (while it loads at start, it keeps advancing)."""
+        while True:
+            before = self._seen
+            try:
+                async with asyncio.timeout(CATCH_UP_SECONDS), self._advanced:
+                    await self._advanced.wait_for(lambda: self._seen >= last)
+            except TimeoutError:
+                if self._seen == before:
+                    return False
+            else:
+                return True
 
     def _read(self, data: bytes, key: str = "") -> T | None:
         try:
