@@ -15,7 +15,7 @@ from fengqiao.intake.service import IntakeService
 from fengqiao.notification.service import NotificationService
 from fengqiao.platform.bus import Bus, connect
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.platform.running import Running
+from fengqiao.platform.running import Reloadable, Running
 from fengqiao.platform.settings import Settings
 from fengqiao.triage.service import TriageService
 
@@ -69,28 +69,42 @@ async def running(settings: Settings, names: Sequence[str]) -> AsyncIterator[Sta
 
 
 async def serve_until_signalled(settings: Settings, names: Sequence[str]) -> None:
-    """Run until SIGINT or SIGTERM, then stop gracefully. A signal while the services are
-    still starting (waiting for NATS, say) abandons the start."""
+    """Run until SIGINT or SIGTERM, then stop gracefully; on SIGHUP every service that can
+    takes its files again. A stop signal while the services are still starting (waiting
+    for NATS, say) abandons the start."""
     stop = asyncio.Event()
     starting = asyncio.current_task()
+    started: list[Stack] = []
+    reloads: set[asyncio.Task[None]] = set()
     loop = asyncio.get_running_loop()
 
-    def on_signal() -> None:
+    def on_stop() -> None:
         if stop.is_set() or starting is None:
             return
         stop.set()
-        if not serving:
+        if not started:
             starting.cancel()
 
-    serving = False
+    def on_reload() -> None:
+        if not started:
+            log.info("reload_ignored", reason="still starting; files are read as it starts")
+            return
+        log.info("reload_requested")
+        for service in started[0].services.values():
+            if isinstance(service, Reloadable):
+                task = loop.create_task(service.reload())
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal)
+        loop.add_signal_handler(sig, on_stop)
+    loop.add_signal_handler(signal.SIGHUP, on_reload)
     try:
-        async with running(settings, names):
-            serving = True
+        async with running(settings, names) as stack:
+            started.append(stack)
             await stop.wait()
             log.info("shutdown_requested")
     except asyncio.CancelledError:
-        if serving or not stop.is_set():
+        if started or not stop.is_set():
             raise
         log.info("start_abandoned")

@@ -47,6 +47,10 @@ class DeliveryWorker:
         self._retry = retry
         self._disputes = DisputeStore(bus)
 
+    def use_directory(self, directory: Directory) -> None:
+        """Send by `directory` from now on; deliveries under way finish as they began."""
+        self._directory = directory
+
     async def handle(self, msg: Msg) -> None:
         n = notification_from_proto(decode(msg.data, notification_pb2.Notification()))
         attempt = msg.metadata.num_delivered

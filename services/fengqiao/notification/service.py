@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+import structlog
 
 from fengqiao.notification.channels import ChannelSettings, Sender
 from fengqiao.notification.delivery import DeliveryWorker, RetryPolicy
@@ -29,7 +32,10 @@ from fengqiao.platform.bus import (
 from fengqiao.platform.consume import Consumer
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.settings import Settings
+from fengqiao.policy import PolicyError
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
+
+log = structlog.get_logger()
 
 SERVICE_NAME = notification_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name
 
@@ -41,6 +47,8 @@ class NotificationService:
     _server: GrpcServer
     _consumers: list[Consumer]
     _client: httpx.AsyncClient
+    _delivery: DeliveryWorker
+    _directory_file: Path
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> NotificationService:
@@ -90,7 +98,30 @@ class NotificationService:
                 js, CONSUMER_DELIVERY, f"{NOTIFY}.>", delivery.handle, stream=NOTIFY_STREAM
             ),
         ]
-        return cls("notification", server.port, server, consumers, client)
+        return cls(
+            "notification",
+            server.port,
+            server,
+            consumers,
+            client,
+            delivery,
+            settings.directory_file,
+        )
+
+    async def reload(self) -> None:
+        """Read the directory again (SIGHUP); one with problems changes nothing."""
+        path = self._directory_file
+        try:
+            directory = await asyncio.to_thread(load_directory, path)
+        except PolicyError as exc:
+            log.error(
+                "directory_reload_failed",
+                file=str(path),
+                problems=[p.format(exc.source) for p in exc.problems],
+            )
+            return
+        self._delivery.use_directory(directory)
+        log.info("directory_reloaded", file=str(path), contacts=len(directory.contacts))
 
     async def stop(self) -> None:
         for consumer in self._consumers:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Running(Protocol):
@@ -10,3 +10,10 @@ class Running(Protocol):
     port: int
 
     async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class Reloadable(Protocol):
+    """A service that can take new configuration (its files) without a restart: SIGHUP."""
+
+    async def reload(self) -> None: ...

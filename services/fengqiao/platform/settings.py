@@ -48,6 +48,8 @@ class Settings:
     triage_addr: str = "127.0.0.1:50052"
     notification_addr: str = "127.0.0.1:50053"
     policy_file: Path = Path("rules/triage.yaml")
+    # Check the policy file this often and put a changed one in force (0: only on SIGHUP).
+    policy_reload_seconds: float = 0.0
     # Where the embedded nats-server keeps JetStream data.
     data_dir: Path = Path("var")
     log_format: LogFormat = "auto"
@@ -100,6 +102,9 @@ class Settings:
             triage_addr=get("TRIAGE_ADDR", default.triage_addr),
             notification_addr=get("NOTIFICATION_ADDR", default.notification_addr),
             policy_file=Path(get("POLICY_FILE", str(default.policy_file))),
+            policy_reload_seconds=_number(
+                get, "POLICY_RELOAD_SECONDS", default.policy_reload_seconds, float
+            ),
             data_dir=Path(get("DATA_DIR", str(default.data_dir))),
             log_format=log_format,
             log_level=log_level,

@@ -26,12 +26,17 @@ def load_policy(path: Path | str) -> Policy:
     return parse_policy(data, str(path))
 
 
+def policy_version(data: bytes) -> str:
+    """The version of a rules file: the SHA-256 of its bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def parse_policy(data: bytes, source: str) -> Policy:
     """Check the bytes of a rules file named `source`; raise `PolicyError` or return a `Policy`.
     The policy version is the SHA-256 of exactly these bytes."""
     doc = read_yaml(data, source)
     checker = PolicyChecker()
-    policy = checker.policy(doc, hashlib.sha256(data).hexdigest(), source)
+    policy = checker.policy(doc, policy_version(data), source)
     # The checker's messages are the more specific; the schema adds what it alone catches.
     seen = {p.line for p in checker.problems}
     problems = checker.problems + [p for p in schema_problems(doc) if p.line not in seen]

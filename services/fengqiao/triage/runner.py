@@ -12,7 +12,15 @@ import structlog
 
 from fengqiao.domain.model import Decision, Dispute, PolicyContext
 from fengqiao.domain.vocabulary import SUBMITTED
-from fengqiao.policy import CompiledPolicy, Policy, RuleTrace, load_policy
+from fengqiao.policy import (
+    CompiledPolicy,
+    Policy,
+    PolicyError,
+    RuleTrace,
+    load_policy,
+    parse_policy,
+    policy_version,
+)
 
 log = structlog.get_logger()
 
@@ -45,6 +53,42 @@ class PolicyRunner:
     def policy(self) -> Policy:
         return self._compiled.policy
 
+    async def reload(self, path: Path) -> bool:
+        """Check and compile `path` on the engine thread and put it in force; decisions
+        already under way finish on the old version. A file with problems changes
+        nothing: False, and every problem logged."""
+        loop = asyncio.get_running_loop()
+        refused = ""
+        try:
+            data = await loop.run_in_executor(self._executor, path.read_bytes)
+            refused = policy_version(data)
+            compiled = await loop.run_in_executor(self._executor, _compile_bytes, data, str(path))
+        except OSError as exc:
+            problems = [f"{path}: cannot read: {exc}"]
+        except PolicyError as exc:
+            problems = [p.format(exc.source) for p in exc.problems]
+        else:
+            problems = []
+        if problems:
+            log.error(
+                "policy_reload_failed",
+                file=str(path),
+                refused_version=refused,
+                policy_version=self._compiled.version,
+                problems=problems,
+            )
+            return False
+        previous, self._compiled = self._compiled, compiled
+        log.info(
+            "policy_reloaded",
+            policy_version=compiled.version,
+            previous_version=previous.version,
+            label=compiled.policy.label,
+            rules=len(compiled.policy.rules),
+            file=str(path),
+        )
+        return True
+
     async def decide(
         self, dispute: Dispute, context: PolicyContext, now: datetime, trigger: str = SUBMITTED
     ) -> Decision:
@@ -75,3 +119,7 @@ class PolicyRunner:
 
 def _compile(path: Path) -> CompiledPolicy:
     return CompiledPolicy(load_policy(path))
+
+
+def _compile_bytes(data: bytes, source: str) -> CompiledPolicy:
+    return CompiledPolicy(parse_policy(data, source))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 from fengqiao.platform import timers
 from fengqiao.platform.bus import (
@@ -17,6 +19,7 @@ from fengqiao.platform.bus import (
 from fengqiao.platform.consume import Consumer
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.settings import Settings
+from fengqiao.triage.policy_watch import PolicyWatch
 from fengqiao.triage.runner import PolicyRunner
 from fengqiao.triage.servicer import TriageServicer
 from fengqiao.triage.worker import TriageWorker
@@ -32,6 +35,8 @@ class TriageService:
     _server: GrpcServer
     _runner: PolicyRunner
     _consumers: list[Consumer]
+    _policy_file: Path
+    _watch: asyncio.Task[None] | None
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> TriageService:
@@ -60,9 +65,21 @@ class TriageService:
                 for timer in (timers.DEADLINE, timers.RESPONSE)
             ],
         ]
-        return cls("triage", server.port, server, runner, consumers)
+        watch = None
+        if settings.policy_reload_seconds > 0:
+            watch = asyncio.create_task(
+                PolicyWatch(runner, settings.policy_file).run(settings.policy_reload_seconds)
+            )
+        return cls("triage", server.port, server, runner, consumers, settings.policy_file, watch)
+
+    async def reload(self) -> None:
+        """Put the policy file in force again (SIGHUP)."""
+        await self._runner.reload(self._policy_file)
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
         for consumer in self._consumers:
             await consumer.stop()
         await self._server.stop()
