@@ -52,6 +52,13 @@ async def test_one_notification_per_recipient_even_when_the_decision_is_redelive
             notification_pb2.ListNotificationsRequest(recipient_id=police.recipient_id)
         )
         assert [n.id for n in mine.notifications] == [police.id]
+        worker = next(n for n in first.notifications if n.recipient_role == "grid_worker")
+        both = await notify.ListNotifications(
+            notification_pb2.ListNotificationsRequest(
+                dispute_id=dispute_id, recipient_id=worker.recipient_id
+            )
+        )
+        assert [n.id for n in both.notifications] == [worker.id]
 
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await notify.ListNotifications(notification_pb2.ListNotificationsRequest())

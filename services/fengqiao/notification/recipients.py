@@ -6,6 +6,7 @@ Institutions are addressed by role and the part of the location they serve
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from fengqiao.domain.model import Decision, Dispute
@@ -77,6 +78,11 @@ def recipients_for_roles(dispute: Dispute, roles: tuple[str, ...]) -> list[Recip
                 )
             )
     return list({r.id: r for r in out}.values())
+
+
+def recipient_digest(recipient_id: str) -> str:
+    """A recipient id as one subject token (ids hold '/', '@' and Chinese)."""
+    return hashlib.sha256(recipient_id.encode("utf-8")).hexdigest()[:20]
 
 
 def party_id(dispute_id: str, index: int) -> str:

@@ -17,6 +17,7 @@ from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidAr
 from fengqiao.domain.ids import check_dispute_id
 from fengqiao.domain.model import Notification, TimelineEntry
 from fengqiao.domain.paging import page_of
+from fengqiao.notification.recipients import recipient_digest
 from fengqiao.platform import timers
 from fengqiao.platform.bus import (
     KV_NOTIFICATIONS,
@@ -42,10 +43,10 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> notification_pb2.ListNotificationsResponse:
         recipient = request.recipient_id.strip()
-        if request.dispute_id:
-            pattern = f"{check_dispute_id(request.dispute_id)}.>"
-        elif recipient:
-            pattern = ">"
+        if request.dispute_id or recipient:
+            # The server picks the keys: one dispute's, one recipient's, or both.
+            dispute = check_dispute_id(request.dispute_id) if request.dispute_id else "*"
+            pattern = f"{dispute}.*.{recipient_digest(recipient) if recipient else '*'}"
         else:
             raise InvalidArgument(
                 [

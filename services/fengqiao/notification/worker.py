@@ -3,7 +3,6 @@ often a message is redelivered; the dispute's timeline records who was told."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
 import structlog
@@ -35,7 +34,13 @@ from fengqiao.notification.messages import (
     deadline_near_message,
     follow_up_message,
 )
-from fengqiao.notification.recipients import Recipient, parties, recipients, recipients_for_roles
+from fengqiao.notification.recipients import (
+    Recipient,
+    parties,
+    recipient_digest,
+    recipients,
+    recipients_for_roles,
+)
 from fengqiao.platform import timers
 from fengqiao.platform.bus import TIMER, Bus, recipient_subject
 from fengqiao.platform.consume import RejectMessage
@@ -50,9 +55,9 @@ _FOLLOW_UP_BY = ("grid_worker", "community_mediation_room")
 
 
 def notification_key(dispute_id: str, event_id: str, recipient_id: str) -> str:
-    """KV key: `<dispute>.<event>.<recipient hash>`, so one dispute's are one prefix."""
-    digest = hashlib.sha256(recipient_id.encode("utf-8")).hexdigest()[:20]
-    return f"{dispute_id}.{event_id}.{digest}"
+    """KV key: `<dispute>.<event>.<recipient hash>` (neither id has a dot), so one
+    dispute's are one prefix and one recipient's match `*.*.<hash>` on the server."""
+    return f"{dispute_id}.{event_id}.{recipient_digest(recipient_id)}"
 
 
 class NotificationWorker:
