@@ -9,6 +9,7 @@ import pytest
 
 from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 from tests.conftest import sample
+from tests.intake.test_intake import violations
 from tests.support import eventually
 
 
@@ -72,6 +73,18 @@ async def test_a_retried_event_id_records_once(intake_channel: grpc.aio.Channel)
     first, second = await intake.RecordEvent(note), await intake.RecordEvent(note)
     assert [e.kind for e in second.timeline].count("note") == 1
     assert first.timeline[-1].event_id == second.timeline[-1].event_id == "client-7"
+
+
+@pytest.mark.parametrize("event_id", ["a.b", "事件1", "x" * 129, "a b"])
+async def test_an_event_id_that_cannot_be_a_key_is_refused(
+    intake_channel: grpc.aio.Channel, event_id: str
+) -> None:
+    intake = intake_pb2_grpc.IntakeServiceStub(intake_channel)
+    dispute_id = await routed_dispute(intake)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await intake.RecordEvent(event(dispute_id, "note", event_id=event_id, reason="r"))
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "letters, digits, - or _" in violations(info.value)["event_id"]
 
 
 async def test_two_events_at_the_same_moment_both_end_up_in_the_timeline(

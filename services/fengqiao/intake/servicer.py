@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ from fengqiao.v1 import dispute_pb2, events_pb2, intake_pb2, intake_pb2_grpc
 
 log = structlog.get_logger()
 MAX_EVENT_ID = 128
+# Event ids become parts of NATS subjects and KV keys: no dots, spaces or other scripts.
+EVENT_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_EVENT_ID}}}")
 
 
 class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
@@ -174,9 +177,15 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         event = event_from_proto(request.event)
         validate_event(event)
         event_id = request.event_id.strip() or f"ev-{uuid.uuid4().hex}"
-        if len(event_id) > MAX_EVENT_ID:
+        if not EVENT_ID.fullmatch(event_id):
             raise InvalidArgument(
-                [FieldViolation("event_id", "事件编号过长（event_id is too long）")]
+                [
+                    FieldViolation(
+                        "event_id",
+                        f"事件编号须为 1–{MAX_EVENT_ID} 个字母、数字、- 或 _ "
+                        f"（event_id: 1–{MAX_EVENT_ID} letters, digits, - or _）",
+                    )
+                ]
             )
         now = datetime.now(UTC)
 

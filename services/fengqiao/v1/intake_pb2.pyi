@@ -29,7 +29,9 @@ class RecordEventRequest(_message.Message):
     EVENT_ID_FIELD_NUMBER: _builtins.int
     dispute_id: _builtins.str
     event_id: _builtins.str
-    """Optional, chosen by the caller: a retry with the same event_id records nothing new."""
+    """Optional, chosen by the caller: a retry with the same event_id records nothing new.
+    1–128 letters, digits, "-" or "_".
+    """
     @_builtins.property
     def event(self) -> _dispute_pb2.CaseEvent: ...
     def __init__(
