@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     check = rules.add_parser("check", help="check a rules file; exit 1 with every problem found")
     check.add_argument("file", type=Path, nargs="?")
     rules.add_parser("schema", help="print the rules file's JSON Schema (rules/schema.json)")
+    diff = rules.add_parser(
+        "diff", help="what an edited rules file would change, over every case and sample"
+    )
+    diff.add_argument("live", type=Path, help="the rules file in force")
+    diff.add_argument("edited", type=Path, help="the edited rules file")
     test = rules.add_parser("test", help="run policy test cases (rules/tests/*.yaml)")
     test.add_argument("file", type=Path, nargs="?", help="rules file (default: the live policy)")
     test.add_argument(
@@ -114,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `fengqiao rules diff … | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -142,6 +150,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return rules_cli.check(args.file or settings.policy_file)
     if args.rules_command == "schema":
         return rules_cli.schema()
+    if args.rules_command == "diff":
+        return rules_cli.diff(args.live, args.edited)
     if args.rules_command == "test":
         return rules_cli.test(args.file or settings.policy_file, args.cases, verbose=args.verbose)
     context = PolicyContext(

@@ -11,11 +11,13 @@ from pathlib import Path
 
 from fengqiao.convert import dispute_from_proto
 from fengqiao.domain.model import PolicyContext
+from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.policy import CompiledPolicy, load_policy
-from fengqiao.policy.cases import load_cases, run_cases, uncovered
+from fengqiao.policy.cases import Case, load_cases, run_cases, uncovered
 from fengqiao.policy.deadlines import CHINA
+from fengqiao.policy.impact import impact
 from fengqiao.policy.schema import policy_schema
-from fengqiao.samples import read_submission
+from fengqiao.samples import read_submission, sample_files
 
 
 def schema() -> int:
@@ -56,6 +58,46 @@ def test(path: Path, case_files: Sequence[Path], *, verbose: bool) -> int:
     failed = sum(not r.passed for r in results)
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def diff(live: Path, edited: Path) -> int:
+    """What `edited` would change against `live`, over every policy test case and sample
+    submission beside `live`; changed disputes, then a count. Exit 0 either way."""
+    old, new = CompiledPolicy(load_policy(live)), CompiledPolicy(load_policy(edited))
+    cases = [
+        *load_cases(sorted((live.parent / "tests").glob("*.yaml")), live.parent / "samples"),
+        *_sample_cases(live.parent / "samples"),
+    ]
+    changes = impact(old, new, cases)
+    print(f"对比（impact）：{live}（{old.policy.label}，{old.version[:12]}）")
+    print(f"           → {edited}（{new.policy.label}，{new.version[:12]}）")
+    for change in changes:
+        case = change.case
+        print(f"✎ {case.source}:{case.line} {case.name}")
+        for difference in change.differences():
+            print(f"    {difference}")
+    print(
+        f"共比对 {len(cases)} 件：{len(changes)} 件改变，{len(cases) - len(changes)} 件不变"
+        f"（{len(cases)} compared: {len(changes)} changed, {len(cases) - len(changes)} unchanged）"
+    )
+    return 0
+
+
+def _sample_cases(directory: Path) -> list[Case]:
+    at = datetime.now(UTC)
+    return [
+        Case(
+            name=f"样例 {path.name}",
+            source=str(path),
+            line=1,
+            dispute=dispute_from_proto(read_submission(path).dispute),
+            context=PolicyContext(),
+            trigger=SUBMITTED,
+            at=at,
+            expect={},
+        )
+        for path in sample_files(directory)
+    ]
 
 
 def explain(

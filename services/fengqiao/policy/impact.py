@@ -1,0 +1,63 @@
+"""What an edit to the rules file would change: every known dispute (the policy test cases
+and the sample submissions) decided by the policy in force and by the edited one, and
+each difference said in words. Pure: the caller reads the files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from fengqiao.domain.model import Decision
+from fengqiao.domain.vocabulary import RECIPIENT_ROLES, label
+from fengqiao.policy.cases import Case
+from fengqiao.policy.compiled import CompiledPolicy
+from fengqiao.policy.deadlines import CHINA
+
+_PRIORITY = {"normal": "一般", "urgent": "紧急"}
+
+
+def _when(at: datetime) -> str:
+    return f"{at.astimezone(CHINA):%Y-%m-%d %H:%M}"
+
+
+def _roles(roles: tuple[str, ...]) -> str:
+    return "、".join(label(RECIPIENT_ROLES, r) for r in roles) or "无"
+
+
+# What people see of a decision, aspect by aspect.
+_SHOWN: tuple[tuple[str, Callable[[Decision], str]], ...] = (
+    ("命中规则", lambda d: d.rule_id),
+    ("去向", lambda d: f"{d.route_label}（{d.route}）"),
+    ("承办", lambda d: d.handler_label),
+    ("优先级", lambda d: _PRIORITY[d.priority]),
+    ("办理期限", lambda d: _when(d.deadline)),
+    ("通知", lambda d: _roles(d.notify)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    case: Case
+    before: Decision
+    after: Decision
+
+    def differences(self) -> list[str]:
+        """Each way the decision differs, in Chinese (codes in brackets where useful)."""
+        b, a = self.before, self.after
+        out = [f"{name} {show(b)} → {show(a)}" for name, show in _SHOWN if show(b) != show(a)]
+        if b.reason != a.reason:
+            out.append(f"告知说明改为：{a.reason}")
+        return out
+
+
+def impact(old: CompiledPolicy, new: CompiledPolicy, cases: Iterable[Case]) -> list[Change]:
+    """The cases whose decision differs between `old` and `new`, in the given order."""
+    out = []
+    for case in cases:
+        before = old.decide(case.dispute, case.context, case.at, case.trigger)
+        after = new.decide(case.dispute, case.context, case.at, case.trigger)
+        change = Change(case, before, after)
+        if change.differences():
+            out.append(change)
+    return out
