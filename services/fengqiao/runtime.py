@@ -15,6 +15,7 @@ from fengqiao.intake.service import IntakeService
 from fengqiao.notification.service import NotificationService
 from fengqiao.platform.bus import Bus, connect
 from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.platform.metrics import MetricsServer
 from fengqiao.platform.running import Reloadable, Running
 from fengqiao.platform.settings import Settings
 from fengqiao.triage.service import TriageService
@@ -33,6 +34,7 @@ SERVICES: dict[str, Starter] = {
 class Stack:
     settings: Settings
     services: dict[str, Running]
+    metrics_port: int = 0  # 0: no metrics endpoint
 
     def port(self, name: str) -> int:
         return self.services[name].port
@@ -44,7 +46,11 @@ async def running(settings: Settings, names: Sequence[str]) -> AsyncIterator[Sta
     nats: EmbeddedNats | None = None
     buses: list[Bus] = []
     services: dict[str, Running] = {}
+    scrape: MetricsServer | None = None
     try:
+        if settings.metrics_addr:
+            scrape = MetricsServer(settings.metrics_addr)
+            log.info("metrics_serving", port=scrape.port)
         if not settings.nats_url:
             nats = await EmbeddedNats.start(settings.data_dir)
             settings = settings.with_nats(nats.url)
@@ -53,7 +59,7 @@ async def running(settings: Settings, names: Sequence[str]) -> AsyncIterator[Sta
             buses.append(bus)
             services[name] = await SERVICES[name](bus, settings)
             log.info("service_started", service=name, port=services[name].port)
-        yield Stack(settings, services)
+        yield Stack(settings, services, scrape.port if scrape else 0)
     finally:
         for name, service in reversed(services.items()):
             try:
@@ -66,6 +72,8 @@ async def running(settings: Settings, names: Sequence[str]) -> AsyncIterator[Sta
             await bus.close()
         if nats is not None:
             await nats.stop()
+        if scrape is not None:
+            scrape.stop()
 
 
 async def serve_until_signalled(settings: Settings, names: Sequence[str]) -> None:

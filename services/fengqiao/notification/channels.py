@@ -77,7 +77,9 @@ class Sender:
         self._settings = settings
         self._client = client
 
-    async def send(self, channel: Channel, n: Notification) -> None:
+    async def send(self, channel: Channel, n: Notification) -> str:
+        """Send `n`; the kind of channel that carried it (an SMS without a gateway is
+        written to the log, so `log`)."""
         match channel.kind:
             case "webhook":
                 await self._post(channel.target, self._settings.webhook_secret, n, payload(n))
@@ -94,8 +96,10 @@ class Sender:
                     message=n.message,
                     reason="no SMS gateway set (FENGQIAO_SMS_GATEWAY_URL)",
                 )
+                return "log"
             case _:
                 log.info("notification_logged", recipient=n.recipient_id, message=n.message)
+        return channel.kind
 
     async def _post(self, url: str, secret: str, n: Notification, body: bytes) -> None:
         stamp = str(int(time.time()))

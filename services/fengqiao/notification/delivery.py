@@ -69,7 +69,7 @@ class DeliveryWorker:
                     "attempt": attempt,
                 }
                 try:
-                    await self._sender.send(channel, n)
+                    fields["channel"] = await self._sender.send(channel, n)
                 except DeliveryFailed as exc:
                     errors.append(f"{channel.kind}: {exc}")
                     log.warning(

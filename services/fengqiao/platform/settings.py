@@ -54,6 +54,8 @@ class Settings:
     data_dir: Path = Path("var")
     log_format: LogFormat = "auto"
     log_level: str = "info"
+    # host:port of the Prometheus scrape endpoint (`0.0.0.0:9464` in containers); empty: none.
+    metrics_addr: str = ""
     # Who receives notifications through which channel (webhook, email, log).
     directory_file: Path = Path("rules/directory.yaml")
     # HMAC-SHA256 key for webhook signatures; set it in production.
@@ -108,6 +110,7 @@ class Settings:
             data_dir=Path(get("DATA_DIR", str(default.data_dir))),
             log_format=log_format,
             log_level=log_level,
+            metrics_addr=get("METRICS_ADDR", ""),
             directory_file=Path(get("DIRECTORY_FILE", str(default.directory_file))),
             webhook_secret=env.get("FENGQIAO_WEBHOOK_SECRET", ""),
             smtp_host=get("SMTP_HOST", default.smtp_host),
@@ -134,6 +137,7 @@ class Settings:
                 f"use 1 to {MAX_DELIVERY_ATTEMPTS}"
             )
         for name, addr in (
+            *([("METRICS_ADDR", settings.metrics_addr)] if settings.metrics_addr else []),
             ("INTAKE_ADDR", settings.intake_addr),
             ("TRIAGE_ADDR", settings.triage_addr),
             ("NOTIFICATION_ADDR", settings.notification_addr),
