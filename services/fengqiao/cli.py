@@ -21,6 +21,7 @@ from fengqiao.domain.model import PolicyContext, Route
 from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
 from fengqiao.notification.dead_letters import list_dead_letters, redrive
 from fengqiao.platform.bus import connect
+from fengqiao.platform.grpc_tls import GrpcTls
 from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.nats_client import NatsConnectError
 from fengqiao.platform.settings import Settings, SettingsError
@@ -143,9 +144,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         return asyncio.run(_notifications(settings, args))
     if command == "health":
-        return asyncio.run(_health(args.target))
+        return asyncio.run(_health(args.target, settings.grpc_tls))
     if command == "submit":
-        return asyncio.run(_submit(args.file, args.target or _client_target(settings.intake_addr)))
+        target = args.target or _client_target(settings.intake_addr)
+        return asyncio.run(_submit(args.file, target, settings.grpc_tls))
     if args.rules_command == "check":
         return rules_cli.check(args.file or settings.policy_file)
     if args.rules_command == "schema":
@@ -171,9 +173,9 @@ def _client_target(listen: str) -> str:
     return f"{'127.0.0.1' if host in ('0.0.0.0', '[::]', '') else host}:{port}"
 
 
-async def _submit(path: Path, target: str) -> int:
+async def _submit(path: Path, target: str, tls: GrpcTls) -> int:
     request = read_submission(path)
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with tls.channel(target) as channel:
         try:
             response = await intake_pb2_grpc.IntakeServiceStub(channel).SubmitDispute(request)
         except grpc.aio.AioRpcError as exc:
@@ -203,9 +205,9 @@ async def _notifications(settings: Settings, args: argparse.Namespace) -> int:
         await bus.close()
 
 
-async def _health(target: str) -> int:
+async def _health(target: str, tls: GrpcTls) -> int:
     """For container health checks: the standard gRPC health service, overall status."""
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with tls.channel(target) as channel:
         # types-grpcio-health-checking declares HealthStub without its methods.
         stub: Any = health_pb2_grpc.HealthStub(channel)
         try:

@@ -292,3 +292,9 @@ def test_every_deployed_service_connects_as_its_own_nats_user() -> None:
         values = {e["name"]: e.get("value") for e in container["env"]}
         assert values["FENGQIAO_NATS_USER"] == name
         assert values["FENGQIAO_NATS_URL"].startswith("tls://")
+        # The gRPC API serves TLS, so its probes are `fengqiao health`, which can.
+        assert {"FENGQIAO_GRPC_TLS_CERT", "FENGQIAO_GRPC_TLS_KEY", "FENGQIAO_GRPC_TLS_CA"} <= set(
+            values
+        )
+        assert values["FENGQIAO_GRPC_TLS_SERVER_NAME"] == f"fengqiao-{name}"
+        assert container["readinessProbe"]["exec"]["command"][:2] == ["fengqiao", "health"]

@@ -32,6 +32,7 @@ class IntakeService:
             settings.intake_addr,
             lambda s: intake_pb2_grpc.add_IntakeServiceServicer_to_server(servicer, s),
             [SERVICE_NAME],
+            settings.grpc_tls,
         )
         return cls("intake", server.port, server, index)
 

@@ -57,6 +57,7 @@ class NotificationService:
             settings.notification_addr,
             lambda s: notification_pb2_grpc.add_NotificationServiceServicer_to_server(servicer, s),
             [SERVICE_NAME],
+            settings.grpc_tls,
         )
         worker = NotificationWorker(bus)
         directory = load_directory(settings.directory_file)

@@ -11,6 +11,7 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from fengqiao.platform.grpc_errors import ErrorInterceptor
+from fengqiao.platform.grpc_tls import PLAIN_GRPC, GrpcTls
 
 Register = Callable[[grpc.aio.Server], None]
 STOP_GRACE_SECONDS = 5.0
@@ -27,8 +28,15 @@ class GrpcServer:
         self._health = health
 
     @classmethod
-    async def start(cls, addr: str, register: Register, service_names: Sequence[str]) -> GrpcServer:
-        """Bind `addr` (port 0 picks a free port) and serve `service_names`."""
+    async def start(
+        cls,
+        addr: str,
+        register: Register,
+        service_names: Sequence[str],
+        tls: GrpcTls = PLAIN_GRPC,
+    ) -> GrpcServer:
+        """Bind `addr` (port 0 picks a free port) and serve `service_names`, over TLS when
+        `tls` has a certificate."""
         server = grpc.aio.server(interceptors=[ErrorInterceptor()])
         register(server)
         checker = health_aio.HealthServicer()
@@ -36,7 +44,12 @@ class GrpcServer:
         reflection.enable_server_reflection(
             (*service_names, HEALTH_SERVICE, reflection.SERVICE_NAME), server
         )
-        port = server.add_insecure_port(addr)
+        credentials = tls.server_credentials()
+        port = (
+            server.add_secure_port(addr, credentials)
+            if credentials is not None
+            else server.add_insecure_port(addr)
+        )
         if port == 0:
             raise OSError(f"cannot listen on {addr}")
         await server.start()

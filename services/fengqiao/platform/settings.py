@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from fengqiao.platform.grpc_tls import PLAIN_GRPC, GrpcTls
 from fengqiao.platform.nats_client import PLAIN, NatsOptions
 
 LogFormat = Literal["auto", "json", "console"]
@@ -44,6 +45,8 @@ class Settings:
     nats_url: str = ""
     # This service's NATS user, TLS files and start-up wait (see deploy/nats/auth.conf).
     nats: NatsOptions = PLAIN
+    # TLS of the gRPC APIs (and of fengqiao's own gRPC clients).
+    grpc_tls: GrpcTls = PLAIN_GRPC
     intake_addr: str = "127.0.0.1:50051"
     triage_addr: str = "127.0.0.1:50052"
     notification_addr: str = "127.0.0.1:50053"
@@ -111,6 +114,13 @@ class Settings:
             log_format=log_format,
             log_level=log_level,
             metrics_addr=get("METRICS_ADDR", ""),
+            grpc_tls=GrpcTls(
+                cert=_path(get("GRPC_TLS_CERT", "")),
+                key=_path(get("GRPC_TLS_KEY", "")),
+                client_ca=_path(get("GRPC_TLS_CLIENT_CA", "")),
+                ca=_path(get("GRPC_TLS_CA", "")),
+                server_name=get("GRPC_TLS_SERVER_NAME", ""),
+            ),
             directory_file=Path(get("DIRECTORY_FILE", str(default.directory_file))),
             webhook_secret=env.get("FENGQIAO_WEBHOOK_SECRET", ""),
             smtp_host=get("SMTP_HOST", default.smtp_host),
@@ -129,7 +139,7 @@ class Settings:
             raise SettingsError(
                 f"FENGQIAO_SMS_GATEWAY_URL={settings.sms_gateway_url!r}: use an http(s):// URL"
             )
-        if problems := settings.nats.problems():
+        if problems := settings.nats.problems() + settings.grpc_tls.problems():
             raise SettingsError("; ".join(problems))
         if not 1 <= settings.delivery_attempts <= MAX_DELIVERY_ATTEMPTS:
             raise SettingsError(

@@ -46,6 +46,7 @@ class TriageService:
             settings.triage_addr,
             lambda s: triage_pb2_grpc.add_TriageServiceServicer_to_server(servicer, s),
             [SERVICE_NAME],
+            settings.grpc_tls,
         )
         worker = TriageWorker(bus, runner)
         consumers = [
