@@ -135,14 +135,14 @@ async def open_connection(url: str, service: str, options: NatsOptions = PLAIN) 
             await nc.close()
     if connecting.cancelled() or connecting.exception() is not None:
         if refused.done():
+            what = f"NATS at {url} refused this service ({options.describe()})"
             cause = refused.result()
-        elif not connecting.cancelled():
-            cause = connecting.exception() or TimeoutError()
         else:
-            cause = last[0] if last else TimeoutError("no answer")
+            what = f"cannot reach NATS at {url} within {options.connect_wait_seconds:g}s"
+            failed = None if connecting.cancelled() else connecting.exception()
+            cause = failed or (last[0] if last else TimeoutError("no answer"))
         raise NatsConnectError(
-            f"cannot connect to NATS at {url} ({options.describe()}) within "
-            f"{options.connect_wait_seconds:g}s: {str(cause) or type(cause).__name__}. Check "
-            "FENGQIAO_NATS_URL, FENGQIAO_NATS_USER/PASSWORD and FENGQIAO_NATS_TLS_*"
+            f"{what}: {str(cause) or type(cause).__name__}. Check FENGQIAO_NATS_URL, "
+            "FENGQIAO_NATS_USER/PASSWORD and FENGQIAO_NATS_TLS_*"
         )
     return nc
