@@ -40,9 +40,7 @@ async def test_no_nats_within_the_wait_is_an_exit_saying_what_to_check() -> None
         _, err = await process.communicate()
     assert process.returncode == 1
     message = err.decode().strip().splitlines()[-1]
-    assert message.startswith(
-        "无法连接消息总线（NATS）: cannot reach NATS at nats://127.0.0.1:"
-    )
+    assert message.startswith("无法连接消息总线（NATS）: cannot reach NATS at nats://127.0.0.1:")
     assert "within 1s" in message and "FENGQIAO_NATS_URL" in message
 
 
