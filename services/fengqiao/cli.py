@@ -67,8 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     diff = rules.add_parser(
         "diff", help="what an edited rules file would change, over every case and sample"
     )
-    diff.add_argument("live", type=Path, help="the rules file in force")
-    diff.add_argument("edited", type=Path, help="the edited rules file")
+    diff.add_argument(
+        "files",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="[LIVE] EDITED: the rules file in force (default: the configured policy), "
+        "and the edited one",
+    )
     test = rules.add_parser("test", help="run policy test cases (rules/tests/*.yaml)")
     test.add_argument("file", type=Path, nargs="?", help="rules file (default: the live policy)")
     test.add_argument(
@@ -153,7 +159,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.rules_command == "schema":
         return rules_cli.schema()
     if args.rules_command == "diff":
-        return rules_cli.diff(args.live, args.edited)
+        if len(args.files) > 2:
+            print("rules diff 只接受两个文件（give at most LIVE and EDITED）", file=sys.stderr)
+            return 2
+        live, edited = args.files if len(args.files) == 2 else (settings.policy_file, *args.files)
+        return rules_cli.diff(live, edited)
     if args.rules_command == "test":
         return rules_cli.test(args.file or settings.policy_file, args.cases, verbose=args.verbose)
     context = PolicyContext(

@@ -89,3 +89,13 @@ def test_rules_diff_prints_each_change_and_a_count(
     total, changes, same = map(int, summary.groups())
     samples = len(sample_files(POLICY.parent / "samples"))
     assert (total, changes, same) == (len(cases) + samples, len(changed), total - len(changed))
+
+
+def test_rules_diff_compares_with_the_configured_policy_when_given_one_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FENGQIAO_POLICY_FILE", str(POLICY))
+    assert main(["rules", "diff", str(POLICY)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"对比（impact）：{POLICY}") and "0 changed" in out[-1]
+    assert main(["rules", "diff", str(POLICY), str(POLICY), str(POLICY)]) == 2
