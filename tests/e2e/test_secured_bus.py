@@ -183,6 +183,29 @@ async def test_a_service_cannot_publish_what_another_owns(secured: SecuredNats) 
     assert errors == ['nats: permissions violation for publish to "disputes.routed.fq-1"']
 
 
+@pytest.mark.parametrize("user", ["intake", "triage", "notification"])
+async def test_no_service_can_delete_a_stream_or_purge_a_bucket(
+    secured: SecuredNats, user: str
+) -> None:
+    bus = await connect(secured.server.url, user, secured.options(user))
+    try:
+        await bus.disputes.put("FQ-kept", b"{}")
+        with capture_logs() as logs:
+            for attempt in (
+                bus.js.delete_stream(f"KV_{KV_DISPUTES}"),
+                bus.js.purge_stream(f"KV_{KV_DISPUTES}"),
+                bus.js.delete_stream("DISPUTES"),
+            ):
+                with pytest.raises((TimeoutError, NoStreamResponseError)):
+                    await asyncio.wait_for(attempt, 1)  # refused requests get no answer
+        assert (await bus.disputes.get("FQ-kept")).value == b"{}"
+        assert (await bus.js.stream_info("DISPUTES")).config.name == "DISPUTES"
+    finally:
+        await bus.close()
+    denied = [e["error"] for e in logs if e["event"] == "nats_error"]
+    assert len(denied) == 3 and all("permissions violation" in d for d in denied)
+
+
 async def test_intakes_read_model_keeps_up_with_a_burst_past_flow_control(
     secured: SecuredNats,
 ) -> None:
