@@ -226,7 +226,7 @@ class PolicyChecker(WhenChecks):
             else ""
         )
         priority = node.get("priority", Priority.NORMAL.value)
-        if priority not in {p.value for p in Priority}:
+        if not isinstance(priority, str) or priority not in {p.value for p in Priority}:
             self.add(
                 position(node, "priority"),
                 "priority 只能是 normal（一般）或 urgent（紧急）",

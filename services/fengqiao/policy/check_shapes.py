@@ -31,15 +31,19 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool | ScalarBoolean)
 
 
+# A trillion yuan: far above any dispute, and a number every evaluator handles exactly.
+MAX_YUAN: Final = 10**12
+
+
 def yuan_to_fen(value: Any) -> int | None:
-    """Yuan (at most two decimals, ≥ 0) as whole fen, or None."""
+    """Yuan (at most two decimals, 0 to `MAX_YUAN`) as whole fen, or None."""
     if isinstance(value, bool | ScalarBoolean) or not isinstance(value, int | float):
         return None
     try:
         fen = Decimal(str(value)) * 100
     except InvalidOperation:
         return None
-    if fen < 0 or fen != fen.to_integral_value():
+    if not fen.is_finite() or not 0 <= fen <= MAX_YUAN * 100 or fen != fen.to_integral_value():
         return None
     return int(fen)
 

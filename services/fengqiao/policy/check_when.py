@@ -163,7 +163,7 @@ class WhenChecks(ShapeChecks):
                     return fen
                 self.add(
                     where,
-                    f"{spec.label}应为不小于 0 的金额（元，最多两位小数）",
-                    f"{fact} takes an amount in yuan ≥ 0 with at most two decimals",
+                    f"{spec.label}应为 0 到 1 万亿之间的金额（元，最多两位小数）",
+                    f"{fact} takes an amount in yuan from 0 to 10^12, at most two decimals",
                 )
         return None

@@ -12,7 +12,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from fengqiao.domain.vocabulary import RECIPIENT_ROLES, SUBMITTED, TRIGGERS
 from fengqiao.policy.check import MAX_RULES
-from fengqiao.policy.check_shapes import MAX_DEADLINE, ROUTES
+from fengqiao.policy.check_shapes import MAX_DEADLINE, MAX_YUAN, ROUTES
 from fengqiao.policy.conditions import MULTI_VALUE_OPS, OPS_BY_KIND, Op
 from fengqiao.policy.facts import FACTS, Kind
 from fengqiao.policy.problems import Problem
@@ -39,7 +39,7 @@ def _scalar(kind: Kind, vocabulary: Any) -> Schema:
         case Kind.COUNT:
             return {"type": "integer", "minimum": 0}
         case Kind.MONEY:
-            return {"type": "number", "minimum": 0, "description": "元"}
+            return {"type": "number", "minimum": 0, "maximum": MAX_YUAN, "description": "元"}
         case Kind.FLAG:
             return {"type": "boolean"}
         case _:
@@ -80,7 +80,10 @@ def _deadline() -> Schema:
     }  # fmt: skip
     band = {
         "type": "object",
-        "properties": {"below": {"type": "number", "minimum": 0, "description": "元"}, **units},
+        "properties": {
+            "below": {"type": "number", "minimum": 0, "maximum": MAX_YUAN, "description": "元"},
+            **units,
+        },
         "additionalProperties": False,
         "minProperties": 1,
         "maxProperties": 2,
