@@ -4,11 +4,14 @@ by value, either loads or raises `PolicyError` with every problem inside the fil
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fengqiao.policy import PolicyError, parse_policy
+from fengqiao.policy.cases import load_cases
 from tests.conftest import POLICY
 
 LINES = POLICY.read_text(encoding="utf-8").splitlines()
@@ -23,8 +26,8 @@ REPLACEMENTS = [
 
 
 @st.composite
-def edited(draw: st.DrawFn) -> str:
-    lines = list(LINES)
+def edited(draw: st.DrawFn, original: list[str] = LINES) -> str:
+    lines = list(original)
     for _ in range(draw(st.integers(1, 3))):
         i = draw(st.integers(0, len(lines) - 1))
         match draw(st.sampled_from(["drop", "duplicate", "value", "indent", "key"])):
@@ -77,3 +80,34 @@ def test_edits_that_once_crashed_the_checker_are_refused_in_words(
     with pytest.raises(PolicyError) as info:
         parse_policy(text.replace(old, new, 1).encode("utf-8"), "triage.yaml")
     assert any(says in p.en for p in info.value.problems)
+
+
+CASES = (POLICY.parent / "tests" / "routing.yaml").read_text(encoding="utf-8").splitlines()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(edited(CASES))
+def test_any_edit_of_a_case_file_loads_or_is_refused_with_problems(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
+    path = tmp_path_factory.mktemp("cases") / "routing.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        cases = load_cases([path], POLICY.parent / "samples")
+    except PolicyError as exc:
+        assert exc.problems and all(p.line >= 1 for p in exc.problems)
+    else:
+        assert all(case.name for case in cases)
+
+
+def test_a_dispute_that_is_not_a_mapping_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "cases.yaml"
+    path.write_text(
+        "defaults: {dispute: [1]}\ncases:\n  - name: x\n    dispute: [2]\n"
+        "    expect: {route: local}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(PolicyError) as info:
+        load_cases([path], POLICY.parent / "samples")
+    refused = [(p.line, p.en) for p in info.value.problems if "mapping" in p.en]
+    assert refused == [(1, "dispute must be a mapping"), (4, "dispute must be a mapping")]

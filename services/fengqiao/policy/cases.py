@@ -151,7 +151,7 @@ class _CaseReader:
                 [Problem(1, 1, "用例文件应包含 cases 列表", "a case file needs a `cases` list")],
             )
         self.checker.keys(doc, ("defaults", "cases"), ("cases",), "用例文件")
-        defaults = doc.get("defaults") or CommentedMap()
+        defaults = self.mapping(doc, "defaults")
         out = [
             c
             for i, item in enumerate(doc["cases"])
@@ -168,10 +168,10 @@ class _CaseReader:
         before = len(self.checker.problems)
         self.checker.keys(node, _CASE_KEYS, ("name", "expect"), "用例")
         name = self.checker.text(node, "name", "用例名称") if "name" in node else ""
-        raw: dict[str, Any] = _plain(defaults.get("dispute") or {})
+        raw: dict[str, Any] = _plain(self.mapping(defaults, "dispute"))
         if "sample" in node:
             raw = _merge(raw, self.sample(node))
-        raw = _merge(raw, _plain(node.get("dispute") or {}))
+        raw = _merge(raw, _plain(self.mapping(node, "dispute")))
         dispute = self.dispute(node, raw)
         context = self.context(node)
         trigger = self.trigger(node)
@@ -180,6 +180,16 @@ class _CaseReader:
         if len(self.checker.problems) > before or dispute is None or at is None:
             return None
         return Case(name, str(self.path), position(node)[0], dispute, context, trigger, at, expect)
+
+    def mapping(self, node: CommentedMap, key: str) -> CommentedMap:
+        """`node[key]` if it is a mapping; empty if absent; a problem if anything else."""
+        value = node.get(key)
+        if value is None:
+            return CommentedMap()
+        if not isinstance(value, CommentedMap):
+            self.fail(position(node, key), f"{key} 应为映射", f"{key} must be a mapping")
+            return CommentedMap()
+        return value
 
     def sample(self, node: CommentedMap) -> dict[str, Any]:
         path = self.samples / str(node["sample"])
@@ -192,7 +202,11 @@ class _CaseReader:
                 f"cannot read sample {path}: {exc}",
             )
             return {}
-        return dict(data.get("dispute", data))
+        dispute = data.get("dispute", data) if isinstance(data, dict) else None
+        if not isinstance(dispute, dict):
+            self.fail(position(node, "sample"), f"样例 {path} 不是纠纷", f"{path} is not a dispute")
+            return {}
+        return dispute
 
     def dispute(self, node: CommentedMap, raw: Mapping[str, Any]) -> Dispute | None:
         where = position(node, "dispute" if "dispute" in node else "sample")

@@ -1,0 +1,29 @@
+"""Whatever operators do to the directory (通讯录), loading it answers with a Directory or
+with located problems, never with a crash."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from fengqiao.notification.directory import load_directory
+from fengqiao.policy import PolicyError
+from tests.conftest import POLICY
+from tests.policy.test_fuzz import edited
+
+DIRECTORY = (POLICY.parent / "directory.yaml").read_text(encoding="utf-8").splitlines()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(edited(DIRECTORY))
+def test_any_edit_of_the_directory_loads_or_is_refused_with_problems(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
+    path = tmp_path_factory.mktemp("directory") / "directory.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        directory = load_directory(path)
+    except PolicyError as exc:
+        assert exc.problems and all(p.line >= 1 and p.zh and p.en for p in exc.problems)
+    else:
+        assert all(contact.channels for contact in directory.contacts.values())
