@@ -10,6 +10,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from fengqiao.domain.errors import FieldViolation, InvalidArgument
 from fengqiao.domain.model import (
     CaseEvent,
     Colour,
@@ -70,11 +71,18 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     return ts
 
 
-def from_timestamp(message: Message, field: str) -> datetime | None:
+def from_timestamp(message: Message, field: str, path: str = "") -> datetime | None:
+    """The time in `message.field`, if set; `InvalidArgument` on `path` (default: `field`)
+    when it lies outside the years 1–9999."""
     if not message.HasField(field):
         return None
     ts: Timestamp = getattr(message, field)
-    return ts.ToDatetime(tzinfo=UTC)
+    try:
+        return ts.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidArgument(
+            [FieldViolation(path or field, "时间超出范围（a time between the years 1 and 9999）")]
+        ) from exc
 
 
 def route_to_proto(route: Route | None) -> pb.Route.ValueType:
@@ -147,8 +155,8 @@ def dispute_from_proto(m: pb.Dispute) -> Dispute:
         channel=m.channel.strip(),
         risk_flags=tuple(f.strip() for f in m.risk_flags),
         court_mediation_consent=m.court_mediation_consent,
-        occurred_at=from_timestamp(m, "occurred_at"),
-        received_at=from_timestamp(m, "received_at"),
+        occurred_at=from_timestamp(m, "occurred_at", "dispute.occurred_at"),
+        received_at=from_timestamp(m, "received_at", "dispute.received_at"),
     )
 
 

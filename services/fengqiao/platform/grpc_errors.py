@@ -33,21 +33,33 @@ _CODES: dict[type[FengqiaoError], int] = {
 }
 
 
+# The status travels in trailing metadata, which clients cap at 8 KiB (base64 adds a
+# third): past that a client sees RESOURCE_EXHAUSTED instead of the error. Field problems
+# that echo a long value are shortened and the list is cut, saying how much was left out.
+_MAX_STATUS_BYTES = 4096
+_MAX_TEXT = 200
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+
+
 def to_status(exc: FengqiaoError) -> status_pb2.Status:
     code = next((c for t, c in _CODES.items() if isinstance(exc, t)), code_pb2.INTERNAL)
-    status = status_pb2.Status(code=code, message=str(exc))
+    status = status_pb2.Status(code=code, message=_short(str(exc)))
     if isinstance(exc, InvalidArgument):
+        bad = error_details_pb2.BadRequest()
+        for i, v in enumerate(exc.violations):
+            bad.field_violations.add(field=_short(v.field), description=_short(v.description))
+            if bad.ByteSize() + status.ByteSize() > _MAX_STATUS_BYTES:
+                del bad.field_violations[-1]
+                left = len(exc.violations) - i
+                bad.field_violations.add(
+                    field="…", description=f"另有 {left} 处问题（{left} more）"
+                )
+                break
         detail = any_pb2.Any()
-        detail.Pack(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(
-                        field=v.field, description=v.description
-                    )
-                    for v in exc.violations
-                ]
-            )
-        )
+        detail.Pack(bad)
         status.details.append(detail)
     return status
 
