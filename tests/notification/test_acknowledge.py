@@ -50,8 +50,12 @@ async def test_unacknowledged_is_reminded_then_the_level_up_is_told(
             notification_pb2.AcknowledgeRequest(notification_id=room.id, who="别人")
         )
         assert acked.acknowledged_by == again.acknowledged_by == "调解员 李华"
-        for bad_id, code in ((routed["party"].id, grpc.StatusCode.FAILED_PRECONDITION),
-                             (f"{dispute_id}.nope.0", grpc.StatusCode.NOT_FOUND)):  # fmt: skip
+        refusals = [
+            (routed["party"].id, grpc.StatusCode.FAILED_PRECONDITION),
+            (f"{dispute_id}.nope.{'0' * 20}", grpc.StatusCode.NOT_FOUND),
+            (f"{dispute_id}.no pe.0", grpc.StatusCode.INVALID_ARGUMENT),  # not a key at all
+        ]
+        for bad_id, code in refusals:
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await notify.Acknowledge(
                     notification_pb2.AcknowledgeRequest(notification_id=bad_id, who="x")

@@ -3,6 +3,7 @@ they are told. Pure: no I/O."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Final
 
@@ -24,6 +25,10 @@ REMIND: Final = 1  # first time the acknowledgement timer fires
 ESCALATE: Final = 2  # second time
 # If the decision gave no response time, wait this long before reminding.
 DEFAULT_WAIT: Final = timedelta(hours=1)
+
+
+# `<dispute>.<event>.<recipient hash>`: what `notification_key` makes (and a KV key can be).
+NOTIFICATION_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,200}\.[0-9a-f]{20}")
 
 
 def parts_of(key: str) -> tuple[str, str, str]:

@@ -17,6 +17,7 @@ from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidAr
 from fengqiao.domain.ids import check_dispute_id
 from fengqiao.domain.model import Notification, TimelineEntry
 from fengqiao.domain.paging import page_of
+from fengqiao.notification import acks
 from fengqiao.notification.recipients import recipient_digest
 from fengqiao.platform import timers
 from fengqiao.platform.bus import (
@@ -97,7 +98,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
     ) -> notification_pb2.Notification:
         key, who = request.notification_id.strip(), request.who.strip()
         problems = []
-        if key.count(".") != 2:
+        if not acks.NOTIFICATION_ID.fullmatch(key):
             problems.append(
                 FieldViolation("notification_id", "通知编号无效（not a notification id）")
             )
