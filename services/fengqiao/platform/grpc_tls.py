@@ -11,6 +11,8 @@ from typing import Final
 
 import grpc
 
+from fengqiao.platform.setting_files import missing_files
+
 
 @dataclass(frozen=True, slots=True)
 class GrpcTls:
@@ -31,15 +33,14 @@ class GrpcTls:
             out.append("set FENGQIAO_GRPC_TLS_CERT and FENGQIAO_GRPC_TLS_KEY together, or neither")
         if self.client_ca is not None and self.cert is None:
             out.append("FENGQIAO_GRPC_TLS_CLIENT_CA needs FENGQIAO_GRPC_TLS_CERT and _KEY")
-        for name, path in (
-            ("CERT", self.cert),
-            ("KEY", self.key),
-            ("CLIENT_CA", self.client_ca),
-            ("CA", self.ca),
-        ):
-            if path is not None and not path.is_file():
-                out.append(f"FENGQIAO_GRPC_TLS_{name}={path}: no such file")
-        return out
+        return out + missing_files(
+            {
+                "FENGQIAO_GRPC_TLS_CERT": self.cert,
+                "FENGQIAO_GRPC_TLS_KEY": self.key,
+                "FENGQIAO_GRPC_TLS_CLIENT_CA": self.client_ca,
+                "FENGQIAO_GRPC_TLS_CA": self.ca,
+            }
+        )
 
     def server_credentials(self) -> grpc.ServerCredentials | None:
         """None: serve in plain text."""

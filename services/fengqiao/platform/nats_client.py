@@ -16,6 +16,8 @@ from typing import Any, Final
 import structlog
 from nats.aio.client import Client
 
+from fengqiao.platform.setting_files import missing_files
+
 log = structlog.get_logger()
 
 # Answers that retrying cannot change: stop at once rather than wait out the timeout.
@@ -51,14 +53,13 @@ class NatsOptions:
             out.append("set FENGQIAO_NATS_USER and FENGQIAO_NATS_PASSWORD together, or neither")
         if (self.tls_cert is None) != (self.tls_key is None):
             out.append("set FENGQIAO_NATS_TLS_CERT and FENGQIAO_NATS_TLS_KEY together, or neither")
-        for name, path in (
-            ("TLS_CA", self.tls_ca),
-            ("TLS_CERT", self.tls_cert),
-            ("TLS_KEY", self.tls_key),
-        ):
-            if path is not None and not path.is_file():
-                out.append(f"FENGQIAO_NATS_{name}={path}: no such file")
-        return out
+        return out + missing_files(
+            {
+                "FENGQIAO_NATS_TLS_CA": self.tls_ca,
+                "FENGQIAO_NATS_TLS_CERT": self.tls_cert,
+                "FENGQIAO_NATS_TLS_KEY": self.tls_key,
+            }
+        )
 
     @property
     def uses_tls(self) -> bool:
