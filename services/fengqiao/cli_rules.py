@@ -74,7 +74,7 @@ def diff(live: Path, edited: Path) -> int:
     for change in changes:
         case = change.case
         print(f"✎ {case.source}:{case.line} {case.name}")
-        for difference in change.differences():
+        for difference in change.differences:
             print(f"    {difference}")
     print(
         f"共比对 {len(cases)} 件：{len(changes)} 件改变，{len(cases) - len(changes)} 件不变"

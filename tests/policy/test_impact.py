@@ -59,7 +59,7 @@ def test_a_longer_deadline_changes_exactly_the_disputes_of_that_rule(
     changes = impact(live, edited(THREE_DAYS, FIVE_DAYS), cases)
     assert {c.case.name for c in changes} == hitting(live, cases, NEIGHBOUR_RULE) != set()
     for change in changes:
-        kinds = [d.split(" ")[0].split("：")[0] for d in change.differences()]
+        kinds = [d.split(" ")[0].split("：")[0] for d in change.differences]
         assert kinds == ["办理期限", "告知说明改为"]
 
 
@@ -68,7 +68,7 @@ def test_a_new_route_is_said_with_both_labels_and_codes(
 ) -> None:
     changes = impact(live, edited(LOCAL, STREET), cases)
     assert {c.case.name for c in changes} == hitting(live, cases, NEIGHBOUR_RULE)
-    said = changes[0].differences()
+    said = changes[0].differences
     assert any(
         d.startswith("去向 ") and "（local） → " in d and "（street_office）" in d for d in said
     )

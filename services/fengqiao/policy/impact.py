@@ -41,14 +41,16 @@ class Change:
     case: Case
     before: Decision
     after: Decision
+    # Each way the decision differs, in Chinese (codes in brackets where useful).
+    differences: tuple[str, ...]
 
-    def differences(self) -> list[str]:
-        """Each way the decision differs, in Chinese (codes in brackets where useful)."""
-        b, a = self.before, self.after
-        out = [f"{name} {show(b)} → {show(a)}" for name, show in _SHOWN if show(b) != show(a)]
-        if b.reason != a.reason:
-            out.append(f"告知说明改为：{a.reason}")
-        return out
+
+def differences(before: Decision, after: Decision) -> tuple[str, ...]:
+    b, a = before, after
+    out = [f"{name} {show(b)} → {show(a)}" for name, show in _SHOWN if show(b) != show(a)]
+    if b.reason != a.reason:
+        out.append(f"告知说明改为：{a.reason}")
+    return tuple(out)
 
 
 def impact(old: CompiledPolicy, new: CompiledPolicy, cases: Iterable[Case]) -> list[Change]:
@@ -57,7 +59,6 @@ def impact(old: CompiledPolicy, new: CompiledPolicy, cases: Iterable[Case]) -> l
     for case in cases:
         before = old.decide(case.dispute, case.context, case.at, case.trigger)
         after = new.decide(case.dispute, case.context, case.at, case.trigger)
-        change = Change(case, before, after)
-        if change.differences():
-            out.append(change)
+        if said := differences(before, after):
+            out.append(Change(case, before, after, said))
     return out
