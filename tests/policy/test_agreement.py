@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,7 +19,7 @@ from fengqiao.domain.vocabulary import CATEGORIES, CHANNELS, PARTY_ROLES, RISK_F
 from fengqiao.policy import CompiledPolicy, load_policy, parse_policy
 from fengqiao.policy.durable_engine import DurableMatcher
 from fengqiao.policy.facts import build_facts
-from tests.conftest import POLICY, samples
+from tests.conftest import POLICY, ROOT, samples
 from tests.policy.test_load import DEFAULT, HEAD
 
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
@@ -190,3 +193,17 @@ def test_matcher_says_so_when_no_rule_matches(compiled: CompiledPolicy) -> None:
         matcher.match(build_facts(calm, PolicyContext(), SUBMITTED))
     risky = replace(calm, risk_flags=("violence",))
     assert matcher.match(build_facts(risky, PolicyContext(), SUBMITTED)) == first.id
+
+
+# glibc fills fresh allocations with the complement of MALLOC_PERTURB_'s low byte. These
+# two make it read as durable_rules' "identifier" (0x09) and "expression" (0x0C) value
+# types: the bytes that made the core refuse a `$or` inside `$iany` at random.
+@pytest.mark.parametrize("perturb", ["246", "243"])
+def test_the_compiled_policy_does_not_depend_on_what_malloc_returns(perturb: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "fengqiao", "rules", "test"],
+        cwd=ROOT, env={**os.environ, "MALLOC_PERTURB_": perturb}, capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ", 0 failed" in done.stdout

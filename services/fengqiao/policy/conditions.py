@@ -105,7 +105,10 @@ class Condition:
             case Op.NOT_ONE_OF:
                 return _all([{"$neq": {f: v}} for v in self.values])
             case Op.ANY_OF:
-                return {"$iany": {f: _any([{"$i": v} for v in self.values])}}
+                # One `$iany` per value, never an `$or` inside `$iany`: durable_rules
+                # 2.0.28 reads an uninitialised byte of the `$or` node there and refuses
+                # the ruleset (error 102) at random, depending on what malloc returns.
+                return _any([{"$iany": {f: {"$i": v}}} for v in self.values])
             case Op.ALL_OF:
                 return _all([{"$iany": {f: {"$i": v}}} for v in self.values])
             case Op.MENTIONS:
