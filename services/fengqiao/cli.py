@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.nats_client import NatsConnectError
 from fengqiao.platform.settings import Settings, SettingsError
 from fengqiao.policy import PolicyError
+from fengqiao.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS, apply_retention
 from fengqiao.runtime import serve_until_signalled
 from fengqiao.samples import SampleError, read_submission
 from fengqiao.v1 import intake_pb2_grpc
@@ -55,6 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     notifications.add_parser("dead-letters", help="notifications whose delivery gave up")
     redrive = notifications.add_parser("redrive", help="send a dead letter again")
     redrive.add_argument("notification_id")
+    retention = sub.add_parser(
+        "retention",
+        help="anonymise disputes closed more than --days ago (needs FENGQIAO_NATS_URL)",
+    )
+    retention.add_argument(
+        "--days",
+        type=int,
+        default=DEFAULT_RETENTION_DAYS,
+        help=f"retention period in days (default {DEFAULT_RETENTION_DAYS}, "
+        f"at least {MIN_RETENTION_DAYS})",
+    )
+    retention.add_argument("--dry-run", action="store_true", help="list them, change nothing")
     health = sub.add_parser("health", help="exit 0 if the gRPC service at --target is serving")
     health.add_argument("--target", required=True, help="host:port")
 
@@ -141,19 +155,31 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if command == "demo":
         return asyncio.run(run_demo(settings, args.samples))
+    if command in ("notifications", "retention") and not settings.nats_url:
+        print(
+            "请设置 FENGQIAO_NATS_URL（set FENGQIAO_NATS_URL to the NATS server）", file=sys.stderr
+        )
+        return 2
     if command == "notifications":
-        if not settings.nats_url:
+        return asyncio.run(_notifications(settings, args))
+    if command == "retention":
+        if args.days < MIN_RETENTION_DAYS:
             print(
-                "请设置 FENGQIAO_NATS_URL（set FENGQIAO_NATS_URL to the NATS server）",
+                f"保存期限不能少于 {MIN_RETENTION_DAYS} 天：结案后的回访仍需当事人信息"
+                f"（--days must be at least {MIN_RETENTION_DAYS}）",
                 file=sys.stderr,
             )
             return 2
-        return asyncio.run(_notifications(settings, args))
+        return asyncio.run(_retention(settings, args.days, dry_run=args.dry_run))
     if command == "health":
         return asyncio.run(_health(args.target, settings.grpc_tls))
     if command == "submit":
         target = args.target or _client_target(settings.intake_addr)
         return asyncio.run(_submit(args.file, target, settings.grpc_tls))
+    return _rules(args, settings)
+
+
+def _rules(args: argparse.Namespace, settings: Settings) -> int:
     if args.rules_command == "check":
         return rules_cli.check(args.file or settings.policy_file)
     if args.rules_command == "schema":
@@ -213,6 +239,21 @@ async def _notifications(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await bus.close()
+
+
+async def _retention(settings: Settings, days: int, *, dry_run: bool) -> int:
+    bus = await connect(settings.nats_url, "cli", settings.nats)
+    try:
+        report = await apply_retention(
+            bus, datetime.now(UTC), timedelta(days=days), dry_run=dry_run
+        )
+    finally:
+        await bus.close()
+    for dispute_id in report.anonymised:
+        print(dispute_id)
+    verb = "将脱敏（would anonymise）" if dry_run else "已脱敏（anonymised）"
+    print(f"共 {report.examined} 件纠纷，结案满 {days} 天{verb} {len(report.anonymised)} 件")
+    return 0
 
 
 async def _health(target: str, tls: GrpcTls) -> int:

@@ -4,8 +4,9 @@ from datetime import UTC, datetime
 
 from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import Decision, Priority, Route
+from fengqiao.domain.anonymise import mask_phone
 from fengqiao.notification.messages import agreement_message, assignment_message
-from fengqiao.notification.recipients import mask_phone, parties, recipients
+from fengqiao.notification.recipients import parties, recipients
 from tests.conftest import sample
 
 

@@ -16,9 +16,9 @@ import aiosmtplib
 import httpx
 import structlog
 
+from fengqiao.domain.anonymise import mask_phone
 from fengqiao.domain.model import Notification
 from fengqiao.notification.directory import Channel
-from fengqiao.notification.recipients import mask_phone
 
 log = structlog.get_logger()
 

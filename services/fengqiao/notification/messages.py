@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from fengqiao.domain.anonymise import mask_phone
 from fengqiao.domain.model import Decision, Dispute, Route
 from fengqiao.domain.vocabulary import CATEGORIES, PARTY_ROLES, ROUTE_LABELS, label
-from fengqiao.notification.recipients import Recipient, mask_phone
+from fengqiao.notification.recipients import Recipient
 from fengqiao.policy.deadlines import CHINA
 
 # 人民调解法 第三十三条：经人民调解委员会调解达成调解协议后，双方当事人认为有必要的，

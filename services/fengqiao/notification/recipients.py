@@ -97,11 +97,6 @@ def party_index(recipient_id: str) -> int | None:
     return int(index) if index.isdigit() else None
 
 
-def mask_phone(phone: str) -> str:
-    """`13812345678` → `138****5678`."""
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
-
-
 def parties(dispute: Dispute) -> list[Recipient]:
     """Every party of `dispute` as a recipient."""
     return recipients_for_roles(dispute, (PARTY,))

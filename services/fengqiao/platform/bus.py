@@ -43,6 +43,9 @@ NOTIFY_STREAM: Final = "NOTIFY"
 NOTIFY: Final = "notify"
 # A day: a notification republished after a crash and a slow restart is still dropped.
 NOTIFY_DUPLICATE_WINDOW_SECONDS: Final = 24 * 3600.0
+# The feed keeps a month: its messages name the parties, and the retention job cannot
+# find them by dispute. The `notifications` bucket is the lasting record.
+NOTIFY_MAX_AGE_SECONDS: Final = 30 * 24 * 3600.0
 # Notifications whose delivery attempts ran out, with their last error.
 DLQ_STREAM: Final = "NOTIFY_DLQ"
 DLQ: Final = "dlq.notify"
@@ -123,6 +126,7 @@ async def _declare_streams(js: JetStreamContext) -> None:
             subjects=[f"{NOTIFY}.>"],
             storage=StorageType.FILE,
             duplicate_window=NOTIFY_DUPLICATE_WINDOW_SECONDS,
+            max_age=NOTIFY_MAX_AGE_SECONDS,
         ),
         StreamConfig(
             name=DLQ_STREAM,

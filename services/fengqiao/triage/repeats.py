@@ -72,6 +72,24 @@ class RepeatCounter:
             return earlier
         raise RuntimeError(f"{key}: {MAX_CONFLICTS} write conflicts in a row")
 
+    async def forget(self, record: DisputeRecord) -> None:
+        """Take `record` out of its parties' counts: the keys are digests of phone numbers,
+        so an anonymised dispute must not stay linked to one."""
+        for key in party_keys(record):
+            for _ in range(MAX_CONFLICTS):
+                seen, revision = await self._read(key)
+                if revision is None or record.id not in seen:
+                    break
+                kept = {k: v.isoformat() for k, v in seen.items() if k != record.id}
+                try:
+                    if kept:
+                        await self._kv.update(key, json.dumps(kept).encode(), last=revision)
+                    else:
+                        await self._kv.delete(key, last=revision)
+                except KeyWrongLastSequenceError:
+                    continue
+                break
+
     async def _read(self, key: str) -> tuple[dict[str, datetime], int | None]:
         try:
             entry = await self._kv.get(key)

@@ -1,0 +1,153 @@
+"""The retention job (`fengqiao retention`): anonymise disputes closed longer ago than the
+retention period, everywhere fengqiao keeps a copy of them.
+
+Run by the operator (a daily CronJob in deploy/k8s). For each dispute that is due, in an
+order that a crash at any point leaves safe to run again:
+
+1. its notifications are rewritten without the parties' names, numbers and addresses, and
+   its dead letters are purged;
+2. its messages on the DISPUTES stream (the submission, events, timers) are purged;
+3. it is taken out of the same-party counts, whose keys are digests of phone numbers;
+4. the record itself is rewritten (compare-and-set) with a timeline entry saying so;
+5. the record's older revisions, which still hold the parties' details, are purged.
+
+Step 5 is also repeated for every anonymised record that still has older revisions, so a
+run stopped between 4 and 5 is finished by the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
+
+import structlog
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+from fengqiao.convert import decode, encode, notification_from_proto, notification_to_proto
+from fengqiao.domain.anonymise import (
+    Scrubber,
+    anonymise_notification,
+    anonymise_record,
+    is_anonymised,
+    is_due,
+)
+from fengqiao.domain.model import DisputeRecord
+from fengqiao.platform.bus import (
+    DLQ,
+    DLQ_STREAM,
+    KV_DISPUTES,
+    KV_NOTIFICATIONS,
+    STREAM,
+    Bus,
+    kv_values,
+)
+from fengqiao.platform.store import DisputeStore, record_from_bytes
+from fengqiao.triage.repeats import RepeatCounter
+from fengqiao.v1 import notification_pb2
+
+log = structlog.get_logger()
+
+# Below this, a follow-up visit (回访) or a late appeal could still need the parties.
+MIN_RETENTION_DAYS: Final = 30
+DEFAULT_RETENTION_DAYS: Final = 365
+_MAX_CONFLICTS: Final = 50
+
+
+@dataclass(slots=True)
+class RetentionReport:
+    examined: int = 0
+    anonymised: list[str] = field(default_factory=list)
+    # Anonymised earlier; their leftover old revisions were purged in this run.
+    finished: list[str] = field(default_factory=list)
+
+
+async def apply_retention(
+    bus: Bus, now: datetime, keep: timedelta, *, dry_run: bool = False
+) -> RetentionReport:
+    """Anonymise every dispute closed more than `keep` before `now`."""
+    report = RetentionReport()
+    records = [record_from_bytes(v) for v in await kv_values(bus.js, KV_DISPUTES)]
+    report.examined = len(records)
+    days = keep.days
+    store = DisputeStore(bus)
+    for record in sorted(records, key=lambda r: r.id):
+        if not is_due(record, now, keep):
+            continue
+        report.anonymised.append(record.id)
+        if dry_run:
+            continue
+        await _anonymise(bus, store, record, now, days)
+        log.info("dispute_anonymised", dispute_id=record.id, closed_at=str(record.closed_at))
+    if not dry_run:
+        revisions = await _revision_counts(bus)
+        done = set(report.anonymised)
+        for record in records:
+            if record.id not in done and is_anonymised(record) and revisions.get(record.id, 1) > 1:
+                await _purge_old_revisions(bus, record.id)
+                report.finished.append(record.id)
+    log.info(
+        "retention_finished",
+        examined=report.examined,
+        anonymised=len(report.anonymised),
+        finished=len(report.finished),
+        keep_days=days,
+        dry_run=dry_run,
+    )
+    return report
+
+
+async def _anonymise(
+    bus: Bus, store: DisputeStore, record: DisputeRecord, now: datetime, days: int
+) -> None:
+    scrub = Scrubber.of(record.dispute)
+    await _anonymise_notifications(bus, record.id, scrub)
+    await bus.js.purge_stream(DLQ_STREAM, subject=f"{DLQ}.{record.id}.>")
+    await bus.js.purge_stream(STREAM, subject=f"disputes.*.{record.id}")
+    await bus.js.purge_stream(STREAM, subject=f"disputes.*.*.{record.id}.>")
+    await RepeatCounter(bus.repeats).forget(record)
+    note = f"结案已满{days}天，当事人个人信息已按保存期限脱敏"
+
+    def change(current: DisputeRecord) -> DisputeRecord | None:
+        if is_anonymised(current):
+            return None
+        # The record read now, not the one listed: scrub what it holds at this revision.
+        return anonymise_record(current, now, Scrubber.of(current.dispute), note=note)
+
+    await store.update(record.id, change)
+    await _purge_old_revisions(bus, record.id)
+
+
+async def _anonymise_notifications(bus: Bus, dispute_id: str, scrub: Scrubber) -> None:
+    kv = bus.notifications
+    for value in await kv_values(bus.js, KV_NOTIFICATIONS, f"{dispute_id}.>"):
+        key = notification_from_proto(decode(value, notification_pb2.Notification())).id
+        for _ in range(_MAX_CONFLICTS):
+            try:
+                entry = await kv.get(key)
+            except KeyNotFoundError:
+                break
+            if entry.value is None or entry.revision is None:
+                break
+            current = notification_from_proto(decode(entry.value, notification_pb2.Notification()))
+            clean = anonymise_notification(current, scrub)
+            if clean == current:
+                break
+            try:
+                await kv.update(key, encode(notification_to_proto(clean)), last=entry.revision)
+            except KeyWrongLastSequenceError:
+                continue
+            break
+
+
+async def _purge_old_revisions(bus: Bus, dispute_id: str) -> None:
+    await bus.js.purge_stream(
+        f"KV_{KV_DISPUTES}", subject=f"$KV.{KV_DISPUTES}.{dispute_id}", keep=1
+    )
+
+
+async def _revision_counts(bus: Bus) -> dict[str, int]:
+    """How many revisions the bucket holds for each dispute."""
+    prefix = f"$KV.{KV_DISPUTES}."
+    info = await bus.js.stream_info(f"KV_{KV_DISPUTES}", subjects_filter=f"{prefix}>")
+    return {s.removeprefix(prefix): n for s, n in (info.state.subjects or {}).items()}
