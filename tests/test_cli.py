@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
 
 from fengqiao.cli import main
 from fengqiao.runtime import Stack
-from tests.conftest import POLICY, ROOT, SAMPLES
+from fengqiao.v1 import intake_pb2_grpc
+from tests.conftest import POLICY, ROOT, SAMPLES, sample
 
 
 def test_rules_check_passes_on_the_shipped_policy(capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,20 +116,35 @@ def test_demo_decides_every_sample_on_all_three_routes() -> None:
     assert "升级 1 件" in done.stdout
 
 
-async def test_dead_letter_commands_need_nats_and_say_what_they_find(stack: Stack) -> None:
-    async def run(*argv: str, nats: bool = True) -> tuple[int | None, str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FENGQIAO_")}
-        if nats:
-            env["FENGQIAO_NATS_URL"] = stack.settings.nats_url
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "fengqiao", "notifications", *argv, cwd=ROOT, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await process.communicate()
-        return process.returncode, out.decode(), err.decode()
+async def run_cli(stack: Stack, *argv: str, nats: bool = True) -> tuple[int | None, str, str]:
+    """`fengqiao ARGV` in its own process, pointed at the stack's NATS unless not `nats`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FENGQIAO_")}
+    if nats:
+        env["FENGQIAO_NATS_URL"] = stack.settings.nats_url
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fengqiao", *argv, cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await process.communicate()
+    return process.returncode, out.decode(), err.decode()
 
-    assert (await run("dead-letters"))[:2] == (0, "共 0 条死信（dead letters）\n")
-    code, _, err = await run("redrive", "FQ-20261122-0000000000.routed-x.0")
+
+async def test_dead_letter_commands_need_nats_and_say_what_they_find(stack: Stack) -> None:
+    assert (await run_cli(stack, "notifications", "dead-letters"))[:2] == (
+        0, "共 0 条死信（dead letters）\n",
+    )  # fmt: skip
+    code, _, err = await run_cli(stack, "notifications", "redrive", "FQ-20261122-0000000000.x.0")
     assert code == 1 and "no dead letter" in err
-    code, _, err = await run("dead-letters", nats=False)
+    code, _, err = await run_cli(stack, "notifications", "dead-letters", nats=False)
+    assert code == 2 and "FENGQIAO_NATS_URL" in err
+
+
+async def test_retention_refuses_a_short_period_and_reports_what_it_did(stack: Stack) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as channel:
+        await intake_pb2_grpc.IntakeServiceStub(channel).SubmitDispute(sample("01"))
+    code, out, _ = await run_cli(stack, "retention", "--dry-run")
+    assert code == 0 and out == "共 1 件纠纷，结案满 365 天将脱敏（would anonymise） 0 件\n"
+    code, _, err = await run_cli(stack, "retention", "--days", "7")
+    assert code == 2 and "不能少于 30 天" in err
+    code, _, err = await run_cli(stack, "retention", nats=False)
     assert code == 2 and "FENGQIAO_NATS_URL" in err

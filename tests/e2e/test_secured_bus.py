@@ -12,6 +12,7 @@ import shutil
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -28,14 +29,17 @@ from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.nats_client import NatsConnectError, NatsOptions, open_connection
 from fengqiao.platform.projection import Projection
 from fengqiao.platform.settings import Settings, SettingsError
+from fengqiao.platform.store import DisputeStore
+from fengqiao.retention import apply_retention
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
 from tests.conftest import ROOT, sample
 from tests.e2e.processes import ServiceProcess
-from tests.intake.test_record_event import event
+from tests.intake.test_record_event import event, routed_dispute
 from tests.support import eventually
 
 DEPLOY = ROOT / "deploy" / "nats"
 USERS = ("intake", "triage", "notification", "operator")
+KEEP = timedelta(days=365)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,37 @@ async def test_the_operator_user_can_list_dead_letters(secured: SecuredNats) -> 
     assert process.returncode == 0, err.decode()
     assert out.decode() == "共 0 条死信（dead letters）\n"
     assert "nats_error" not in err.decode()
+
+
+async def test_the_operator_user_can_anonymise_a_long_closed_dispute(
+    secured: SecuredNats,
+) -> None:
+    names = ("intake", "triage", "notification")
+    started = await asyncio.gather(
+        *(ServiceProcess.start(n, secured.server.url, extra=secured.env(n)) for n in names)
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{started[0].port}") as channel:
+            intake = intake_pb2_grpc.IntakeServiceStub(channel)
+            dispute_id = await routed_dispute(intake)
+            for kind in ("accepted", "mediation_started", "resolved"):
+                await intake.RecordEvent(event(dispute_id, kind))
+        bus = await connect(secured.server.url, "cli", secured.options("operator"))
+        try:
+            closed_at = (await DisputeStore(bus).require(dispute_id)).closed_at
+            assert closed_at is not None
+            with capture_logs() as logs:
+                report = await apply_retention(bus, closed_at + KEEP, KEEP)
+            record = await DisputeStore(bus).require(dispute_id)
+            history = await bus.disputes.history(dispute_id)
+        finally:
+            await bus.close()
+    finally:
+        for service in started:
+            await service.stop()
+    assert report.anonymised == [dispute_id] and len(history) == 1
+    assert record.dispute.parties[0].name == "当事人1"
+    assert [e for e in logs if e["event"] == "nats_error"] == []
 
 
 @pytest.mark.parametrize(
@@ -321,3 +356,9 @@ def test_every_deployed_service_connects_as_its_own_nats_user() -> None:
         )
         assert values["FENGQIAO_GRPC_TLS_SERVER_NAME"] == f"fengqiao-{name}"
         assert container["readinessProbe"]["exec"]["command"][:2] == ["fengqiao", "health"]
+    (cron,) = [d for d in k8s if d["kind"] == "CronJob"]
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"][0] == "retention"
+    values = {e["name"]: e.get("value") for e in container["env"]}
+    assert values["FENGQIAO_NATS_USER"] == "operator"
+    assert values["FENGQIAO_NATS_URL"].startswith("tls://")
