@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.logs import configure_logging
 from fengqiao.policy import load_policy
+from fengqiao.policy.deadlines import calendar_known_until
 from fengqiao.runtime import Stack, running
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import POLICY, sample, settings_for
@@ -78,4 +79,5 @@ async def test_a_routed_dispute_shows_in_the_metrics(nats_server: EmbeddedNats) 
     assert value(after, "fengqiao_deliveries_total", channel="sms", outcome="sent") == 0
     version = load_policy(POLICY).version
     assert value(after, "fengqiao_policy", policy_version=version, label="2026.11 试行版") == 1
+    assert value(after, "fengqiao_calendar_known_until_year") == calendar_known_until()
     assert value(after, "process_resident_memory_bytes") > 0

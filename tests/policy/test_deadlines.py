@@ -2,8 +2,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from fengqiao.policy import Deadline, DeadlineUnit
-from fengqiao.policy.deadlines import CHINA, add_working_days, due, working_days_known
+from fengqiao.convert import dispute_from_proto
+from fengqiao.domain.model import Dispute, PolicyContext
+from fengqiao.policy import CompiledPolicy, Deadline, DeadlineUnit, load_policy
+from fengqiao.policy.deadlines import (
+    CHINA,
+    add_working_days,
+    calendar_known_until,
+    due,
+    working_days_known,
+)
+from tests.conftest import POLICY, sample
 
 
 def test_working_days_skip_the_national_day_holiday() -> None:
@@ -37,3 +46,28 @@ def test_a_year_without_official_data_falls_back_to_monday_to_friday() -> None:
     far = date(2031, 1, 3)  # a Friday
     assert not working_days_known(far)
     assert add_working_days(far, 1) == date(2031, 1, 6)
+
+
+def test_the_calendar_is_known_up_to_a_year_and_not_after() -> None:
+    last = calendar_known_until()
+    assert working_days_known(date(last, 12, 31))
+    assert not working_days_known(date(last + 1, 1, 1))
+
+
+def test_a_working_day_deadline_into_an_unknown_year_is_flagged_as_estimated() -> None:
+    policy = CompiledPolicy(load_policy(POLICY))
+    last = calendar_known_until()
+    labour = dispute_from_proto(sample("10").dispute)  # labour-room: 5 working days
+    noise = dispute_from_proto(sample("01").dispute)  # 3 calendar days
+    year_end = datetime(last, 12, 30, 10, tzinfo=CHINA)
+    midyear = datetime(last, 6, 10, 10, tzinfo=CHINA)
+
+    def estimated(dispute: Dispute, now: datetime) -> bool:
+        decision = policy.decide(dispute, PolicyContext(), now)
+        return policy.deadline_estimated(decision, dispute)
+
+    assert policy.decide(labour, PolicyContext(), year_end).rule_id == "labour-room"
+    assert estimated(labour, year_end)
+    assert not estimated(labour, midyear)
+    assert policy.decide(noise, PolicyContext(), year_end).deadline.year == last + 1
+    assert not estimated(noise, year_end)  # calendar days need no calendar

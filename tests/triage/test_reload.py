@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import PolicyContext
 from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.policy.deadlines import CHINA, calendar_known_until
 from fengqiao.triage.policy_watch import PolicyWatch
 from fengqiao.triage.runner import PolicyRunner
 from fengqiao.v1 import triage_pb2, triage_pb2_grpc
@@ -134,3 +135,21 @@ async def test_sighup_reloads_a_running_triage_process(
     finally:
         assert await triage.stop() == 0
     assert [e["policy_version"] for e in triage.events("policy_reloaded")] == [changed]
+
+
+async def test_a_deadline_counted_without_the_official_calendar_is_logged() -> None:
+    runner = await PolicyRunner.load(POLICY)
+    try:
+        labour = dispute_from_proto(sample("10").dispute)  # labour-room: 5 working days
+        year_end = datetime(calendar_known_until(), 12, 30, 10, tzinfo=CHINA)
+        decision = await runner.decide(labour, PolicyContext(), year_end)
+        with capture_logs() as logs:
+            runner.warn_if_estimated(decision, labour)
+            runner.warn_if_estimated(await runner.decide(labour, PolicyContext(), NOW), labour)
+    finally:
+        runner.close()
+    (warning,) = logs
+    assert (warning["event"], warning["log_level"], warning["rule_id"]) == (
+        "deadline_estimated", "warning", "labour-room",
+    )  # fmt: skip
+    assert warning["calendar_known_until"] == calendar_known_until()

@@ -45,6 +45,14 @@ NATS_ERRORS: Final = Counter("fengqiao_nats_errors", "Errors reported by the NAT
 POLICY: Final = Gauge(
     "fengqiao_policy", "1 for the policy version in force.", ["policy_version", "label"]
 )
+CALENDAR: Final = Gauge(
+    "fengqiao_calendar_known_until_year",
+    "The last year of official holidays the working-day calendar knows.",
+)
+ESTIMATED: Final = Counter(
+    "fengqiao_deadlines_estimated",
+    "Working-day deadlines counted Monday to Friday for lack of the official calendar.",
+)
 
 
 def _subject_family(subject: str) -> str:
@@ -55,6 +63,7 @@ def _subject_family(subject: str) -> str:
 def _policy(e: Mapping[str, Any]) -> None:
     POLICY.clear()
     POLICY.labels(e["policy_version"], e["label"]).set(1)
+    CALENDAR.set(e["calendar_known_until"])
 
 
 def _delivery(outcome: str) -> Callable[[Mapping[str, Any]], None]:
@@ -91,6 +100,7 @@ _UPDATES: Final[Mapping[str, Callable[[Mapping[str, Any]], None]]] = {
     "nats_error": lambda e: NATS_ERRORS.inc(),
     "policy_loaded": _policy,
     "policy_reloaded": _policy,
+    "deadline_estimated": lambda e: ESTIMATED.inc(),
 }
 
 

@@ -7,11 +7,12 @@ from datetime import datetime
 
 from fengqiao.domain.model import Decision, Dispute, PolicyContext
 from fengqiao.domain.vocabulary import SUBMITTED
-from fengqiao.policy.decide import make_decision
+from fengqiao.policy.deadlines import CHINA, calendar_known_until
+from fengqiao.policy.decide import deadline_of, make_decision
 from fengqiao.policy.durable_engine import DurableMatcher
 from fengqiao.policy.explain import RuleTrace, explain, first_match
 from fengqiao.policy.facts import build_facts
-from fengqiao.policy.model import Policy, Rule
+from fengqiao.policy.model import DeadlineUnit, Policy, Rule
 
 
 class CompiledPolicy:
@@ -42,6 +43,18 @@ class CompiledPolicy:
             raise LookupError("this policy has no escalation section")
         rule = self._rules[matcher.match(facts)]
         return make_decision(self.policy, rule, facts, now)
+
+    def deadline_estimated(self, decision: Decision, dispute: Dispute) -> bool:
+        """Whether `decision`'s deadline counts working days into a year the calendar
+        package has no official holidays for: Monday to Friday stood in for them."""
+        rule = self._rules.get(decision.rule_id)
+        if rule is None:
+            return False
+        deadline = deadline_of(self.policy, rule, dispute.amount_fen)
+        return (
+            deadline.unit is DeadlineUnit.WORKING_DAYS
+            and decision.deadline.astimezone(CHINA).year > calendar_known_until()
+        )
 
     def explain(
         self, dispute: Dispute, context: PolicyContext, now: datetime, trigger: str = SUBMITTED

@@ -2,7 +2,7 @@
 
 Working days follow China's official holidays and make-up working days (调休) from the
 `chinesecalendar` package. For a year the package has no data for yet, Monday to Friday
-count as working days; `working_days_known` lets callers say so.
+count as working days; `calendar_known_until` and `working_days_known` let callers say so.
 """
 
 from __future__ import annotations
@@ -15,7 +15,20 @@ import chinese_calendar
 from fengqiao.domain.model import CHINA
 from fengqiao.policy.model import Deadline, DeadlineUnit
 
-__all__ = ["CHINA", "add_working_days", "due", "is_working_day", "working_days_known"]
+__all__ = [
+    "CHINA",
+    "add_working_days",
+    "calendar_known_until",
+    "due",
+    "is_working_day",
+    "working_days_known",
+]
+
+
+@functools.cache
+def calendar_known_until() -> int:
+    """The last year whose official holidays and make-up days the package knows."""
+    return int(max(day.year for day in chinese_calendar.holidays))
 
 
 def working_days_known(day: date) -> bool:

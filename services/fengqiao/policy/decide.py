@@ -8,16 +8,19 @@ from fengqiao.domain.model import Decision
 from fengqiao.domain.vocabulary import RECIPIENT_ROLES, ROUTE_LABELS
 from fengqiao.policy.deadlines import CHINA, due
 from fengqiao.policy.facts import FACTS, Facts, describe_value
-from fengqiao.policy.model import Policy, Rule
+from fengqiao.policy.model import Deadline, Policy, Rule
+
+
+def deadline_of(policy: Policy, rule: Rule, amount_fen: int) -> Deadline:
+    """The deadline `rule` gives a dispute over `amount_fen`: its own, else its route's."""
+    return (rule.deadline or policy.routes[rule.route].deadline).for_amount(amount_fen)
 
 
 def make_decision(policy: Policy, rule: Rule, facts: Facts, now: datetime) -> Decision:
     """The decision `rule` makes for a dispute with `facts`, taken at `now` (timezone-aware)."""
     spec = policy.routes[rule.route]
     amount = facts["amount"]
-    deadline_rule = (rule.deadline or spec.deadline).for_amount(
-        amount if isinstance(amount, int) else 0
-    )
+    deadline_rule = deadline_of(policy, rule, amount if isinstance(amount, int) else 0)
     deadline = due(now, deadline_rule)
     handler = rule.handler or spec.handler
     route_label = spec.label or ROUTE_LABELS[rule.route]

@@ -21,6 +21,7 @@ from fengqiao.policy import (
     parse_policy,
     policy_version,
 )
+from fengqiao.policy.deadlines import calendar_known_until
 
 log = structlog.get_logger()
 
@@ -46,6 +47,7 @@ class PolicyRunner:
             label=compiled.policy.label,
             rules=len(compiled.policy.rules),
             file=str(path),
+            calendar_known_until=calendar_known_until(),
         )
         return cls(compiled, executor)
 
@@ -86,6 +88,7 @@ class PolicyRunner:
             label=compiled.policy.label,
             rules=len(compiled.policy.rules),
             file=str(path),
+            calendar_known_until=calendar_known_until(),
         )
         return True
 
@@ -96,6 +99,17 @@ class PolicyRunner:
         return await asyncio.get_running_loop().run_in_executor(
             self._executor, compiled.decide, dispute, context, now, trigger
         )
+
+    def warn_if_estimated(self, decision: Decision, dispute: Dispute) -> None:
+        """Log when a working-day deadline had to count Monday to Friday for lack of the
+        official calendar: the `chinesecalendar` package needs updating."""
+        if self._compiled.deadline_estimated(decision, dispute):
+            log.warning(
+                "deadline_estimated",
+                rule_id=decision.rule_id,
+                deadline=decision.deadline.isoformat(),
+                calendar_known_until=calendar_known_until(),
+            )
 
     async def explain(
         self, dispute: Dispute, context: PolicyContext, now: datetime, trigger: str = SUBMITTED

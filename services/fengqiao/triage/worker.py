@@ -82,6 +82,7 @@ class TriageWorker:
                 similar_recent=similar,
                 party_recent=party,
             )
+            self._runner.warn_if_estimated(decision, record.dispute)
         return stored
 
     # -- recorded events ------------------------------------------------------------------
@@ -174,6 +175,7 @@ class TriageWorker:
                 reason=decision.reason,
                 policy_version=decision.policy_version,
             )
+            self._runner.warn_if_estimated(decision, record.dispute)
             for timer in (timers.DEADLINE, timers.RESPONSE, timers.NEAR):
                 await timers.cancel(self._bus.js, timer, f"{dispute_id}.{step}")
         await self._announce(stored)
