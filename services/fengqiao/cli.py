@@ -21,7 +21,7 @@ from fengqiao.domain.errors import NotFound
 from fengqiao.domain.model import PolicyContext, Route
 from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
 from fengqiao.notification.dead_letters import list_dead_letters, redrive
-from fengqiao.platform.bus import connect
+from fengqiao.platform.bus import connect, declared_names
 from fengqiao.platform.grpc_tls import GrpcTls
 from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.nats_client import NatsConnectError
@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         f"at least {MIN_RETENTION_DAYS})",
     )
     retention.add_argument("--dry-run", action="store_true", help="list them, change nothing")
+    sub.add_parser("bus", help="declare the streams and buckets (as the operator)").add_subparsers(
+        dest="bus_command", required=True
+    ).add_parser("setup", help="create or update every stream and KV bucket fengqiao uses")
     health = sub.add_parser("health", help="exit 0 if the gRPC service at --target is serving")
     health.add_argument("--target", required=True, help="host:port")
 
@@ -155,13 +158,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if command == "demo":
         return asyncio.run(run_demo(settings, args.samples))
-    if command in ("notifications", "retention") and not settings.nats_url:
+    if command in ("notifications", "retention", "bus") and not settings.nats_url:
         print(
             "请设置 FENGQIAO_NATS_URL（set FENGQIAO_NATS_URL to the NATS server）", file=sys.stderr
         )
         return 2
     if command == "notifications":
         return asyncio.run(_notifications(settings, args))
+    if command == "bus":
+        return asyncio.run(_bus_setup(settings))
     if command == "retention":
         if args.days < MIN_RETENTION_DAYS:
             print(
@@ -239,6 +244,18 @@ async def _notifications(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await bus.close()
+
+
+async def _bus_setup(settings: Settings) -> int:
+    bus = await connect(settings.nats_url, "cli", settings.nats)
+    try:
+        for name in declared_names():
+            info = await bus.js.stream_info(name)
+            print(f"{name}\t{info.state.messages} 条消息（messages）")
+    finally:
+        await bus.close()
+    print("消息总线已就绪（streams and buckets declared）")
+    return 0
 
 
 async def _retention(settings: Settings, days: int, *, dry_run: bool) -> int:

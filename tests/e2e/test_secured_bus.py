@@ -20,11 +20,12 @@ import grpc
 import pytest
 import trustme
 from cryptography import x509
+from nats.js.api import StreamConfig
 from nats.js.errors import NoStreamResponseError
 from ruamel.yaml import YAML
 from structlog.testing import capture_logs
 
-from fengqiao.platform.bus import KV_DISPUTES, connect
+from fengqiao.platform.bus import KV_DISPUTES, NOTIFY_MAX_AGE_SECONDS, connect
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.nats_client import NatsConnectError, NatsOptions, open_connection
 from fengqiao.platform.projection import Projection
@@ -89,7 +90,10 @@ async def secured(tmp_path: Path) -> AsyncIterator[SecuredNats]:
         tmp_path / "nats", config=conf / "nats.conf", env=server_env(tls, passwords)
     )
     try:
-        yield SecuredNats(server, tls / "ca.pem", passwords)
+        secured = SecuredNats(server, tls / "ca.pem", passwords)
+        # What `fengqiao bus setup` does, as the operator: services may not declare.
+        await (await connect(server.url, "cli", secured.options("operator"))).close()
+        yield secured
     finally:
         await server.stop()
 
@@ -134,16 +138,38 @@ async def test_services_as_their_own_users_over_tls_climb_the_ladder(
     assert [e for s in services.values() for e in s.events("nats_error")] == []
 
 
-async def test_the_operator_user_can_list_dead_letters(secured: SecuredNats) -> None:
+async def as_operator(secured: SecuredNats, *argv: str) -> str:
+    """`fengqiao ARGV` run as the operator user; its output, after checking it succeeded
+    without one permission violation."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fengqiao", "notifications", "dead-letters",
+        sys.executable, "-m", "fengqiao", *argv,
         env={**os.environ, **secured.env("operator"), "FENGQIAO_NATS_URL": secured.server.url},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
-    assert out.decode() == "共 0 条死信（dead letters）\n"
     assert "nats_error" not in err.decode()
+    return out.decode()
+
+
+async def test_the_operator_user_can_list_dead_letters(secured: SecuredNats) -> None:
+    out = await as_operator(secured, "notifications", "dead-letters")
+    assert out == "共 0 条死信（dead letters）\n"
+
+
+async def test_a_service_finding_no_stream_says_to_run_bus_setup(secured: SecuredNats) -> None:
+    operator = await connect(secured.server.url, "cli", secured.options("operator"))
+    await operator.js.delete_stream("NOTIFY")
+    with pytest.raises(NatsConnectError, match="fengqiao bus setup"):
+        await connect(secured.server.url, "notification", secured.options("notification"))
+    out = await as_operator(secured, "bus", "setup")
+    assert "NOTIFY\t0 条消息" in out and "KV_disputes" in out
+    try:
+        assert (await operator.js.stream_info("NOTIFY")).config.max_age == NOTIFY_MAX_AGE_SECONDS
+    finally:
+        await operator.close()
+    bus = await connect(secured.server.url, "notification", secured.options("notification"))
+    await bus.close()
 
 
 async def test_the_operator_user_can_anonymise_a_long_closed_dispute(
@@ -206,7 +232,6 @@ async def test_a_service_cannot_publish_what_another_owns(secured: SecuredNats) 
     nc = await open_connection(secured.server.url, "intake", secured.options("intake"))
     try:
         js = nc.jetstream()
-        await js.add_stream(name="DISPUTES", subjects=["disputes.>"])
         ack = await js.publish("disputes.submitted.FQ-1", b"{}")
         assert ack.stream == "DISPUTES"
         with capture_logs() as logs, pytest.raises((TimeoutError, NoStreamResponseError)):
@@ -219,7 +244,7 @@ async def test_a_service_cannot_publish_what_another_owns(secured: SecuredNats) 
 
 
 @pytest.mark.parametrize("user", ["intake", "triage", "notification"])
-async def test_no_service_can_delete_a_stream_or_purge_a_bucket(
+async def test_no_service_can_change_delete_or_purge_a_stream(
     secured: SecuredNats, user: str
 ) -> None:
     bus = await connect(secured.server.url, user, secured.options(user))
@@ -230,15 +255,19 @@ async def test_no_service_can_delete_a_stream_or_purge_a_bucket(
                 bus.js.delete_stream(f"KV_{KV_DISPUTES}"),
                 bus.js.purge_stream(f"KV_{KV_DISPUTES}"),
                 bus.js.delete_stream("DISPUTES"),
+                # Nor shorten what a stream keeps, nor make one of its own.
+                bus.js.update_stream(StreamConfig(name="NOTIFY", subjects=["notify.>"], max_age=1)),
+                bus.js.add_stream(StreamConfig(name="OTHER", subjects=["other.>"])),
             ):
                 with pytest.raises((TimeoutError, NoStreamResponseError)):
                     await asyncio.wait_for(attempt, 1)  # refused requests get no answer
         assert (await bus.disputes.get("FQ-kept")).value == b"{}"
         assert (await bus.js.stream_info("DISPUTES")).config.name == "DISPUTES"
+        assert (await bus.js.stream_info("NOTIFY")).config.max_age == NOTIFY_MAX_AGE_SECONDS
     finally:
         await bus.close()
     denied = [e["error"] for e in logs if e["event"] == "nats_error"]
-    assert len(denied) == 3 and all("permissions violation" in d for d in denied)
+    assert len(denied) == 5 and all("permissions violation" in d for d in denied)
 
 
 async def test_intakes_read_model_keeps_up_with_a_burst_past_flow_control(
@@ -356,9 +385,18 @@ def test_every_deployed_service_connects_as_its_own_nats_user() -> None:
         )
         assert values["FENGQIAO_GRPC_TLS_SERVER_NAME"] == f"fengqiao-{name}"
         assert container["readinessProbe"]["exec"]["command"][:2] == ["fengqiao", "health"]
-    (cron,) = [d for d in k8s if d["kind"] == "CronJob"]
-    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-    assert container["args"][0] == "retention"
-    values = {e["name"]: e.get("value") for e in container["env"]}
-    assert values["FENGQIAO_NATS_USER"] == "operator"
-    assert values["FENGQIAO_NATS_URL"].startswith("tls://")
+    # The operator's own runs: declaring the streams first, and the nightly retention job.
+    (job,) = [d["spec"] for d in k8s if d["kind"] == "Job"]
+    (cron,) = [d["spec"]["jobTemplate"]["spec"] for d in k8s if d["kind"] == "CronJob"]
+    for spec, args in ((job, ["bus", "setup"]), (cron, ["retention", "--days", "365"])):
+        (container,) = spec["template"]["spec"]["containers"]
+        assert container["args"] == args
+        values = {e["name"]: e.get("value") for e in container["env"]}
+        assert values["FENGQIAO_NATS_USER"] == "operator"
+        assert values["FENGQIAO_NATS_URL"].startswith("tls://")
+    setup = compose["services"]["bus-setup"]
+    assert setup["command"] == ["bus", "setup"]
+    assert setup["environment"]["FENGQIAO_NATS_USER"] == "operator"
+    for name in ("intake", "triage", "notification"):
+        waits_for = compose["services"][name]["depends_on"]["bus-setup"]
+        assert waits_for["condition"] == "service_completed_successfully"

@@ -3,6 +3,7 @@ uses, declared idempotently when a service starts."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Final
@@ -19,7 +20,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from fengqiao.convert import encode
@@ -105,14 +106,15 @@ async def connect(url: str, name: str, options: NatsOptions = PLAIN) -> Bus:
         await nc.close()
         raise NatsConnectError(
             f"NATS at {url} did not answer JetStream requests ({options.describe()}): "
-            f"{exc or type(exc).__name__}. Is JetStream enabled, and may this user use $JS.API.>?"
+            f"{exc or type(exc).__name__}. Is JetStream enabled? A service user may not create "
+            "streams or buckets: run `fengqiao bus setup` as the operator user first."
         ) from exc
     log.info("nats_connected", url=url, service=name, user=options.user, tls=options.uses_tls)
     return Bus(nc, js, disputes, requests, notifications, repeats, deliveries)
 
 
-async def _declare_streams(js: JetStreamContext) -> None:
-    for config in (
+def _streams() -> tuple[StreamConfig, ...]:
+    return (
         StreamConfig(
             name=STREAM,
             subjects=["disputes.>"],
@@ -134,12 +136,39 @@ async def _declare_streams(js: JetStreamContext) -> None:
             storage=StorageType.FILE,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
         ),
-    ):
+    )
+
+
+async def _declare_streams(js: JetStreamContext) -> None:
+    """Create each stream, or bring it to this version's configuration, only if needed:
+    where an operator declared them beforehand (`fengqiao bus setup`), a service needs
+    no permission to create or change streams."""
+    for config in _streams():
+        assert config.name is not None
         try:
+            found = await js.stream_info(config.name)
+        except NotFoundError:
             await js.add_stream(config)
-        except BadRequestError:
-            # Exists with another configuration: bring it to ours.
+            continue
+        if not _configured_as(found.config, config):
             await js.update_stream(config)
+
+
+def _configured_as(have: StreamConfig, want: StreamConfig) -> bool:
+    """Whether every setting `want` makes (each it sets away from nats-py's default) is
+    already `have`'s. Settings the server derives, like roll-ups for schedules, are not."""
+    default = StreamConfig(name=want.name)
+    return all(
+        getattr(have, f.name) == value
+        for f in dataclasses.fields(want)
+        if (value := getattr(want, f.name)) != getattr(default, f.name)
+    )
+
+
+def declared_names() -> tuple[str, ...]:
+    """Every stream `connect` declares, KV buckets' streams included."""
+    buckets = (KV_DISPUTES, KV_REQUESTS, KV_NOTIFICATIONS, KV_REPEATS, KV_DELIVERIES)
+    return (*(c.name or "" for c in _streams()), *(f"KV_{b}" for b in buckets))
 
 
 def dead_letter_subject(notification_id: str) -> str:
