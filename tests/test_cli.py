@@ -7,15 +7,18 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
 
 from fengqiao.cli import main
+from fengqiao.domain.model import CHINA
 from fengqiao.runtime import Stack
-from fengqiao.v1 import intake_pb2_grpc
+from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import POLICY, ROOT, SAMPLES, sample
+from tests.intake.test_record_event import routed_dispute
 
 
 def test_rules_check_passes_on_the_shipped_policy(capsys: pytest.CaptureFixture[str]) -> None:
@@ -148,3 +151,28 @@ async def test_retention_refuses_a_short_period_and_reports_what_it_did(stack: S
     assert code == 2 and "不能少于 30 天" in err
     code, _, err = await run_cli(stack, "retention", nats=False)
     assert code == 2 and "FENGQIAO_NATS_URL" in err
+
+
+async def test_report_puts_a_days_figures_in_words(stack: Stack) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as channel:
+        intake = intake_pb2_grpc.IntakeServiceStub(channel)
+        dispute_id = await routed_dispute(intake)
+        got = await intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=dispute_id))
+    target = ("--target", f"127.0.0.1:{stack.port('intake')}")
+    today = got.dispute.received_at.ToDatetime(UTC).astimezone(CHINA).date()
+    street = sample("01").dispute.location.street
+    code, out, err = await run_cli(
+        stack, "report", "--day", str(today), "--street", street, *target
+    )
+    assert code == 0, err
+    assert out.splitlines()[:3] == [
+        f"{street} {today} 矛盾纠纷统计",
+        "受理 1 件，分派 1 件，升级 0 件（升级率 0%）",
+        "办结 0 件：问题处置率 0%，按期办结率 0%，就地化解率 0%",
+    ]
+    code, out, _ = await run_cli(stack, "report", "--day", str(today - timedelta(days=1)), *target)
+    assert code == 0 and "受理 0 件" in out
+    code, _, err = await run_cli(stack, "report", "--from", "2026-11-23", "--to", "2026-11-22")
+    assert code == 2 and "--from" in err
+    code, _, err = await run_cli(stack, "report", "--day", "11/22")
+    assert code == 2 and "YYYY-MM-DD" in err

@@ -27,6 +27,7 @@ from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.nats_client import NatsConnectError
 from fengqiao.platform.settings import Settings, SettingsError
 from fengqiao.policy import PolicyError
+from fengqiao.report import Period, day_argument, fetch_stats, format_report
 from fengqiao.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS, apply_retention
 from fengqiao.runtime import serve_until_signalled
 from fengqiao.samples import SampleError, read_submission
@@ -69,6 +70,17 @@ def _parser() -> argparse.ArgumentParser:
         f"at least {MIN_RETENTION_DAYS})",
     )
     retention.add_argument("--dry-run", action="store_true", help="list them, change nothing")
+    report = sub.add_parser(
+        "report", help="the figures of a street or community over some days, in words"
+    )
+    report.add_argument("--street", default="", help="e.g. 东街街道 (default: everywhere)")
+    report.add_argument("--community", default="", help="e.g. 南关社区")
+    report.add_argument("--day", type=day_argument, help="one day, YYYY-MM-DD (每日一小结)")
+    report.add_argument("--from", dest="first", type=day_argument, help="first day, YYYY-MM-DD")
+    report.add_argument("--to", dest="last", type=day_argument, help="last day, YYYY-MM-DD")
+    report.add_argument(
+        "--target", default="", help="intake host:port (default: FENGQIAO_INTAKE_ADDR)"
+    )
     sub.add_parser("bus", help="declare the streams and buckets (as the operator)").add_subparsers(
         dest="bus_command", required=True
     ).add_parser("setup", help="create or update every stream and KV bucket fengqiao uses")
@@ -178,6 +190,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_retention(settings, args.days, dry_run=args.dry_run))
     if command == "health":
         return asyncio.run(_health(args.target, settings.grpc_tls))
+    if command == "report":
+        return asyncio.run(_report(args, settings))
     if command == "submit":
         target = args.target or _client_target(settings.intake_addr)
         return asyncio.run(_submit(args.file, target, settings.grpc_tls))
@@ -212,6 +226,23 @@ async def _serve(settings: Settings, names: Sequence[str]) -> None:
 def _client_target(listen: str) -> str:
     host, _, port = listen.rpartition(":")
     return f"{'127.0.0.1' if host in ('0.0.0.0', '[::]', '') else host}:{port}"
+
+
+async def _report(args: argparse.Namespace, settings: Settings) -> int:
+    period = Period(args.day, args.day) if args.day else Period(args.first, args.last)
+    if period.first and period.last and period.first > period.last:
+        print("--from 应早于 --to（--from must not be after --to）", file=sys.stderr)
+        return 2
+    target = args.target or _client_target(settings.intake_addr)
+    request = period.request(args.street.strip(), args.community.strip())
+    try:
+        stats = await fetch_stats(target, settings.grpc_tls, request)
+    except grpc.aio.AioRpcError as exc:
+        print(f"{target}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    place = "/".join(p for p in (args.street.strip(), args.community.strip()) if p)
+    print(format_report(stats, place, period))
+    return 0
 
 
 async def _submit(path: Path, target: str, tls: GrpcTls) -> int:

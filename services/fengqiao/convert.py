@@ -26,8 +26,9 @@ from fengqiao.domain.model import (
     Status,
     TimelineEntry,
 )
+from fengqiao.domain.stats import Stats
 from fengqiao.v1 import dispute_pb2 as pb
-from fengqiao.v1 import notification_pb2, triage_pb2
+from fengqiao.v1 import intake_pb2, notification_pb2, triage_pb2
 
 M = TypeVar("M", bound=Message)
 
@@ -339,4 +340,14 @@ def notification_from_proto(m: notification_pb2.Notification) -> Notification:
         acknowledged_at=from_timestamp(m, "acknowledged_at"),
         acknowledged_by=m.acknowledged_by,
         address=m.address,
+    )
+
+
+# -- figures -------------------------------------------------------------------------------
+
+
+def stats_to_proto(stats: Stats) -> intake_pb2.Stats:
+    """Every field of the message, from the count or rate of `stats` of the same name."""
+    return intake_pb2.Stats(
+        **{name: getattr(stats, name) for name in intake_pb2.Stats.DESCRIPTOR.fields_by_name}
     )

@@ -114,5 +114,7 @@ async def test_stats_by_street(intake_channel: grpc.aio.Channel) -> None:
     stats = await intake.GetStats(intake_pb2.GetStatsRequest(street=street))
     assert (stats.received, stats.routed, stats.agreements, stats.closed) == (1, 1, 1, 1)
     assert stats.mediation_success_rate == 1.0 and stats.mean_satisfaction == 4.0
+    assert (stats.settled_locally, stats.settled_locally_rate, stats.handled_rate) == (1, 1.0, 1.0)
     everywhere = await intake.GetStats(intake_pb2.GetStatsRequest())
     assert everywhere.received == 2 and everywhere.accepted == 1
+    assert everywhere.handled_rate == 0.5

@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
-from fengqiao.domain.model import DisputeRecord, Status
+from fengqiao.domain.calendar import add_working_days
+from fengqiao.domain.model import CHINA, DisputeRecord, Route, Status
+
+# The fast-track teams' own measure (DOMAIN.md): closed within 14 working days.
+FAST_TRACK_WORKING_DAYS: Final = 14
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +27,29 @@ class Stats:
     escalated: int = 0
     followed_up: int = 0
     satisfaction_total: int = 0
+    # Closed while still at the local level: 小事不出网格、矛盾不上交.
+    settled_locally: int = 0
+    # Closed in court fast-track mediation, counted from the day it got there.
+    fast_track_closed: int = 0
+    fast_track_closed_same_day: int = 0
+    fast_track_closed_in_14_working_days: int = 0
+
+    @property
+    def handled_rate(self) -> float:
+        """问题处置率: closed of those received."""
+        return _rate(self.closed, self.received)
+
+    @property
+    def settled_locally_rate(self) -> float:
+        return _rate(self.settled_locally, self.closed)
+
+    @property
+    def fast_track_same_day_rate(self) -> float:
+        return _rate(self.fast_track_closed_same_day, self.fast_track_closed)
+
+    @property
+    def fast_track_14_working_days_rate(self) -> float:
+        return _rate(self.fast_track_closed_in_14_working_days, self.fast_track_closed)
 
     @property
     def accepted_in_time_rate(self) -> float:
@@ -76,6 +104,15 @@ def compute_stats(
             on_time = r.decision is not None and r.closed_at <= r.decision.deadline
             counts["closed_on_time"] += on_time
             counts["agreements"] += r.status is Status.AGREED
+            counts["settled_locally"] += r.level is Route.LOCAL
+            if r.decision is not None and r.level is Route.COURT_FAST_TRACK:
+                start = r.decision.decided_at.astimezone(CHINA).date()
+                closed = r.closed_at.astimezone(CHINA).date()
+                counts["fast_track_closed"] += 1
+                counts["fast_track_closed_same_day"] += closed == start
+                counts["fast_track_closed_in_14_working_days"] += closed <= add_working_days(
+                    start, FAST_TRACK_WORKING_DAYS
+                )
         if r.satisfaction:
             counts["followed_up"] += 1
             counts["satisfaction_total"] += r.satisfaction

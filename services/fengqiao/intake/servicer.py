@@ -22,6 +22,7 @@ from fengqiao.convert import (
     from_timestamp,
     record_to_proto,
     route_from_proto,
+    stats_to_proto,
     status_from_proto,
     status_to_proto,
     timestamp,
@@ -226,23 +227,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             since=from_timestamp(request, "from"),
             until=from_timestamp(request, "to"),
         )
-        return intake_pb2.Stats(
-            received=stats.received,
-            routed=stats.routed,
-            accepted=stats.accepted,
-            accepted_in_time=stats.accepted_in_time,
-            closed=stats.closed,
-            closed_on_time=stats.closed_on_time,
-            agreements=stats.agreements,
-            mediation_failures=stats.mediation_failures,
-            escalated=stats.escalated,
-            followed_up=stats.followed_up,
-            accepted_in_time_rate=stats.accepted_in_time_rate,
-            closed_on_time_rate=stats.closed_on_time_rate,
-            mediation_success_rate=stats.mediation_success_rate,
-            escalation_rate=stats.escalation_rate,
-            mean_satisfaction=stats.mean_satisfaction,
-        )
+        return stats_to_proto(stats)
 
 
 def _step_of(record: DisputeRecord, event_id: str) -> int:

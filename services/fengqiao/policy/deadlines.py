@@ -1,17 +1,16 @@
-"""Deadlines in hours, calendar days or working days (工作日).
-
-Working days follow China's official holidays and make-up working days (调休) from the
-`chinesecalendar` package. For a year the package has no data for yet, Monday to Friday
-count as working days; `calendar_known_until` and `working_days_known` let callers say so.
-"""
+"""Deadlines in hours, calendar days or working days (工作日); the working-day calendar
+itself is `fengqiao.domain.calendar`."""
 
 from __future__ import annotations
 
-import functools
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
-import chinese_calendar
-
+from fengqiao.domain.calendar import (
+    add_working_days,
+    calendar_known_until,
+    is_working_day,
+    working_days_known,
+)
 from fengqiao.domain.model import CHINA
 from fengqiao.policy.model import Deadline, DeadlineUnit
 
@@ -23,40 +22,6 @@ __all__ = [
     "is_working_day",
     "working_days_known",
 ]
-
-
-@functools.cache
-def calendar_known_until() -> int:
-    """The last year whose official holidays and make-up days the package knows."""
-    return int(max(day.year for day in chinese_calendar.holidays))
-
-
-def working_days_known(day: date) -> bool:
-    """Whether the official calendar for `day`'s year is published in the package."""
-    try:
-        chinese_calendar.is_workday(day)
-    except NotImplementedError:
-        return False
-    return True
-
-
-def is_working_day(day: date) -> bool:
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        return day.weekday() < 5
-
-
-@functools.lru_cache(maxsize=4096)
-def add_working_days(start: date, days: int) -> date:
-    """The date `days` working days after `start` (`start` itself does not count)."""
-    day = start
-    left = days
-    while left > 0:
-        day += timedelta(days=1)
-        if is_working_day(day):
-            left -= 1
-    return day
 
 
 def due(start: datetime, deadline: Deadline) -> datetime:

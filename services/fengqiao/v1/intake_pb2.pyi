@@ -97,6 +97,14 @@ class Stats(_message.Message):
     MEDIATION_SUCCESS_RATE_FIELD_NUMBER: _builtins.int
     ESCALATION_RATE_FIELD_NUMBER: _builtins.int
     MEAN_SATISFACTION_FIELD_NUMBER: _builtins.int
+    SETTLED_LOCALLY_FIELD_NUMBER: _builtins.int
+    FAST_TRACK_CLOSED_FIELD_NUMBER: _builtins.int
+    FAST_TRACK_CLOSED_SAME_DAY_FIELD_NUMBER: _builtins.int
+    FAST_TRACK_CLOSED_IN_14_WORKING_DAYS_FIELD_NUMBER: _builtins.int
+    HANDLED_RATE_FIELD_NUMBER: _builtins.int
+    SETTLED_LOCALLY_RATE_FIELD_NUMBER: _builtins.int
+    FAST_TRACK_SAME_DAY_RATE_FIELD_NUMBER: _builtins.int
+    FAST_TRACK_14_WORKING_DAYS_RATE_FIELD_NUMBER: _builtins.int
     received: _builtins.int
     routed: _builtins.int
     accepted: _builtins.int
@@ -119,6 +127,20 @@ class Stats(_message.Message):
     """escalated / routed"""
     mean_satisfaction: _builtins.float
     """满意度（1–5）"""
+    settled_locally: _builtins.int
+    """closed while at the local level"""
+    fast_track_closed: _builtins.int
+    """closed in court fast-track mediation"""
+    fast_track_closed_same_day: _builtins.int
+    fast_track_closed_in_14_working_days: _builtins.int
+    handled_rate: _builtins.float
+    """问题处置率 = closed / received"""
+    settled_locally_rate: _builtins.float
+    """就地化解率 = settled_locally / closed"""
+    fast_track_same_day_rate: _builtins.float
+    """速裁当日办结率"""
+    fast_track_14_working_days_rate: _builtins.float
+    """速裁 14 个工作日办结率"""
     def __init__(
         self,
         *,
@@ -137,10 +159,18 @@ class Stats(_message.Message):
         mediation_success_rate: _builtins.float = ...,
         escalation_rate: _builtins.float = ...,
         mean_satisfaction: _builtins.float = ...,
+        settled_locally: _builtins.int = ...,
+        fast_track_closed: _builtins.int = ...,
+        fast_track_closed_same_day: _builtins.int = ...,
+        fast_track_closed_in_14_working_days: _builtins.int = ...,
+        handled_rate: _builtins.float = ...,
+        settled_locally_rate: _builtins.float = ...,
+        fast_track_same_day_rate: _builtins.float = ...,
+        fast_track_14_working_days_rate: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "accepted_in_time", b"accepted_in_time", "accepted_in_time_rate", b"accepted_in_time_rate", "agreements", b"agreements", "closed", b"closed", "closed_on_time", b"closed_on_time", "closed_on_time_rate", b"closed_on_time_rate", "escalated", b"escalated", "escalation_rate", b"escalation_rate", "followed_up", b"followed_up", "mean_satisfaction", b"mean_satisfaction", "mediation_failures", b"mediation_failures", "mediation_success_rate", b"mediation_success_rate", "received", b"received", "routed", b"routed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "accepted_in_time", b"accepted_in_time", "accepted_in_time_rate", b"accepted_in_time_rate", "agreements", b"agreements", "closed", b"closed", "closed_on_time", b"closed_on_time", "closed_on_time_rate", b"closed_on_time_rate", "escalated", b"escalated", "escalation_rate", b"escalation_rate", "fast_track_14_working_days_rate", b"fast_track_14_working_days_rate", "fast_track_closed", b"fast_track_closed", "fast_track_closed_in_14_working_days", b"fast_track_closed_in_14_working_days", "fast_track_closed_same_day", b"fast_track_closed_same_day", "fast_track_same_day_rate", b"fast_track_same_day_rate", "followed_up", b"followed_up", "handled_rate", b"handled_rate", "mean_satisfaction", b"mean_satisfaction", "mediation_failures", b"mediation_failures", "mediation_success_rate", b"mediation_success_rate", "received", b"received", "routed", b"routed", "settled_locally", b"settled_locally", "settled_locally_rate", b"settled_locally_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

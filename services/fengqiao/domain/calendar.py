@@ -1,0 +1,44 @@
+"""China's working days (工作日): official holidays and make-up working days (调休) from
+the `chinesecalendar` package. For a year the package has no data for yet, Monday to
+Friday count as working days; `calendar_known_until` and `working_days_known` say so."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, timedelta
+
+import chinese_calendar
+
+
+@functools.cache
+def calendar_known_until() -> int:
+    """The last year whose official holidays and make-up days the package knows."""
+    return int(max(day.year for day in chinese_calendar.holidays))
+
+
+def working_days_known(day: date) -> bool:
+    """Whether the official calendar for `day`'s year is published in the package."""
+    try:
+        chinese_calendar.is_workday(day)
+    except NotImplementedError:
+        return False
+    return True
+
+
+def is_working_day(day: date) -> bool:
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return day.weekday() < 5
+
+
+@functools.lru_cache(maxsize=4096)
+def add_working_days(start: date, days: int) -> date:
+    """The date `days` working days after `start` (`start` itself does not count)."""
+    day = start
+    left = days
+    while left > 0:
+        day += timedelta(days=1)
+        if is_working_day(day):
+            left -= 1
+    return day

@@ -1,0 +1,87 @@
+"""`fengqiao report`: the figures of a street or community over a period, in words, for
+the daily summary and weekly review (每日一小结、每周一梳理)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from fengqiao.domain.model import CHINA
+from fengqiao.platform.grpc_tls import GrpcTls
+from fengqiao.v1 import intake_pb2, intake_pb2_grpc
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Whole days in China, `first` to `last` inclusive; either end may be open."""
+
+    first: date | None = None
+    last: date | None = None
+
+    def describe(self) -> str:
+        if self.first and self.first == self.last:
+            return f"{self.first:%Y-%m-%d}"
+        if self.first or self.last:
+            start = f"{self.first:%Y-%m-%d}" if self.first else "最早"
+            end = f"{self.last:%Y-%m-%d}" if self.last else "至今"
+            return f"{start} 至 {end}"
+        return "全部"
+
+    def request(self, street: str, community: str) -> intake_pb2.GetStatsRequest:
+        bounds: dict[str, Timestamp] = {}
+        if self.first:
+            bounds["from"] = _midnight(self.first)
+        if self.last:
+            bounds["to"] = _midnight(self.last + timedelta(days=1))
+        return intake_pb2.GetStatsRequest(street=street, community=community, **bounds)
+
+
+def _midnight(day: date) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(datetime.combine(day, time(), CHINA))
+    return stamp
+
+
+def day_argument(text: str) -> date:
+    """A date on the command line, `YYYY-MM-DD`."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"日期应为 YYYY-MM-DD（not a date: {text!r}）") from None
+
+
+def _pct(rate: float) -> str:
+    return f"{rate:.0%}"
+
+
+def format_report(stats: intake_pb2.Stats, place: str, period: Period) -> str:
+    s = stats
+    lines = [
+        f"{place or '全辖区'} {period.describe()} 矛盾纠纷统计",
+        f"受理 {s.received} 件，分派 {s.routed} 件，"
+        f"升级 {s.escalated} 件（升级率 {_pct(s.escalation_rate)}）",
+        f"办结 {s.closed} 件：问题处置率 {_pct(s.handled_rate)}，按期办结率 "
+        f"{_pct(s.closed_on_time_rate)}，就地化解率 {_pct(s.settled_locally_rate)}",
+        f"及时受理率 {_pct(s.accepted_in_time_rate)}，化解成功率 {_pct(s.mediation_success_rate)}"
+        f"（达成协议 {s.agreements} 件，调解不成 {s.mediation_failures} 次）",
+    ]
+    if s.followed_up:
+        lines.append(f"回访 {s.followed_up} 件，平均满意度 {s.mean_satisfaction:.1f} / 5")
+    if s.fast_track_closed:
+        lines.append(
+            f"诉调对接·速裁办结 {s.fast_track_closed} 件：当日办结率 "
+            f"{_pct(s.fast_track_same_day_rate)}，14 个工作日内办结率 "
+            f"{_pct(s.fast_track_14_working_days_rate)}"
+        )
+    return "\n".join(lines)
+
+
+async def fetch_stats(
+    target: str, tls: GrpcTls, request: intake_pb2.GetStatsRequest
+) -> intake_pb2.Stats:
+    async with tls.channel(target) as channel:
+        stub: intake_pb2_grpc.IntakeServiceAsyncStub = intake_pb2_grpc.IntakeServiceStub(channel)
+        return await stub.GetStats(request, timeout=30)
