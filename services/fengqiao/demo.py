@@ -14,6 +14,7 @@ import grpc
 from fengqiao.domain.vocabulary import CATEGORIES, RECIPIENT_ROLES, label
 from fengqiao.platform.settings import Settings
 from fengqiao.policy.deadlines import CHINA
+from fengqiao.report import Period, format_report
 from fengqiao.runtime import running
 from fengqiao.samples import read_submission, sample_files
 from fengqiao.v1 import (
@@ -88,10 +89,7 @@ async def run_demo(settings: Settings, samples: Path) -> int:
             stats = await intake.GetStats(intake_pb2.GetStatsRequest())
     print_table(files, records, told)
     print_timeline(ladder)
-    print(
-        f"\n统计：受理 {stats.received} 件，分派 {stats.routed} 件，升级 {stats.escalated} 件，"
-        f"办结 {stats.closed} 件，化解成功率 {stats.mediation_success_rate:.0%}"
-    )
+    print(f"\n{format_report(stats, '', Period())}")
     return 0
 
 

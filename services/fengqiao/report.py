@@ -28,7 +28,7 @@ class Period:
             start = f"{self.first:%Y-%m-%d}" if self.first else "最早"
             end = f"{self.last:%Y-%m-%d}" if self.last else "至今"
             return f"{start} 至 {end}"
-        return "全部"
+        return "累计"
 
     def request(self, street: str, community: str) -> intake_pb2.GetStatsRequest:
         bounds: dict[str, Timestamp] = {}
