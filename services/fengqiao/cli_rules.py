@@ -14,7 +14,7 @@ from fengqiao.domain.model import PolicyContext
 from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.policy import CompiledPolicy, load_policy
 from fengqiao.policy.cases import Case, load_cases, run_cases, uncovered
-from fengqiao.policy.deadlines import CHINA
+from fengqiao.policy.deadlines import CHINA, calendar_runs_out
 from fengqiao.policy.impact import impact
 from fengqiao.policy.schema import policy_schema
 from fengqiao.samples import read_submission, sample_files
@@ -32,6 +32,14 @@ def check(path: Path) -> int:
         f"{len(policy.escalation)} 条升级规则，版本 {policy.label}，"
         f"policy_version {policy.version[:12]}"
     )
+    gap = calendar_runs_out(policy, datetime.now(CHINA).date())
+    if gap is not None:
+        print(
+            f"提示：工作日日历（chinesecalendar）尚无 {gap} 年的节假日安排，跨入 {gap} 年的"
+            f"工作日时限按周一至周五计算；{gap} 年安排公布后请更新该软件包"
+            f"（working-day deadlines into {gap} count Monday to Friday until the package "
+            "is updated）"
+        )
     return 0
 
 

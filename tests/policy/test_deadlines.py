@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from fengqiao.convert import dispute_from_proto
@@ -9,6 +10,7 @@ from fengqiao.policy.deadlines import (
     CHINA,
     add_working_days,
     calendar_known_until,
+    calendar_runs_out,
     due,
     working_days_known,
 )
@@ -71,3 +73,24 @@ def test_a_working_day_deadline_into_an_unknown_year_is_flagged_as_estimated() -
     assert not estimated(labour, midyear)
     assert policy.decide(noise, PolicyContext(), year_end).deadline.year == last + 1
     assert not estimated(noise, year_end)  # calendar days need no calendar
+
+
+def test_rules_check_can_tell_when_the_calendar_will_run_out() -> None:
+    policy = load_policy(POLICY)
+    last = calendar_known_until()
+    longest = 15  # the shipped escalation rules: 15 working days
+    assert calendar_runs_out(policy, date(last, 6, 1)) is None
+    # Four weeks before the year ends, 15 working days still fit; one week before, not.
+    assert calendar_runs_out(policy, date(last, 12, 1)) is None
+    assert add_working_days(date(last, 12, 24), longest).year == last + 1
+    assert calendar_runs_out(policy, date(last, 12, 24)) == last + 1
+    hours_only = replace(
+        policy,
+        routes={
+            r: replace(s, deadline=Deadline(24, DeadlineUnit.HOURS))
+            for r, s in policy.routes.items()
+        },
+        rules=tuple(replace(rule, deadline=None) for rule in policy.rules),
+        escalation=tuple(replace(rule, deadline=None) for rule in policy.escalation),
+    )
+    assert calendar_runs_out(hours_only, date(last, 12, 24)) is None

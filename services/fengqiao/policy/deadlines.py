@@ -3,7 +3,8 @@ itself is `fengqiao.domain.calendar`."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 
 from fengqiao.domain.calendar import (
     add_working_days,
@@ -12,12 +13,13 @@ from fengqiao.domain.calendar import (
     working_days_known,
 )
 from fengqiao.domain.model import CHINA
-from fengqiao.policy.model import Deadline, DeadlineUnit
+from fengqiao.policy.model import AmountBands, Deadline, DeadlineUnit, Policy
 
 __all__ = [
     "CHINA",
     "add_working_days",
     "calendar_known_until",
+    "calendar_runs_out",
     "due",
     "is_working_day",
     "working_days_known",
@@ -42,3 +44,26 @@ def due(start: datetime, deadline: Deadline) -> datetime:
             local = start.astimezone(CHINA)
             day = add_working_days(local.date(), deadline.amount)
             return datetime.combine(day, local.timetz()).astimezone(start.tzinfo)
+
+
+def calendar_runs_out(policy: Policy, today: date) -> int | None:
+    """The first year without official holidays that a working-day deadline of `policy`
+    set `today` can reach, or None if every one stays within the known calendar."""
+    longest = max(
+        (d.amount for d in _deadlines(policy) if d.unit is DeadlineUnit.WORKING_DAYS), default=0
+    )
+    known = calendar_known_until()
+    if longest and add_working_days(today, longest).year > known:
+        return known + 1
+    return None
+
+
+def _deadlines(policy: Policy) -> Iterator[Deadline]:
+    given = [spec.deadline for spec in policy.routes.values()]
+    given += [rule.deadline for rule in policy.all_rules() if rule.deadline is not None]
+    given += [policy.timing.response, policy.timing.follow_up_after]
+    for deadline in given:
+        if isinstance(deadline, AmountBands):
+            yield from (band.deadline for band in deadline.bands)
+        else:
+            yield deadline
