@@ -11,8 +11,8 @@ order that a crash at any point leaves safe to run again:
 4. the record itself is rewritten (compare-and-set) with a timeline entry saying so;
 5. the record's older revisions, which still hold the parties' details, are purged.
 
-Step 5 is also repeated for every anonymised record that still has older revisions, so a
-run stopped between 4 and 5 is finished by the next one.
+Step 5 is also repeated for records anonymised in the last `FINISH_WITHIN` that still have
+older revisions, so a run stopped between 4 and 5 is finished by a run in the days after.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from fengqiao.domain.anonymise import (
     Scrubber,
     anonymise_notification,
     anonymise_record,
+    anonymised_at,
     is_anonymised,
     is_due,
 )
@@ -52,6 +53,8 @@ log = structlog.get_logger()
 MIN_RETENTION_DAYS: Final = 30
 DEFAULT_RETENTION_DAYS: Final = 365
 _MAX_CONFLICTS: Final = 50
+# How long after anonymising a record a later run still checks its old revisions are gone.
+FINISH_WITHIN: Final = timedelta(days=30)
 
 
 @dataclass(slots=True)
@@ -80,10 +83,10 @@ async def apply_retention(
         await _anonymise(bus, store, record, now, days)
         log.info("dispute_anonymised", dispute_id=record.id, closed_at=str(record.closed_at))
     if not dry_run:
-        revisions = await _revision_counts(bus)
-        done = set(report.anonymised)
         for record in records:
-            if record.id not in done and is_anonymised(record) and revisions.get(record.id, 1) > 1:
+            marked = anonymised_at(record)
+            recent = marked is not None and now - marked <= FINISH_WITHIN
+            if recent and await _revisions(bus, record.id) > 1:
                 await _purge_old_revisions(bus, record.id)
                 report.finished.append(record.id)
     log.info(
@@ -146,8 +149,8 @@ async def _purge_old_revisions(bus: Bus, dispute_id: str) -> None:
     )
 
 
-async def _revision_counts(bus: Bus) -> dict[str, int]:
-    """How many revisions the bucket holds for each dispute."""
-    prefix = f"$KV.{KV_DISPUTES}."
-    info = await bus.js.stream_info(f"KV_{KV_DISPUTES}", subjects_filter=f"{prefix}>")
-    return {s.removeprefix(prefix): n for s, n in (info.state.subjects or {}).items()}
+async def _revisions(bus: Bus, dispute_id: str) -> int:
+    """How many revisions the bucket holds for one dispute."""
+    subject = f"$KV.{KV_DISPUTES}.{dispute_id}"
+    info = await bus.js.stream_info(f"KV_{KV_DISPUTES}", subjects_filter=subject)
+    return (info.state.subjects or {}).get(subject, 0)

@@ -37,6 +37,10 @@ def is_anonymised(record: DisputeRecord) -> bool:
     return record.has_event(ANONYMISED)
 
 
+def anonymised_at(record: DisputeRecord) -> datetime | None:
+    return next((e.at for e in record.timeline if e.event_id == ANONYMISED), None)
+
+
 def is_due(record: DisputeRecord, now: datetime, keep: timedelta) -> bool:
     """Closed for longer than `keep`, and not anonymised yet."""
     closed = record.closed_at
@@ -120,6 +124,7 @@ __all__ = [
     "Scrubber",
     "anonymise_notification",
     "anonymise_record",
+    "anonymised_at",
     "is_anonymised",
     "is_due",
     "mask_phone",
