@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from google.protobuf import json_format
 
 from fengqiao.convert import dispute_from_proto, record_to_proto
@@ -17,7 +18,15 @@ from fengqiao.domain.anonymise import (
     is_due,
     mask_phone,
 )
-from fengqiao.domain.model import DisputeRecord, Notification, Status, TimelineEntry
+from fengqiao.domain.errors import FailedPrecondition
+from fengqiao.domain.lifecycle import apply_event
+from fengqiao.domain.model import (
+    CaseEvent,
+    DisputeRecord,
+    Notification,
+    Status,
+    TimelineEntry,
+)
 from tests.conftest import sample
 
 CLOSED = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
@@ -108,3 +117,12 @@ def test_a_notification_keeps_who_was_told_when_but_not_the_party() -> None:
     assert (clean.id, clean.recipient_id, clean.channel, clean.created_at) == (
         n.id, n.recipient_id, n.channel, n.created_at,
     )  # fmt: skip
+
+
+def test_an_anonymised_dispute_takes_no_more_events() -> None:
+    record = closed_record()
+    note = CaseEvent(kind="note", actor="网格员 王芳", reason="再次电话联系王秀兰")
+    assert apply_event(record, note, "n2", CLOSED).timeline[-1].event_id == "n2"
+    done = anonymise_record(record, CLOSED + KEEP, Scrubber.of(record.dispute), note="已脱敏")
+    with pytest.raises(FailedPrecondition, match="脱敏"):
+        apply_event(done, note, "n3", CLOSED + KEEP)

@@ -8,6 +8,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Final
 
+from fengqiao.domain.anonymise import is_anonymised
 from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from fengqiao.domain.model import CaseEvent, Decision, DisputeRecord, Status, TimelineEntry
 from fengqiao.domain.vocabulary import RISK_FLAGS, TRIGGERS, label
@@ -102,6 +103,11 @@ def apply_event(
 ) -> DisputeRecord:
     """`record` after `event`; `FailedPrecondition` (saying why) if it makes no sense now."""
     allowed, to = _MOVES[event.kind]
+    if is_anonymised(record):
+        raise FailedPrecondition(
+            f"纠纷 {record.id} 已超过保存期限并脱敏，不能再记录事件"
+            f"（dispute {record.id} is anonymised after its retention period; it takes no events）"
+        )
     if record.status not in allowed:
         raise FailedPrecondition(_refusal(record, event, allowed))
     if event.kind == "follow_up_done" and record.satisfaction:
