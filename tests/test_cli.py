@@ -165,9 +165,10 @@ async def test_report_puts_a_days_figures_in_words(stack: Stack) -> None:
         stack, "report", "--day", str(today), "--street", street, *target
     )
     assert code == 0, err
-    assert out.splitlines()[:3] == [
+    assert out.splitlines()[:4] == [
         f"{street} {today} 矛盾纠纷统计",
         "受理 1 件，分派 1 件，升级 0 件（升级率 0%）",
+        "在办 1 件，其中逾期 0 件",
         "办结 0 件：问题处置率 0%，按期办结率 0%，就地化解率 0%",
     ]
     code, out, _ = await run_cli(stack, "report", "--day", str(today - timedelta(days=1)), *target)

@@ -63,6 +63,7 @@ def format_report(stats: intake_pb2.Stats, place: str, period: Period) -> str:
         f"{place or '全辖区'} {period.describe()} 矛盾纠纷统计",
         f"受理 {s.received} 件，分派 {s.routed} 件，"
         f"升级 {s.escalated} 件（升级率 {_pct(s.escalation_rate)}）",
+        f"在办 {s.in_progress} 件，其中逾期 {s.overdue} 件",
         f"办结 {s.closed} 件：问题处置率 {_pct(s.handled_rate)}，按期办结率 "
         f"{_pct(s.closed_on_time_rate)}，就地化解率 {_pct(s.settled_locally_rate)}",
         f"及时受理率 {_pct(s.accepted_in_time_rate)}，化解成功率 {_pct(s.mediation_success_rate)}"

@@ -51,6 +51,7 @@ def test_local_settlement_and_the_fast_track_measures() -> None:
     ]
     stats = compute_stats(records)
     assert (stats.received, stats.closed, stats.settled_locally) == (7, 5, 1)
+    assert (stats.in_progress, stats.overdue) == (1, 0)  # overdue needs a time to be judged at
     assert stats.handled_rate == 5 / 7 and stats.settled_locally_rate == 1 / 5
     assert (stats.fast_track_closed, stats.fast_track_closed_same_day) == (3, 1)
     assert stats.fast_track_closed_in_14_working_days == 2
@@ -65,3 +66,15 @@ def test_no_disputes_give_zero_rates_not_errors() -> None:
     assert (stats.handled_rate, stats.settled_locally_rate, stats.fast_track_same_day_rate) == (
         0.0, 0.0, 0.0,
     )  # fmt: skip
+
+
+def test_overdue_is_open_past_the_deadline_as_of_now() -> None:
+    open_one = record(Route.LOCAL, Status.IN_MEDIATION, None)
+    closed_late = record(Route.LOCAL, Status.RESOLVED, timedelta(days=40))
+    assert open_one.decision is not None
+    deadline = open_one.decision.deadline
+    assert not open_one.overdue(deadline) and open_one.overdue(deadline + timedelta(seconds=1))
+    assert not closed_late.overdue(deadline + timedelta(days=60))
+    later = compute_stats([open_one, closed_late], now=deadline + timedelta(days=1))
+    assert (later.in_progress, later.overdue) == (1, 1)
+    assert compute_stats([open_one], now=deadline).overdue == 0

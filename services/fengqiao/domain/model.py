@@ -169,6 +169,10 @@ class DisputeRecord:
     def has_event(self, event_id: str) -> bool:
         return any(e.event_id == event_id for e in self.timeline)
 
+    def overdue(self, now: datetime) -> bool:
+        """Still open after its deadline (逾期): what a street office supervises (督办)."""
+        return not self.status.closed and self.decision is not None and self.decision.deadline < now
+
 
 @dataclass(frozen=True, slots=True)
 class CaseEvent:

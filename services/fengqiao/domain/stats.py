@@ -33,6 +33,9 @@ class Stats:
     fast_track_closed: int = 0
     fast_track_closed_same_day: int = 0
     fast_track_closed_in_14_working_days: int = 0
+    # Open now, and of those past their deadline (逾期, for supervision).
+    in_progress: int = 0
+    overdue: int = 0
 
     @property
     def handled_rate(self) -> float:
@@ -83,8 +86,10 @@ def compute_stats(
     community: str = "",
     since: datetime | None = None,
     until: datetime | None = None,
+    now: datetime | None = None,
 ) -> Stats:
-    """Figures over the disputes received in [since, until) in the street/community."""
+    """Figures over the disputes received in [since, until) in the street/community;
+    `overdue` as of `now` (none without it)."""
     counts = dict.fromkeys(Stats.__dataclass_fields__, 0)
     for r in records:
         loc, received = r.dispute.location, r.dispute.received_at
@@ -94,6 +99,8 @@ def compute_stats(
             continue
         counts["received"] += 1
         counts["routed"] += r.step > 0
+        counts["in_progress"] += not r.status.closed
+        counts["overdue"] += now is not None and r.overdue(now)
         counts["escalated"] += r.step > 1
         accepted = any(e.kind == "accepted" for e in r.timeline)
         counts["accepted"] += accepted

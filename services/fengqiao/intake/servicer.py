@@ -148,7 +148,8 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         status = status_from_proto(request.status)
         colour = colour_from_proto(request.colour)
         route = route_from_proto(request.route)
-        street = request.street.strip()
+        street, community = request.street.strip(), request.community.strip()
+        now = datetime.now(UTC)
         records = [
             r
             for r in await self._index.values()
@@ -156,6 +157,8 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             and (colour is None or r.status.colour is colour)
             and (route is None or (r.decision is not None and r.decision.route is route))
             and (not street or r.dispute.location.street == street)
+            and (not community or r.dispute.location.community == community)
+            and (not request.overdue or r.overdue(now))
         ]
         page, token = page_of(
             records,
@@ -226,6 +229,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             community=request.community.strip(),
             since=from_timestamp(request, "from"),
             until=from_timestamp(request, "to"),
+            now=datetime.now(UTC),
         )
         return stats_to_proto(stats)
 

@@ -105,6 +105,8 @@ class Stats(_message.Message):
     SETTLED_LOCALLY_RATE_FIELD_NUMBER: _builtins.int
     FAST_TRACK_SAME_DAY_RATE_FIELD_NUMBER: _builtins.int
     FAST_TRACK_14_WORKING_DAYS_RATE_FIELD_NUMBER: _builtins.int
+    IN_PROGRESS_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
     received: _builtins.int
     routed: _builtins.int
     accepted: _builtins.int
@@ -141,6 +143,10 @@ class Stats(_message.Message):
     """速裁当日办结率"""
     fast_track_14_working_days_rate: _builtins.float
     """速裁 14 个工作日办结率"""
+    in_progress: _builtins.int
+    """not closed yet (在办)"""
+    overdue: _builtins.int
+    """of those, past their deadline now (逾期)"""
     def __init__(
         self,
         *,
@@ -167,10 +173,12 @@ class Stats(_message.Message):
         settled_locally_rate: _builtins.float = ...,
         fast_track_same_day_rate: _builtins.float = ...,
         fast_track_14_working_days_rate: _builtins.float = ...,
+        in_progress: _builtins.int = ...,
+        overdue: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "accepted_in_time", b"accepted_in_time", "accepted_in_time_rate", b"accepted_in_time_rate", "agreements", b"agreements", "closed", b"closed", "closed_on_time", b"closed_on_time", "closed_on_time_rate", b"closed_on_time_rate", "escalated", b"escalated", "escalation_rate", b"escalation_rate", "fast_track_14_working_days_rate", b"fast_track_14_working_days_rate", "fast_track_closed", b"fast_track_closed", "fast_track_closed_in_14_working_days", b"fast_track_closed_in_14_working_days", "fast_track_closed_same_day", b"fast_track_closed_same_day", "fast_track_same_day_rate", b"fast_track_same_day_rate", "followed_up", b"followed_up", "handled_rate", b"handled_rate", "mean_satisfaction", b"mean_satisfaction", "mediation_failures", b"mediation_failures", "mediation_success_rate", b"mediation_success_rate", "received", b"received", "routed", b"routed", "settled_locally", b"settled_locally", "settled_locally_rate", b"settled_locally_rate"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "accepted_in_time", b"accepted_in_time", "accepted_in_time_rate", b"accepted_in_time_rate", "agreements", b"agreements", "closed", b"closed", "closed_on_time", b"closed_on_time", "closed_on_time_rate", b"closed_on_time_rate", "escalated", b"escalated", "escalation_rate", b"escalation_rate", "fast_track_14_working_days_rate", b"fast_track_14_working_days_rate", "fast_track_closed", b"fast_track_closed", "fast_track_closed_in_14_working_days", b"fast_track_closed_in_14_working_days", "fast_track_closed_same_day", b"fast_track_closed_same_day", "fast_track_same_day_rate", b"fast_track_same_day_rate", "followed_up", b"followed_up", "handled_rate", b"handled_rate", "in_progress", b"in_progress", "mean_satisfaction", b"mean_satisfaction", "mediation_failures", b"mediation_failures", "mediation_success_rate", b"mediation_success_rate", "overdue", b"overdue", "received", b"received", "routed", b"routed", "settled_locally", b"settled_locally", "settled_locally_rate", b"settled_locally_rate"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -255,6 +263,8 @@ class ListDisputesRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     COLOUR_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    COMMUNITY_FIELD_NUMBER: _builtins.int
     status: _dispute_pb2.DisputeStatus.ValueType
     """unspecified: any"""
     route: _dispute_pb2.Route.ValueType
@@ -266,6 +276,10 @@ class ListDisputesRequest(_message.Message):
     page_token: _builtins.str
     colour: _dispute_pb2.Colour.ValueType
     """unspecified: any"""
+    overdue: _builtins.bool
+    """only open disputes past their deadline (逾期)"""
+    community: _builtins.str
+    """empty: any"""
     def __init__(
         self,
         *,
@@ -275,10 +289,12 @@ class ListDisputesRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         colour: _dispute_pb2.Colour.ValueType = ...,
+        overdue: _builtins.bool = ...,
+        community: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["colour", b"colour", "page_size", b"page_size", "page_token", b"page_token", "route", b"route", "status", b"status", "street", b"street"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["colour", b"colour", "community", b"community", "overdue", b"overdue", "page_size", b"page_size", "page_token", b"page_token", "route", b"route", "status", b"status", "street", b"street"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
