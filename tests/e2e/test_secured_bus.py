@@ -9,6 +9,7 @@ import asyncio
 import os
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -360,6 +361,17 @@ async def test_the_shipped_server_configuration_parses_with_the_dev_certificates
     cert.verify_directly_issued_by(ca)
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "nats" in names.get_values_for_type(x509.DNSName)
+
+
+def test_compose_runs_the_nats_server_version_the_tests_run() -> None:
+    compose = YAML(typ="safe").load((DEPLOY.parent / "compose.yaml").read_text())
+    image = compose["services"]["nats"]["image"]
+    tested = subprocess.run(
+        [str(Path(sys.executable).parent / "nats-server"), "--version"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert re.fullmatch(r"nats:(\d+\.\d+\.\d+)-alpine", image)
+    assert f"v{image.split(':')[1].removesuffix('-alpine')}" in tested
 
 
 def test_every_deployed_service_connects_as_its_own_nats_user() -> None:
