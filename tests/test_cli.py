@@ -7,14 +7,17 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
 
 from fengqiao.cli import main
-from fengqiao.domain.model import CHINA
+from fengqiao.domain.model import CHINA, DisputeRecord
+from fengqiao.platform.bus import Bus
+from fengqiao.platform.store import DisputeStore
 from fengqiao.runtime import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import POLICY, ROOT, SAMPLES, sample
@@ -171,9 +174,32 @@ async def test_report_puts_a_days_figures_in_words(stack: Stack) -> None:
         "在办 1 件，其中逾期 0 件",
         "办结 0 件：问题处置率 0%，按期办结率 0%，就地化解率 0%",
     ]
+    assert out.splitlines()[-1] == "当前逾期未结 0 件（督办）"
     code, out, _ = await run_cli(stack, "report", "--day", str(today - timedelta(days=1)), *target)
     assert code == 0 and "受理 0 件" in out
     code, _, err = await run_cli(stack, "report", "--from", "2026-11-23", "--to", "2026-11-22")
     assert code == 2 and "--from" in err
     code, _, err = await run_cli(stack, "report", "--day", "11/22")
     assert code == 2 and "YYYY-MM-DD" in err
+
+
+async def test_report_lists_what_is_overdue_now(stack: Stack, bus: Bus) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as channel:
+        dispute_id = await routed_dispute(intake_pb2_grpc.IntakeServiceStub(channel))
+    three_days_ago = datetime.now(UTC) - timedelta(days=3, hours=1)
+
+    def past_deadline(record: DisputeRecord) -> DisputeRecord:
+        assert record.decision is not None
+        return replace(record, decision=replace(record.decision, deadline=three_days_ago))
+
+    await DisputeStore(bus).update(dispute_id, past_deadline)
+    code, out, err = await run_cli(
+        stack, "report", "--street", sample("01").dispute.location.street,
+        "--target", f"127.0.0.1:{stack.port('intake')}",
+    )  # fmt: skip
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "在办 1 件，其中逾期 1 件" in lines
+    heading, row = lines[-2:]
+    assert heading == "当前逾期未结 1 件（督办）："
+    assert row.startswith(f"  {dispute_id}  邻里噪音扰民  就地化解") and row.endswith("已逾期 3 天")

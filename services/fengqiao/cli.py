@@ -27,7 +27,7 @@ from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.nats_client import NatsConnectError
 from fengqiao.platform.settings import Settings, SettingsError
 from fengqiao.policy import PolicyError
-from fengqiao.report import Period, day_argument, fetch_stats, format_report
+from fengqiao.report import Period, day_argument, fetch_report, format_overdue, format_report
 from fengqiao.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS, apply_retention
 from fengqiao.runtime import serve_until_signalled
 from fengqiao.samples import SampleError, read_submission
@@ -236,12 +236,13 @@ async def _report(args: argparse.Namespace, settings: Settings) -> int:
     target = args.target or _client_target(settings.intake_addr)
     request = period.request(args.street.strip(), args.community.strip())
     try:
-        stats = await fetch_stats(target, settings.grpc_tls, request)
+        stats, overdue = await fetch_report(target, settings.grpc_tls, request)
     except grpc.aio.AioRpcError as exc:
         print(f"{target}: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
     place = "/".join(p for p in (args.street.strip(), args.community.strip()) if p)
     print(format_report(stats, place, period))
+    print(format_overdue(overdue, datetime.now(UTC)))
     return 0
 
 

@@ -1,17 +1,18 @@
 """`fengqiao report`: the figures of a street or community over a period, in words, for
-the daily summary and weekly review (每日一小结、每周一梳理)."""
+the daily summary and weekly review (每日一小结、每周一梳理), and what is overdue now."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from fengqiao.domain.model import CHINA
+from fengqiao.domain.vocabulary import CATEGORIES, label
 from fengqiao.platform.grpc_tls import GrpcTls
-from fengqiao.v1 import intake_pb2, intake_pb2_grpc
+from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +81,38 @@ def format_report(stats: intake_pb2.Stats, place: str, period: Period) -> str:
     return "\n".join(lines)
 
 
-async def fetch_stats(
+def format_overdue(records: list[dispute_pb2.DisputeRecord], now: datetime) -> str:
+    """The disputes open past their deadline now, longest overdue first (督办清单)."""
+    lines = [f"当前逾期未结 {len(records)} 件（督办）" + ("：" if records else "")]
+    for r in sorted(records, key=lambda r: r.decision.deadline.ToDatetime(UTC)):
+        deadline = r.decision.deadline.ToDatetime(UTC)
+        late = (now - deadline).days
+        lines.append(
+            f"  {r.dispute.id}  {label(CATEGORIES, r.dispute.category)}  "
+            f"{r.decision.route_label}（{r.decision.handler_label}）  时限 "
+            f"{deadline.astimezone(CHINA):%Y-%m-%d %H:%M}，已逾期 {late} 天"
+        )
+    return "\n".join(lines)
+
+
+async def fetch_report(
     target: str, tls: GrpcTls, request: intake_pb2.GetStatsRequest
-) -> intake_pb2.Stats:
+) -> tuple[intake_pb2.Stats, list[dispute_pb2.DisputeRecord]]:
+    """The figures asked for, and every dispute of the place that is overdue now."""
     async with tls.channel(target) as channel:
         stub: intake_pb2_grpc.IntakeServiceAsyncStub = intake_pb2_grpc.IntakeServiceStub(channel)
-        return await stub.GetStats(request, timeout=30)
+        stats = await stub.GetStats(request, timeout=30)
+        overdue: list[dispute_pb2.DisputeRecord] = []
+        token = ""
+        while True:
+            page = await stub.ListDisputes(
+                intake_pb2.ListDisputesRequest(
+                    overdue=True, street=request.street, community=request.community,
+                    page_size=500, page_token=token,
+                ),
+                timeout=30,
+            )  # fmt: skip
+            overdue += page.disputes
+            token = page.next_page_token
+            if not token:
+                return stats, overdue
