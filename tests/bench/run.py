@@ -10,6 +10,7 @@ import platform
 import statistics
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -186,6 +187,13 @@ async def bench_listing(intake: intake_pb2_grpc.IntakeServiceAsyncStub, nats_url
             "before it: a scan and decode of all 2,000 per call",
             1 / (time.perf_counter() - started),
         )
+        values = await kv_values(bus.js, KV_DISPUTES)
+        tracemalloc.start()
+        held = [record_from_bytes(v) for v in values]
+        size, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        label = "read model memory, freshly routed disputes"
+        print(f"  {label:<62} {size / len(held) / 1e3:>10,.2f} MB per 1,000")
     finally:
         await bus.close()
 

@@ -1,0 +1,39 @@
+"""Protobuf ⇄ domain values: what the read model relies on."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from fengqiao.convert import dispute_from_proto, encode, record_to_proto
+from fengqiao.domain.lifecycle import assign
+from fengqiao.domain.model import DisputeRecord, PolicyContext, Status
+from fengqiao.platform.store import record_from_bytes
+from fengqiao.policy import CompiledPolicy, load_policy
+from tests.conftest import POLICY, sample
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def stored(dispute_id: str) -> bytes:
+    """A routed dispute as triage stores it."""
+    dispute = replace(dispute_from_proto(sample("01").dispute), id=dispute_id, received_at=NOW)
+    decision = CompiledPolicy(load_policy(POLICY)).decide(dispute, PolicyContext(), NOW)
+    record = DisputeRecord(dispute=dispute, status=Status.RECEIVED, request_id=dispute_id)
+    routed = assign(record, decision, trigger="submitted", event_id="a", response_due=NOW)
+    return encode(record_to_proto(routed))
+
+
+def test_records_read_back_share_the_strings_they_repeat() -> None:
+    first = record_from_bytes(stored("FQ-20261120-0000000001"))
+    second = record_from_bytes(stored("FQ-20261120-0000000002"))
+    assert first.decision is not None and second.decision is not None
+    assert first.dispute.id != second.dispute.id
+    # Equal, and one object: the read model keeps one copy per value, not per record.
+    for a, b in (
+        (first.decision.policy_version, second.decision.policy_version),
+        (first.decision.rule_title, second.decision.rule_title),
+        (first.dispute.location.street, second.dispute.location.street),
+        (first.timeline[-1].kind, second.timeline[-1].kind),
+    ):
+        assert a == b and a is b
