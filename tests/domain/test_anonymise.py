@@ -126,3 +126,11 @@ def test_an_anonymised_dispute_takes_no_more_events() -> None:
     done = anonymise_record(record, CLOSED + KEEP, Scrubber.of(record.dispute), note="已脱敏")
     with pytest.raises(FailedPrecondition, match="脱敏"):
         apply_event(done, note, "n3", CLOSED + KEEP)
+
+
+def test_an_event_id_cannot_fake_the_mark() -> None:
+    record = closed_record()
+    note = CaseEvent(kind="note", actor="网格员 王芳", reason="已归档")
+    noted = apply_event(record, note, ANONYMISED, CLOSED)  # a caller's chosen event id
+    assert noted.timeline[-1].event_id == ANONYMISED
+    assert is_due(noted, CLOSED + KEEP, KEEP)

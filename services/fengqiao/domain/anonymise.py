@@ -22,8 +22,8 @@ from fengqiao.domain.model import (
     TimelineEntry,
 )
 
-# The timeline entry that marks a record as anonymised; its event id makes the change
-# happen once whoever runs it.
+# The kind of timeline entry that marks a record as anonymised. No caller can record an
+# entry of this kind (`lifecycle.EVENTS` does not have it), so none can fake the mark.
 ANONYMISED: Final = "anonymised"
 REMOVED: Final = "（已脱敏）"
 _HIDDEN: Final = "***"
@@ -34,11 +34,11 @@ def party_alias(index: int) -> str:
 
 
 def is_anonymised(record: DisputeRecord) -> bool:
-    return record.has_event(ANONYMISED)
+    return anonymised_at(record) is not None
 
 
 def anonymised_at(record: DisputeRecord) -> datetime | None:
-    return next((e.at for e in record.timeline if e.event_id == ANONYMISED), None)
+    return next((e.at for e in record.timeline if e.kind == ANONYMISED), None)
 
 
 def is_due(record: DisputeRecord, now: datetime, keep: timedelta) -> bool:
