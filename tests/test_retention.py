@@ -11,9 +11,16 @@ import grpc
 import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyNotFoundError
+from structlog.testing import capture_logs
 
 from fengqiao.convert import dispute_from_proto
-from fengqiao.domain.anonymise import ANONYMISED, Scrubber, anonymise_record, mask_phone
+from fengqiao.domain.anonymise import (
+    ANONYMISED,
+    Scrubber,
+    anonymise_record,
+    is_anonymised,
+    mask_phone,
+)
 from fengqiao.domain.model import DisputeRecord
 from fengqiao.notification.dead_letters import list_dead_letters
 from fengqiao.platform.bus import (
@@ -192,3 +199,21 @@ async def test_its_dead_letters_go_too(nats_server: EmbeddedNats, tmp_path: Path
                 assert DLQ_STREAM not in await messages_naming(bus, secrets_of("01"))
             finally:
                 await bus.close()
+
+
+async def test_one_dispute_that_fails_does_not_hold_back_the_others(
+    intake_channel: grpc.aio.Channel, bus: Bus
+) -> None:
+    intake = intake_pb2_grpc.IntakeServiceStub(intake_channel)
+    broken_id, fine_id = await close(intake, "01"), await close(intake, "03")
+    await bus.notifications.put(f"{broken_id}.damaged.x", b"not a notification")
+    store = DisputeStore(bus)
+    closed = [(await store.require(i)).closed_at for i in (broken_id, fine_id)]
+    later = max(c for c in closed if c is not None) + KEEP
+    with capture_logs() as logs:
+        report = await apply_retention(bus, later, KEEP)
+    assert (report.anonymised, report.failed) == ([fine_id], [broken_id])
+    (failure,) = [e for e in logs if e["event"] == "dispute_anonymise_failed"]
+    assert failure["dispute_id"] == broken_id and "ParseError" in failure["error"]
+    assert not is_anonymised(await store.require(broken_id))  # tried again next time
+    assert is_anonymised(await store.require(fine_id))

@@ -302,6 +302,13 @@ async def _retention(settings: Settings, days: int, *, dry_run: bool) -> int:
         print(dispute_id)
     verb = "将脱敏（would anonymise）" if dry_run else "已脱敏（anonymised）"
     print(f"共 {report.examined} 件纠纷，结案满 {days} 天{verb} {len(report.anonymised)} 件")
+    if report.failed:
+        print(
+            f"{len(report.failed)} 件未能脱敏，见日志 dispute_anonymise_failed，下次运行将重试"
+            f"（{len(report.failed)} failed: {', '.join(report.failed)}）",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

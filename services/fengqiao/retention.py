@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
+import nats.errors
 import structlog
+from google.protobuf import json_format
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from fengqiao.convert import decode, encode, notification_from_proto, notification_to_proto
@@ -63,6 +65,8 @@ class RetentionReport:
     anonymised: list[str] = field(default_factory=list)
     # Anonymised earlier; their leftover old revisions were purged in this run.
     finished: list[str] = field(default_factory=list)
+    # Could not be anonymised this time (each logged); the next run tries again.
+    failed: list[str] = field(default_factory=list)
 
 
 async def apply_retention(
@@ -77,10 +81,17 @@ async def apply_retention(
     for record in sorted(records, key=lambda r: r.id):
         if not is_due(record, now, keep):
             continue
-        report.anonymised.append(record.id)
         if dry_run:
+            report.anonymised.append(record.id)
             continue
-        await _anonymise(bus, store, record, now, days)
+        try:
+            await _anonymise(bus, store, record, now, days)
+        except (nats.errors.Error, json_format.ParseError, RuntimeError, TimeoutError) as exc:
+            # One dispute that cannot be done must not hold back all the others.
+            log.error("dispute_anonymise_failed", dispute_id=record.id, error=repr(exc))
+            report.failed.append(record.id)
+            continue
+        report.anonymised.append(record.id)
         log.info("dispute_anonymised", dispute_id=record.id, closed_at=str(record.closed_at))
     if not dry_run:
         for record in records:
@@ -94,6 +105,7 @@ async def apply_retention(
         examined=report.examined,
         anonymised=len(report.anonymised),
         finished=len(report.finished),
+        failed=len(report.failed),
         keep_days=days,
         dry_run=dry_run,
     )
