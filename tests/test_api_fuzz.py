@@ -83,6 +83,8 @@ def calls(draw: st.DrawFn, dispute_id: str) -> Call:
                 colour=number(),
                 route=number(),
                 street=text(),
+                community=text(),
+                overdue=draw(st.booleans()),
                 page_size=number(),
                 page_token=text(),
             )
