@@ -7,7 +7,6 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +14,18 @@ import grpc
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from fengqiao import cli_ops as ops_cli
 from fengqiao import cli_rules as rules_cli
 from fengqiao.demo import run_demo
-from fengqiao.domain.errors import NotFound
 from fengqiao.domain.model import PolicyContext, Route
 from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
-from fengqiao.notification.dead_letters import list_dead_letters, redrive
-from fengqiao.platform.bus import connect, declared_names
 from fengqiao.platform.grpc_tls import GrpcTls
 from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.nats_client import NatsConnectError
 from fengqiao.platform.settings import Settings, SettingsError
 from fengqiao.policy import PolicyError
-from fengqiao.report import Period, day_argument, fetch_report, format_overdue, format_report
-from fengqiao.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS, apply_retention
+from fengqiao.report import day_argument
+from fengqiao.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
 from fengqiao.runtime import serve_until_signalled
 from fengqiao.samples import SampleError, read_submission
 from fengqiao.v1 import intake_pb2_grpc
@@ -176,9 +173,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     if command == "notifications":
-        return asyncio.run(_notifications(settings, args))
+        return asyncio.run(ops_cli.notifications(settings, args))
     if command == "bus":
-        return asyncio.run(_bus_setup(settings))
+        return asyncio.run(ops_cli.bus_setup(settings))
     if command == "retention":
         if args.days < MIN_RETENTION_DAYS:
             print(
@@ -187,11 +184,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 2
-        return asyncio.run(_retention(settings, args.days, dry_run=args.dry_run))
+        return asyncio.run(ops_cli.retention(settings, args.days, dry_run=args.dry_run))
     if command == "health":
         return asyncio.run(_health(args.target, settings.grpc_tls))
     if command == "report":
-        return asyncio.run(_report(args, settings))
+        target = args.target or _client_target(settings.intake_addr)
+        return asyncio.run(ops_cli.report(args, settings, target))
     if command == "submit":
         target = args.target or _client_target(settings.intake_addr)
         return asyncio.run(_submit(args.file, target, settings.grpc_tls))
@@ -228,24 +226,6 @@ def _client_target(listen: str) -> str:
     return f"{'127.0.0.1' if host in ('0.0.0.0', '[::]', '') else host}:{port}"
 
 
-async def _report(args: argparse.Namespace, settings: Settings) -> int:
-    period = Period(args.day, args.day) if args.day else Period(args.first, args.last)
-    if period.first and period.last and period.first > period.last:
-        print("--from 应早于 --to（--from must not be after --to）", file=sys.stderr)
-        return 2
-    target = args.target or _client_target(settings.intake_addr)
-    request = period.request(args.street.strip(), args.community.strip())
-    try:
-        stats, overdue = await fetch_report(target, settings.grpc_tls, request)
-    except grpc.aio.AioRpcError as exc:
-        print(f"{target}: {exc.code().name}: {exc.details()}", file=sys.stderr)
-        return 1
-    place = "/".join(p for p in (args.street.strip(), args.community.strip()) if p)
-    print(format_report(stats, place, period))
-    print(format_overdue(overdue, datetime.now(UTC)))
-    return 0
-
-
 async def _submit(path: Path, target: str, tls: GrpcTls) -> int:
     request = read_submission(path)
     async with tls.channel(target) as channel:
@@ -255,60 +235,6 @@ async def _submit(path: Path, target: str, tls: GrpcTls) -> int:
             print(f"{exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1
     print(json_format.MessageToJson(response, preserving_proto_field_name=True, ensure_ascii=False))
-    return 0
-
-
-async def _notifications(settings: Settings, args: argparse.Namespace) -> int:
-    bus = await connect(settings.nats_url, "cli", settings.nats)
-    try:
-        if args.notifications_command == "redrive":
-            try:
-                await redrive(bus.js, args.notification_id)
-            except NotFound as exc:
-                print(exc, file=sys.stderr)
-                return 1
-            print(f"已重新投递（redriven）: {args.notification_id}")
-            return 0
-        letters = await list_dead_letters(bus.js)
-        for d in letters:
-            print(f"{d.notification_id}\t{d.recipient_id}\t{d.attempts} 次\t{d.error}")
-        print(f"共 {len(letters)} 条死信（dead letters）")
-        return 0
-    finally:
-        await bus.close()
-
-
-async def _bus_setup(settings: Settings) -> int:
-    bus = await connect(settings.nats_url, "cli", settings.nats)
-    try:
-        for name in declared_names():
-            info = await bus.js.stream_info(name)
-            print(f"{name}\t{info.state.messages} 条消息（messages）")
-    finally:
-        await bus.close()
-    print("消息总线已就绪（streams and buckets declared）")
-    return 0
-
-
-async def _retention(settings: Settings, days: int, *, dry_run: bool) -> int:
-    bus = await connect(settings.nats_url, "cli", settings.nats)
-    try:
-        report = await apply_retention(
-            bus, datetime.now(UTC), timedelta(days=days), dry_run=dry_run
-        )
-    finally:
-        await bus.close()
-    for dispute_id in report.anonymised:
-        print(dispute_id)
-    verb = "将脱敏（would anonymise）" if dry_run else "已脱敏（anonymised）"
-    print(f"共 {report.examined} 件纠纷，结案满 {days} 天{verb} {len(report.anonymised)} 件")
-    if report.failed:
-        print(
-            f"{len(report.failed)} 件未能脱敏，见日志 dispute_anonymise_failed，下次运行将重试"
-            f"（{len(report.failed)} failed: {', '.join(report.failed)}）",
-            file=sys.stderr,
-        )
-        return 1
     return 0
 
 

@@ -1,5 +1,7 @@
 """NATS and JetStream: the connection, and every stream, consumer and KV bucket fengqiao
-uses, declared idempotently when a service starts."""
+uses. Streams and buckets are created or brought up to date only where they are missing or
+configured otherwise: by the operator's `fengqiao bus setup` on a secured bus, by each
+service itself on an open one. Consumers are declared by the service that reads them."""
 
 from __future__ import annotations
 
@@ -58,6 +60,14 @@ KV_REPEATS: Final = "repeats"
 KV_DELIVERIES: Final = "deliveries"
 # Old revisions kept per dispute record: enough to read how a record changed.
 KV_HISTORY: Final = 16
+# Each bucket and how many revisions of a key it keeps.
+_BUCKETS: Final = {
+    KV_DISPUTES: KV_HISTORY,
+    KV_REQUESTS: 1,
+    KV_NOTIFICATIONS: 1,
+    KV_REPEATS: 1,
+    KV_DELIVERIES: 1,
+}
 
 CONSUMER_TRIAGE: Final = "triage"
 CONSUMER_TRIAGE_EVENTS: Final = "triage-events"
@@ -97,11 +107,7 @@ async def connect(url: str, name: str, options: NatsOptions = PLAIN) -> Bus:
     try:
         js = nc.jetstream()
         await _declare_streams(js)
-        disputes = await _bucket(js, KV_DISPUTES, KV_HISTORY)
-        requests = await _bucket(js, KV_REQUESTS, 1)
-        notifications = await _bucket(js, KV_NOTIFICATIONS, 1)
-        repeats = await _bucket(js, KV_REPEATS, 1)
-        deliveries = await _bucket(js, KV_DELIVERIES, 1)
+        kv = {bucket: await _bucket(js, bucket, history) for bucket, history in _BUCKETS.items()}
     except (TimeoutError, nats.errors.Error) as exc:
         await nc.close()
         raise NatsConnectError(
@@ -110,7 +116,10 @@ async def connect(url: str, name: str, options: NatsOptions = PLAIN) -> Bus:
             "streams or buckets: run `fengqiao bus setup` as the operator user first."
         ) from exc
     log.info("nats_connected", url=url, service=name, user=options.user, tls=options.uses_tls)
-    return Bus(nc, js, disputes, requests, notifications, repeats, deliveries)
+    return Bus(
+        nc, js, kv[KV_DISPUTES], kv[KV_REQUESTS], kv[KV_NOTIFICATIONS], kv[KV_REPEATS],
+        kv[KV_DELIVERIES],
+    )  # fmt: skip
 
 
 def _streams() -> tuple[StreamConfig, ...]:
@@ -167,8 +176,7 @@ def _configured_as(have: StreamConfig, want: StreamConfig) -> bool:
 
 def declared_names() -> tuple[str, ...]:
     """Every stream `connect` declares, KV buckets' streams included."""
-    buckets = (KV_DISPUTES, KV_REQUESTS, KV_NOTIFICATIONS, KV_REPEATS, KV_DELIVERIES)
-    return (*(c.name or "" for c in _streams()), *(f"KV_{b}" for b in buckets))
+    return (*(c.name or "" for c in _streams()), *(f"KV_{b}" for b in _BUCKETS))
 
 
 def dead_letter_subject(notification_id: str) -> str:

@@ -1,0 +1,88 @@
+"""`fengqiao notifications | bus | retention | report`: what operators and supervisors run
+against a live bus or intake."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+
+import grpc
+
+from fengqiao.domain.errors import NotFound
+from fengqiao.notification.dead_letters import list_dead_letters, redrive
+from fengqiao.platform.bus import connect, declared_names
+from fengqiao.platform.settings import Settings
+from fengqiao.report import Period, fetch_report, format_overdue, format_report
+from fengqiao.retention import apply_retention
+
+
+async def notifications(settings: Settings, args: argparse.Namespace) -> int:
+    bus = await connect(settings.nats_url, "cli", settings.nats)
+    try:
+        if args.notifications_command == "redrive":
+            try:
+                await redrive(bus.js, args.notification_id)
+            except NotFound as exc:
+                print(exc, file=sys.stderr)
+                return 1
+            print(f"已重新投递（redriven）: {args.notification_id}")
+            return 0
+        letters = await list_dead_letters(bus.js)
+        for d in letters:
+            print(f"{d.notification_id}\t{d.recipient_id}\t{d.attempts} 次\t{d.error}")
+        print(f"共 {len(letters)} 条死信（dead letters）")
+        return 0
+    finally:
+        await bus.close()
+
+
+async def bus_setup(settings: Settings) -> int:
+    bus = await connect(settings.nats_url, "cli", settings.nats)
+    try:
+        for name in declared_names():
+            info = await bus.js.stream_info(name)
+            print(f"{name}\t{info.state.messages} 条消息（messages）")
+    finally:
+        await bus.close()
+    print("消息总线已就绪（streams and buckets declared）")
+    return 0
+
+
+async def retention(settings: Settings, days: int, *, dry_run: bool) -> int:
+    bus = await connect(settings.nats_url, "cli", settings.nats)
+    try:
+        report = await apply_retention(
+            bus, datetime.now(UTC), timedelta(days=days), dry_run=dry_run
+        )
+    finally:
+        await bus.close()
+    for dispute_id in report.anonymised:
+        print(dispute_id)
+    verb = "将脱敏（would anonymise）" if dry_run else "已脱敏（anonymised）"
+    print(f"共 {report.examined} 件纠纷，结案满 {days} 天{verb} {len(report.anonymised)} 件")
+    if report.failed:
+        print(
+            f"{len(report.failed)} 件未能脱敏，见日志 dispute_anonymise_failed，下次运行将重试"
+            f"（{len(report.failed)} failed: {', '.join(report.failed)}）",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+async def report(args: argparse.Namespace, settings: Settings, target: str) -> int:
+    period = Period(args.day, args.day) if args.day else Period(args.first, args.last)
+    if period.first and period.last and period.first > period.last:
+        print("--from 应早于 --to（--from must not be after --to）", file=sys.stderr)
+        return 2
+    request = period.request(args.street.strip(), args.community.strip())
+    try:
+        stats, overdue = await fetch_report(target, settings.grpc_tls, request)
+    except grpc.aio.AioRpcError as exc:
+        print(f"{target}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    place = "/".join(p for p in (args.street.strip(), args.community.strip()) if p)
+    print(format_report(stats, place, period))
+    print(format_overdue(overdue, datetime.now(UTC)))
+    return 0
