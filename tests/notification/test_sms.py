@@ -81,3 +81,19 @@ async def test_without_a_gateway_the_sms_is_logged_with_the_number_masked(
             phones = await eventually(logged, lambda p: len(p) == 2)
     assert sorted(phones) == ["138****1274", "151****5518"]
     assert not any(phone in json.dumps(logs, default=str) for phone in PHONES)
+
+
+async def test_a_deployment_without_a_gateway_is_warned_at_start(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    on_a_bus = settings_for(nats_server.url)
+    own_server = replace(on_a_bus, nats_url="", data_dir=tmp_path / "nats")
+    with_gateway = replace(on_a_bus, sms_gateway_url="http://127.0.0.1:9/sms")
+    warned = []
+    for settings in (on_a_bus, own_server, with_gateway):
+        with capture_logs() as logs:
+            async with running(settings, ("notification",)):
+                pass
+        warned.append([e["log_level"] for e in logs if e["event"] == "sms_gateway_missing"])
+    # Only the first: the demo's own server and a configured gateway need no warning.
+    assert warned == [["warning"], [], []]

@@ -73,6 +73,13 @@ class NotificationService:
             ),
             client,
         )
+        if not settings.sms_gateway_url and not settings.nats_embedded:
+            # Beyond the demo, this means parties without email are told only in the log.
+            log.warning(
+                "sms_gateway_missing",
+                detail="FENGQIAO_SMS_GATEWAY_URL is not set: SMS to parties is written to the "
+                "log instead of sent",
+            )
         retry = RetryPolicy(settings.delivery_attempts, settings.delivery_backoff_seconds)
         delivery = DeliveryWorker(bus, directory, sender, retry)
         js = bus.js

@@ -43,6 +43,8 @@ def _number(get: Callable[[str, str], str], name: str, default: N, kind: type[N]
 class Settings:
     # Empty: start the embedded nats-server from the virtual environment.
     nats_url: str = ""
+    # True once fengqiao started that embedded server itself (the demo, development).
+    nats_embedded: bool = False
     # This service's NATS user, TLS files and start-up wait (see deploy/nats/auth.conf).
     nats: NatsOptions = PLAIN
     # TLS of the gRPC APIs (and of fengqiao's own gRPC clients).
@@ -158,4 +160,5 @@ class Settings:
         return settings
 
     def with_nats(self, url: str) -> Settings:
-        return replace(self, nats_url=url)
+        """These settings, on the embedded nats-server at `url`."""
+        return replace(self, nats_url=url, nats_embedded=True)
