@@ -25,10 +25,12 @@ class Period:
     def describe(self) -> str:
         if self.first and self.first == self.last:
             return f"{self.first:%Y-%m-%d}"
-        if self.first or self.last:
-            start = f"{self.first:%Y-%m-%d}" if self.first else "最早"
-            end = f"{self.last:%Y-%m-%d}" if self.last else "至今"
-            return f"{start} 至 {end}"
+        if self.first and self.last:
+            return f"{self.first:%Y-%m-%d} 至 {self.last:%Y-%m-%d}"
+        if self.first:
+            return f"{self.first:%Y-%m-%d} 至今"
+        if self.last:
+            return f"截至 {self.last:%Y-%m-%d}"
         return "累计"
 
     def request(self, street: str, community: str) -> intake_pb2.GetStatsRequest:
