@@ -21,7 +21,7 @@ import grpc
 import pytest
 import trustme
 from cryptography import x509
-from nats.js.api import StreamConfig
+from nats.js.api import ConsumerConfig, StreamConfig
 from nats.js.errors import NoStreamResponseError
 from ruamel.yaml import YAML
 from structlog.testing import capture_logs
@@ -269,6 +269,37 @@ async def test_no_service_can_change_delete_or_purge_a_stream(
         await bus.close()
     denied = [e["error"] for e in logs if e["event"] == "nats_error"]
     assert len(denied) == 5 and all("permissions violation" in d for d in denied)
+
+
+@pytest.mark.parametrize(
+    ("user", "stream", "owned_by_another"),
+    [
+        ("intake", "DISPUTES", "triage"),
+        ("triage", "NOTIFY", "notification-delivery"),
+        ("notification", "DISPUTES", "triage-events"),
+    ],
+)
+async def test_no_service_can_touch_another_services_consumer(
+    secured: SecuredNats, user: str, stream: str, owned_by_another: str
+) -> None:
+    operator = await connect(secured.server.url, "cli", secured.options("operator"))
+    await operator.js.add_consumer(stream, ConsumerConfig(durable_name=owned_by_another))
+    bus = await connect(secured.server.url, user, secured.options(user))
+    try:
+        with capture_logs() as logs:
+            for attempt in (
+                bus.js.delete_consumer(stream, owned_by_another),
+                bus.js.add_consumer(stream, ConsumerConfig(durable_name=f"{user}-elsewhere")),
+            ):
+                with pytest.raises((TimeoutError, NoStreamResponseError)):
+                    await asyncio.wait_for(attempt, 1)
+        info = await operator.js.consumer_info(stream, owned_by_another)
+        assert info.name == owned_by_another
+    finally:
+        await bus.close()
+        await operator.close()
+    denied = [e["error"] for e in logs if e["event"] == "nats_error"]
+    assert len(denied) == 2 and all("permissions violation" in d for d in denied)
 
 
 async def test_intakes_read_model_keeps_up_with_a_burst_past_flow_control(
