@@ -7,21 +7,19 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
 
 from fengqiao.cli import main
-from fengqiao.domain.model import CHINA, DisputeRecord
+from fengqiao.domain.model import CHINA
 from fengqiao.platform.bus import Bus
-from fengqiao.platform.store import DisputeStore
 from fengqiao.runtime import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import POLICY, ROOT, SAMPLES, sample
-from tests.intake.test_record_event import routed_dispute
+from tests.intake.test_record_event import make_overdue, routed_dispute
 
 
 def test_rules_check_passes_on_the_shipped_policy(capsys: pytest.CaptureFixture[str]) -> None:
@@ -186,13 +184,7 @@ async def test_report_puts_a_days_figures_in_words(stack: Stack) -> None:
 async def test_report_lists_what_is_overdue_now(stack: Stack, bus: Bus) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as channel:
         dispute_id = await routed_dispute(intake_pb2_grpc.IntakeServiceStub(channel))
-    three_days_ago = datetime.now(UTC) - timedelta(days=3, hours=1)
-
-    def past_deadline(record: DisputeRecord) -> DisputeRecord:
-        assert record.decision is not None
-        return replace(record, decision=replace(record.decision, deadline=three_days_ago))
-
-    await DisputeStore(bus).update(dispute_id, past_deadline)
+    await make_overdue(bus, dispute_id, timedelta(days=3, hours=1))
     code, out, err = await run_cli(
         stack, "report", "--street", sample("01").dispute.location.street,
         "--target", f"127.0.0.1:{stack.port('intake')}",

@@ -19,7 +19,6 @@ from fengqiao.domain.anonymise import (
     Scrubber,
     anonymise_record,
     is_anonymised,
-    mask_phone,
 )
 from fengqiao.domain.model import DisputeRecord
 from fengqiao.notification.dead_letters import list_dead_letters
@@ -44,6 +43,7 @@ from fengqiao.v1 import (
     notification_pb2_grpc,
 )
 from tests.conftest import sample, settings_for
+from tests.domain.test_anonymise import secrets_of as secrets_of_dispute
 from tests.intake.test_record_event import event, routed_dispute
 from tests.notification.test_delivery import directory
 from tests.receivers import http_receiver
@@ -53,11 +53,8 @@ KEEP = timedelta(days=365)
 
 
 def secrets_of(prefix: str) -> list[str]:
-    d = dispute_from_proto(sample(prefix).dispute)
-    out = [d.summary, d.location.address]
-    for p in d.parties:
-        out += [p.name, p.phone, mask_phone(p.phone)]
-    return [s for s in out if s]
+    """What identifies the parties of sample `prefix`; the first party's name third."""
+    return secrets_of_dispute(dispute_from_proto(sample(prefix).dispute))
 
 
 async def messages_naming(bus: Bus, secrets: list[str]) -> dict[str, list[str]]:

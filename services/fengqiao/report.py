@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from fengqiao.convert import timestamp
 from fengqiao.domain.model import CHINA
 from fengqiao.domain.vocabulary import CATEGORIES, label
 from fengqiao.platform.grpc_tls import GrpcTls
@@ -34,7 +35,7 @@ class Period:
         return "累计"
 
     def request(self, street: str, community: str) -> intake_pb2.GetStatsRequest:
-        bounds: dict[str, Timestamp] = {}
+        bounds: dict[str, Timestamp | None] = {}
         if self.first:
             bounds["from"] = _midnight(self.first)
         if self.last:
@@ -42,10 +43,8 @@ class Period:
         return intake_pb2.GetStatsRequest(street=street, community=community, **bounds)
 
 
-def _midnight(day: date) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(datetime.combine(day, time(), CHINA))
-    return stamp
+def _midnight(day: date) -> Timestamp | None:
+    return timestamp(datetime.combine(day, time(), CHINA))
 
 
 def day_argument(text: str) -> date:

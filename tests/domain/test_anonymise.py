@@ -22,6 +22,7 @@ from fengqiao.domain.errors import FailedPrecondition
 from fengqiao.domain.lifecycle import apply_event
 from fengqiao.domain.model import (
     CaseEvent,
+    Dispute,
     DisputeRecord,
     Notification,
     Status,
@@ -33,8 +34,9 @@ CLOSED = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 KEEP = timedelta(days=365)
 
 
-def secrets_of(record: DisputeRecord) -> list[str]:
-    d = record.dispute
+def secrets_of(d: Dispute) -> list[str]:
+    """What identifies the parties of `d`: summary, address, then each party's name,
+    phone, masked phone, ID number and email (those given)."""
     out = [d.summary, d.location.address]
     for p in d.parties:
         out += [p.name, p.phone, mask_phone(p.phone), p.id_number, p.email]
@@ -64,7 +66,7 @@ def closed_record() -> DisputeRecord:
 
 def test_no_party_detail_is_left_anywhere_in_the_record() -> None:
     record = closed_record()
-    secrets = secrets_of(record)
+    secrets = secrets_of(record.dispute)
     assert len(secrets) == 10  # summary, address; 2 names, phones, masked phones; id, email
     clean = anonymise_record(record, CLOSED + KEEP, Scrubber.of(record.dispute), note="已脱敏")
     text = json_format.MessageToJson(record_to_proto(clean), ensure_ascii=False)

@@ -30,6 +30,18 @@ async def routed_dispute(intake: intake_pb2_grpc.IntakeServiceAsyncStub, prefix:
     return dispute_id
 
 
+async def make_overdue(bus: Bus, dispute_id: str, late: timedelta) -> None:
+    """Move the dispute's deadline `late` into the past, as when it sits at the top rung
+    (where no escalation moves it on) and its deadline passes."""
+    deadline = datetime.now(UTC) - late
+
+    def past_deadline(record: DisputeRecord) -> DisputeRecord:
+        assert record.decision is not None
+        return replace(record, decision=replace(record.decision, deadline=deadline))
+
+    await DisputeStore(bus).update(dispute_id, past_deadline)
+
+
 def event(
     dispute_id: str, kind: str, event_id: str = "", **fields: object
 ) -> intake_pb2.RecordEventRequest:
@@ -132,13 +144,7 @@ async def test_overdue_disputes_are_listed_and_counted_for_supervision(
     late_id = await routed_dispute(intake, "01")
     on_time_id = await routed_dispute(intake, "02")
 
-    def past_deadline(record: DisputeRecord) -> DisputeRecord:
-        # As triage leaves a dispute at the top rung, whose deadline then passes.
-        assert record.decision is not None
-        yesterday = datetime.now(UTC) - timedelta(days=1)
-        return replace(record, decision=replace(record.decision, deadline=yesterday))
-
-    await DisputeStore(bus).update(late_id, past_deadline)
+    await make_overdue(bus, late_id, timedelta(days=1))
     overdue = intake_pb2.ListDisputesRequest(overdue=True)
     listed = await intake.ListDisputes(overdue)  # the read model has seen the write
     assert [d.dispute.id for d in listed.disputes] == [late_id]

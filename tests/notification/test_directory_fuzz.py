@@ -7,9 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from fengqiao.notification.directory import load_directory
-from fengqiao.policy import PolicyError
 from tests.conftest import POLICY
-from tests.policy.test_fuzz import assert_refused_in_words, edited
+from tests.policy.test_fuzz import edited, loaded_or_refused
 
 DIRECTORY = (POLICY.parent / "directory.yaml").read_text(encoding="utf-8").splitlines()
 
@@ -21,9 +20,6 @@ def test_any_edit_of_the_directory_loads_or_is_refused_with_problems(
 ) -> None:
     path = tmp_path_factory.mktemp("directory") / "directory.yaml"
     path.write_text(text, encoding="utf-8")
-    try:
-        directory = load_directory(path)
-    except PolicyError as exc:
-        assert_refused_in_words(exc, text)
-    else:
+    directory = loaded_or_refused(lambda: load_directory(path), text)
+    if directory is not None:
         assert all(contact.channels for contact in directory.contacts.values())

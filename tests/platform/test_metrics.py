@@ -11,10 +11,10 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
+from fengqiao.domain.calendar import calendar_known_until
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.logs import configure_logging
 from fengqiao.policy import load_policy
-from fengqiao.policy.deadlines import calendar_known_until
 from fengqiao.runtime import Stack, running
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import POLICY, sample, settings_for

@@ -16,8 +16,9 @@ from structlog.testing import capture_logs
 
 from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import PolicyContext
+from fengqiao.domain.calendar import calendar_known_until
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.policy.deadlines import CHINA, calendar_known_until
+from fengqiao.policy.deadlines import CHINA
 from fengqiao.triage.policy_watch import PolicyWatch
 from fengqiao.triage.runner import PolicyRunner
 from fengqiao.v1 import triage_pb2, triage_pb2_grpc

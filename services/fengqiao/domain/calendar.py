@@ -1,6 +1,6 @@
 """China's working days (工作日): official holidays and make-up working days (调休) from
 the `chinesecalendar` package. For a year the package has no data for yet, Monday to
-Friday count as working days; `calendar_known_until` and `working_days_known` say so."""
+Friday count as working days; `calendar_known_until` says up to which year it knows."""
 
 from __future__ import annotations
 
@@ -14,15 +14,6 @@ import chinese_calendar
 def calendar_known_until() -> int:
     """The last year whose official holidays and make-up days the package knows."""
     return int(max(day.year for day in chinese_calendar.holidays))
-
-
-def working_days_known(day: date) -> bool:
-    """Whether the official calendar for `day`'s year is published in the package."""
-    try:
-        chinese_calendar.is_workday(day)
-    except NotImplementedError:
-        return False
-    return True
 
 
 def is_working_day(day: date) -> bool:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from fengqiao.domain.calendar import calendar_known_until
 from fengqiao.domain.model import Decision, Dispute, PolicyContext
 from fengqiao.domain.vocabulary import SUBMITTED
-from fengqiao.policy.deadlines import CHINA, calendar_known_until
+from fengqiao.policy.deadlines import CHINA
 from fengqiao.policy.decide import deadline_of, make_decision
 from fengqiao.policy.durable_engine import DurableMatcher
 from fengqiao.policy.explain import RuleTrace, explain, first_match

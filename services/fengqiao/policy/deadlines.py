@@ -6,24 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
-from fengqiao.domain.calendar import (
-    add_working_days,
-    calendar_known_until,
-    is_working_day,
-    working_days_known,
-)
+from fengqiao.domain.calendar import add_working_days, calendar_known_until
 from fengqiao.domain.model import CHINA
 from fengqiao.policy.model import AmountBands, Deadline, DeadlineUnit, Policy
 
-__all__ = [
-    "CHINA",
-    "add_working_days",
-    "calendar_known_until",
-    "calendar_runs_out",
-    "due",
-    "is_working_day",
-    "working_days_known",
-]
+__all__ = ["CHINA", "calendar_runs_out", "due"]
 
 
 def due(start: datetime, deadline: Deadline) -> datetime:

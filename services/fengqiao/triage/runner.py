@@ -10,6 +10,7 @@ from pathlib import Path
 
 import structlog
 
+from fengqiao.domain.calendar import calendar_known_until
 from fengqiao.domain.model import Decision, Dispute, PolicyContext
 from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.policy import (
@@ -21,7 +22,6 @@ from fengqiao.policy import (
     parse_policy,
     policy_version,
 )
-from fengqiao.policy.deadlines import calendar_known_until
 
 log = structlog.get_logger()
 
