@@ -195,3 +195,22 @@ async def test_report_lists_what_is_overdue_now(stack: Stack, bus: Bus) -> None:
     heading, row = lines[-2:]
     assert heading == "当前逾期未结 1 件（督办）："
     assert row.startswith(f"  {dispute_id}  邻里噪音扰民  就地化解") and row.endswith("已逾期 3 天")
+
+
+async def test_bus_show_reads_binary_values_and_messages_as_json(stack: Stack) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as channel:
+        intake = intake_pb2_grpc.IntakeServiceStub(channel)
+        dispute_id = (await intake.SubmitDispute(sample("01"))).dispute_id
+    code, out, err = await run_cli(stack, "bus", "show", "disputes", dispute_id)
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["dispute"]["id"] == dispute_id and record["timeline"][0]["kind"] == "received"
+    code, out, err = await run_cli(stack, "bus", "show", "DISPUTES", "1")
+    assert code == 0, err
+    subject, body = out.split("\n", 1)
+    assert subject == f"disputes.submitted.{dispute_id}"
+    assert json.loads(body)["kind"] == "submitted"
+    code, _, err = await run_cli(stack, "bus", "show", "disputes", "FQ-20261122-0000000000")
+    assert code == 1 and "没有键" in err
+    code, _, err = await run_cli(stack, "bus", "show", "nowhere", "x")
+    assert code == 1 and "disputes" in err and "DISPUTES" in err

@@ -12,6 +12,7 @@ import grpc
 from fengqiao.domain.errors import NotFound
 from fengqiao.notification.dead_letters import list_dead_letters, redrive
 from fengqiao.platform.bus import connect, declared_names
+from fengqiao.platform.inspect import show
 from fengqiao.platform.settings import Settings
 from fengqiao.report import Period, fetch_report, format_overdue, format_report
 from fengqiao.retention import apply_retention
@@ -46,6 +47,18 @@ async def bus_setup(settings: Settings) -> int:
     finally:
         await bus.close()
     print("消息总线已就绪（streams and buckets declared）")
+    return 0
+
+
+async def bus_show(settings: Settings, where: str, key: str) -> int:
+    bus = await connect(settings.nats_url, "cli", settings.nats)
+    try:
+        print(await show(bus.js, where, key))
+    except NotFound as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        await bus.close()
     return 0
 
 

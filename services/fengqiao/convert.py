@@ -1,13 +1,11 @@
 """Protobuf at the border, typed values inside: conversions between `fengqiao.v1` messages
-and `fengqiao.domain` values, and the JSON encoding used on the bus and in NATS KV."""
+and `fengqiao.domain` values. The bytes on the bus and in KV: `platform/codec.py`."""
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import TypeVar
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -31,8 +29,6 @@ from fengqiao.domain.stats import Stats
 from fengqiao.v1 import dispute_pb2 as pb
 from fengqiao.v1 import intake_pb2, notification_pb2, triage_pb2
 
-M = TypeVar("M", bound=Message)
-
 _ROUTES = {
     Route.LOCAL: pb.ROUTE_LOCAL,
     Route.STREET_OFFICE: pb.ROUTE_STREET_OFFICE,
@@ -47,25 +43,10 @@ _COLOURS = {colour: pb.Colour.Value(f"COLOUR_{colour.name}") for colour in Colou
 _COLOURS_BACK = {v: k for k, v in _COLOURS.items()}
 
 
-# -- JSON on the bus and in KV ----------------------------------------------------------
-
-
 # Strings that many records repeat (labels, policy versions, places, kinds, codes) are
 # shared, not copied per record: intake's read model holds every record, and sharing
 # them took 39% off its memory (4.3 → 2.6 MB per thousand freshly routed disputes).
 _shared = sys.intern
-
-
-def encode(message: Message) -> bytes:
-    """Protobuf JSON (proto field names): readable with `nats kv get` and `nats sub`."""
-    return json_format.MessageToJson(
-        message, preserving_proto_field_name=True, ensure_ascii=False, indent=None
-    ).encode("utf-8")
-
-
-def decode(data: bytes, message: M) -> M:
-    """Parse JSON into `message`; raises `json_format.ParseError` on malformed input."""
-    return json_format.Parse(data.decode("utf-8"), message)
 
 
 # -- scalars --------------------------------------------------------------------------

@@ -23,10 +23,9 @@ from typing import Final
 
 import nats.errors
 import structlog
-from google.protobuf import json_format
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from fengqiao.convert import decode, encode, notification_from_proto, notification_to_proto
+from fengqiao.convert import notification_from_proto, notification_to_proto
 from fengqiao.domain.anonymise import (
     Scrubber,
     anonymise_notification,
@@ -45,6 +44,7 @@ from fengqiao.platform.bus import (
     Bus,
     kv_values,
 )
+from fengqiao.platform.codec import Unreadable, decode, encode
 from fengqiao.platform.store import DisputeStore, record_from_bytes
 from fengqiao.triage.repeats import RepeatCounter
 from fengqiao.v1 import notification_pb2
@@ -86,7 +86,7 @@ async def apply_retention(
             continue
         try:
             await _anonymise(bus, store, record, now, days)
-        except (nats.errors.Error, json_format.ParseError, RuntimeError, TimeoutError) as exc:
+        except (nats.errors.Error, Unreadable, RuntimeError, TimeoutError) as exc:
             # One dispute that cannot be done must not hold back all the others.
             log.error("dispute_anonymise_failed", dispute_id=record.id, error=repr(exc))
             report.failed.append(record.id)

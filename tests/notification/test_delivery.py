@@ -113,6 +113,38 @@ async def test_a_receiver_that_never_recovers_ends_in_dead_letters_and_can_be_re
     assert [r.status for r in receiver.requests] == [503, 503, 200]
 
 
+async def test_a_channel_that_took_it_is_skipped_on_the_retry_and_on_a_redrive(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    """Only the channel that failed is tried again, however the message comes back."""
+    async with http_receiver() as took, http_receiver(failing=True) as refused:
+        path = tmp_path / "directory.yaml"
+        path.write_text(
+            f"contacts:\n  - role: grid_worker\n    where: {GRID}\n    channels:\n"
+            f"      - webhook: http://127.0.0.1:{took.port}/a\n"
+            f"      - webhook: http://127.0.0.1:{refused.port}/b\n",
+            encoding="utf-8",
+        )
+        settings = replace(
+            settings_for(nats_server.url), directory_file=path,
+            delivery_attempts=2, delivery_backoff_seconds=BACKOFF,
+        )  # fmt: skip
+        async with running(settings, ("intake", "triage", "notification")) as stack:
+            bus = await connect(nats_server.url, "operator")
+            try:
+                await submit(stack.port("intake"))
+                (letter,) = await eventually(
+                    lambda: list_dead_letters(bus.js), lambda d: len(d) == 1
+                )
+                refused.failing = False
+                await redrive(bus.js, letter.notification_id)
+                await eventually(lambda: _value(refused.ok()), lambda ok: len(ok) == 1)
+            finally:
+                await bus.close()
+    assert [r.status for r in refused.requests] == [503, 503, 200]
+    assert [r.status for r in took.requests] == [200]  # told once, on the first attempt
+
+
 async def test_email_goes_over_smtp_to_institutions_and_to_parties_who_gave_one(
     nats_server: EmbeddedNats, tmp_path: Path
 ) -> None:

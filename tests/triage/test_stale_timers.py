@@ -9,9 +9,9 @@ import grpc
 import pytest
 from structlog.testing import capture_logs
 
-from fengqiao.convert import encode
 from fengqiao.platform import timers
 from fengqiao.platform.bus import CONSUMER_TRIAGE_TIMERS, STREAM, TIMER, Bus, connect
+from fengqiao.platform.codec import encode
 from fengqiao.runtime import Stack
 from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 from tests.intake.test_record_event import event, routed_dispute

@@ -9,8 +9,8 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from fengqiao.convert import encode
 from fengqiao.platform.bus import Bus, connect
+from fengqiao.platform.codec import encode
 from fengqiao.runtime import Stack
 from fengqiao.v1 import (
     dispute_pb2,

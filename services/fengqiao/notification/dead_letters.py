@@ -9,9 +9,15 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from fengqiao.convert import decode
 from fengqiao.domain.errors import NotFound
-from fengqiao.platform.bus import DLQ, DLQ_STREAM, dead_letter_subject, recipient_subject
+from fengqiao.platform.bus import (
+    DLQ,
+    DLQ_STREAM,
+    REDRIVE_PREFIX,
+    dead_letter_subject,
+    recipient_subject,
+)
+from fengqiao.platform.codec import decode
 from fengqiao.v1 import notification_pb2
 
 
@@ -74,6 +80,6 @@ async def redrive(js: JetStreamContext, notification_id: str) -> None:
     await js.publish(
         recipient_subject(n.recipient_id),
         msg.data or b"",
-        headers={"Nats-Msg-Id": f"redrive-{notification_id}-{msg.seq}"},
+        headers={"Nats-Msg-Id": f"{REDRIVE_PREFIX}{notification_id}-{msg.seq}"},
     )
     await js.delete_msg(DLQ_STREAM, msg.seq)

@@ -14,12 +14,13 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from fengqiao.convert import decode, notification_from_proto
+from fengqiao.convert import notification_from_proto
 from fengqiao.domain.model import Notification
 from fengqiao.notification.channels import DeliveryFailed, Sender
 from fengqiao.notification.directory import Channel, Directory
 from fengqiao.notification.recipients import party_index
-from fengqiao.platform.bus import Bus, dead_letter_subject
+from fengqiao.platform.bus import REDRIVE_PREFIX, Bus, dead_letter_subject
+from fengqiao.platform.codec import decode
 from fengqiao.platform.consume import Retry
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import notification_pb2
@@ -54,12 +55,16 @@ class DeliveryWorker:
     async def handle(self, msg: Msg) -> None:
         n = notification_from_proto(decode(msg.data, notification_pb2.Notification()))
         attempt = msg.metadata.num_delivered
+        # Only a message seen before (or sent again from the dead letters) can have gone
+        # through some of its channels already; a first delivery need not look.
+        seen_before = attempt > 1 or _is_redrive(msg)
         errors = []
+        sent: list[str] = []
         with structlog.contextvars.bound_contextvars(dispute_id=n.dispute_id):
             channels = await self._channels(n)
             for index, channel in enumerate(channels):
                 done = f"{n.id}.{index}"
-                if await self._delivered(done):
+                if seen_before and await self._delivered(done):
                     continue
                 started = time.perf_counter()
                 fields = {
@@ -77,9 +82,12 @@ class DeliveryWorker:
                     )
                     continue
                 log.info("notification_sent", **fields, latency_ms=_ms(started))
-                await self._mark(done)
+                sent.append(done)
             if not errors:
                 return
+            # This message comes back: remember which channels took it, to skip them then.
+            for done in sent:
+                await self._mark(done)
             if attempt >= self._retry.attempts:
                 await self._dead_letter(msg, n.id, attempt, errors[-1])
                 return
@@ -130,6 +138,10 @@ class DeliveryWorker:
             attempts=attempts,
             error=error,
         )
+
+
+def _is_redrive(msg: Msg) -> bool:
+    return (msg.headers or {}).get("Nats-Msg-Id", "").startswith(REDRIVE_PREFIX)
 
 
 def _ms(started: float) -> float:

@@ -12,7 +12,7 @@ import structlog
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from fengqiao.convert import decode, encode, notification_from_proto, notification_to_proto
+from fengqiao.convert import notification_from_proto, notification_to_proto
 from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from fengqiao.domain.ids import check_dispute_id
 from fengqiao.domain.model import Notification, TimelineEntry
@@ -27,6 +27,7 @@ from fengqiao.platform.bus import (
     kv_values,
     recipient_subject,
 )
+from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.store import MAX_CONFLICTS, DisputeStore, append_once
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
 

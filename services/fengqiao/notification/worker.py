@@ -3,6 +3,7 @@ often a message is redelivered; the dispute's timeline records who was told."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import structlog
@@ -11,9 +12,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from fengqiao.convert import (
     decision_from_proto,
-    decode,
     dispute_from_proto,
-    encode,
     from_timestamp,
     notification_from_proto,
     notification_to_proto,
@@ -43,6 +42,7 @@ from fengqiao.notification.recipients import (
 )
 from fengqiao.platform import timers
 from fengqiao.platform.bus import TIMER, Bus, recipient_subject
+from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.consume import RejectMessage
 from fengqiao.platform.store import DisputeStore, append_once
 from fengqiao.v1 import events_pb2, notification_pb2
@@ -188,8 +188,12 @@ class NotificationWorker:
         respond_by: datetime | None = None,
     ) -> None:
         with structlog.contextvars.bound_contextvars(dispute_id=dispute.id):
-            for recipient, text in messages:
-                await self._send(dispute.id, event_id, kind, recipient, text, respond_by=respond_by)
+            await asyncio.gather(
+                *(
+                    self._send(dispute.id, event_id, kind, recipient, text, respond_by=respond_by)
+                    for recipient, text in messages
+                )
+            )
             told = [r for r, _ in messages]
             notified = TimelineEntry(
                 at=datetime.now(UTC),

@@ -25,7 +25,7 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
-from fengqiao.convert import encode
+from fengqiao.platform.codec import encode
 from fengqiao.platform.nats_client import PLAIN, NatsConnectError, NatsOptions, open_connection
 from fengqiao.v1.events_pb2 import DisputeEvent
 
@@ -52,6 +52,8 @@ NOTIFY_MAX_AGE_SECONDS: Final = 30 * 24 * 3600.0
 # Notifications whose delivery attempts ran out, with their last error.
 DLQ_STREAM: Final = "NOTIFY_DLQ"
 DLQ: Final = "dlq.notify"
+# The message id of a dead letter sent through delivery again starts with this.
+REDRIVE_PREFIX: Final = "redrive-"
 
 KV_DISPUTES: Final = "disputes"
 KV_REQUESTS: Final = "intake_requests"

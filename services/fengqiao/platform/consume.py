@@ -8,17 +8,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
-from google.protobuf.json_format import ParseError
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from fengqiao.domain.errors import InvalidArgument, NotFound
 from fengqiao.platform.bus import STREAM, pull_consumer, redelivery_delay
+from fengqiao.platform.codec import Unreadable
 
 log = structlog.get_logger()
 
 Handler = Callable[[Msg], Awaitable[None]]
 FETCH_WAIT_SECONDS = 5.0
+# Messages fetched at once, and so handled at once: well within the ack wait however slow
+# one of them is, since each settles on its own.
+FETCH_BATCH = 64
 
 
 class RejectMessage(Exception):
@@ -34,17 +37,19 @@ class Retry(Exception):
 
 
 # Outcomes that will not change on redelivery: stop delivering (`term`).
-_PERMANENT = (RejectMessage, ParseError, InvalidArgument, NotFound, UnicodeDecodeError)
+_PERMANENT = (RejectMessage, Unreadable, InvalidArgument, NotFound, UnicodeDecodeError)
 
 
 async def consume(
     sub: JetStreamContext.PullSubscription,
     handler: Handler,
     stop: asyncio.Event,
-    batch: int = 16,
+    batch: int = FETCH_BATCH,
 ) -> None:
     """Fetch and handle messages until `stop` is set. Success acks; a permanent failure
-    terminates the message; anything else is redelivered after a growing delay.
+    terminates the message; anything else is redelivered after a growing delay. The
+    messages of one fetch are handled concurrently, those on one subject one after the
+    other; the record's compare-and-set keeps concurrent writers of one dispute apart.
 
     Stopping never interrupts a handler; a fetch still waiting is abandoned, and anything
     it would have brought is redelivered after the consumer's ack wait."""
@@ -69,10 +74,24 @@ async def consume(
                 await asyncio.wait({stopped}, timeout=delay)
                 continue
             failures = 0
-            for msg in msgs:
-                await _handle(msg, handler)
+            await asyncio.gather(*(_handle_in_order(same, handler) for same in _by_subject(msgs)))
     finally:
         stopped.cancel()
+
+
+def _by_subject(msgs: list[Msg]) -> list[list[Msg]]:
+    """The batch split by subject, each in the order fetched. A subject names one dispute
+    (or one recipient, or one step's timer), so facts about it keep their order while
+    different disputes are handled side by side."""
+    groups: dict[str, list[Msg]] = {}
+    for msg in msgs:
+        groups.setdefault(msg.subject, []).append(msg)
+    return list(groups.values())
+
+
+async def _handle_in_order(msgs: list[Msg], handler: Handler) -> None:
+    for msg in msgs:
+        await _handle(msg, handler)
 
 
 async def _handle(msg: Msg, handler: Handler) -> None:

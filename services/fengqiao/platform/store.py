@@ -4,15 +4,16 @@ writers can never overwrite each other's step."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import structlog
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from fengqiao.convert import decode, encode, record_from_proto, record_to_proto
+from fengqiao.convert import record_from_proto, record_to_proto
 from fengqiao.domain.errors import NotFound
 from fengqiao.domain.model import DisputeRecord, TimelineEntry
 from fengqiao.platform.bus import KV_DISPUTES, Bus
+from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.projection import Projection
 from fengqiao.v1 import dispute_pb2
 
@@ -45,6 +46,14 @@ def dispute_index(bus: Bus) -> Projection[DisputeRecord]:
     return Projection(bus.js, KV_DISPUTES, record_from_bytes)
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A record as read, with the KV revision a compare-and-set on it must name."""
+
+    record: DisputeRecord
+    revision: int
+
+
 class DisputeStore:
     def __init__(self, bus: Bus) -> None:
         self._kv = bus.disputes
@@ -52,13 +61,17 @@ class DisputeStore:
 
     async def get(self, dispute_id: str) -> DisputeRecord | None:
         found = await self._get(dispute_id)
-        return found[0] if found else None
+        return found.record if found else None
 
     async def require(self, dispute_id: str) -> DisputeRecord:
-        record = await self.get(dispute_id)
-        if record is None:
+        return (await self.read(dispute_id)).record
+
+    async def read(self, dispute_id: str) -> Stored:
+        """The record and its revision, to change it later without reading it again."""
+        found = await self._get(dispute_id)
+        if found is None:
             raise NotFound(f"没有编号为 {dispute_id} 的纠纷（no dispute with id {dispute_id}）")
-        return record
+        return found
 
     async def create(self, record: DisputeRecord) -> bool:
         """Store a new record; False if one with this id already exists."""
@@ -68,14 +81,20 @@ class DisputeStore:
             return False
         return True
 
-    async def update(self, dispute_id: str, change: Change) -> DisputeRecord:
-        """Apply `change` to the latest revision, retrying on a concurrent write.
-        Returns the record as stored afterwards."""
+    async def update(
+        self, dispute_id: str, change: Change, *, start: Stored | None = None
+    ) -> DisputeRecord:
+        """Apply `change` to the latest revision, retrying on a concurrent write; the first
+        try is on `start` when the caller has just read it. Returns the record as stored
+        afterwards."""
+        found = start
         for _ in range(MAX_CONFLICTS):
-            found = await self._get(dispute_id)
+            if found is None:
+                found = await self._get(dispute_id)
             if found is None:
                 raise NotFound(f"no dispute with id {dispute_id}")
-            current, revision = found
+            current, revision = found.record, found.revision
+            found = None
             changed = change(current)
             if changed is None:
                 return current
@@ -87,11 +106,11 @@ class DisputeStore:
             return changed
         raise RuntimeError(f"dispute {dispute_id}: {MAX_CONFLICTS} write conflicts in a row")
 
-    async def _get(self, dispute_id: str) -> tuple[DisputeRecord, int] | None:
+    async def _get(self, dispute_id: str) -> Stored | None:
         try:
             entry = await self._kv.get(dispute_id)
         except KeyNotFoundError:
             return None
         if entry.value is None or entry.revision is None:
             return None
-        return record_from_bytes(entry.value), entry.revision
+        return Stored(record_from_bytes(entry.value), entry.revision)

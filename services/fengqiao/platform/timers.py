@@ -13,8 +13,8 @@ import structlog
 from nats.js import JetStreamContext
 from nats.js.api import Header
 
-from fengqiao.convert import encode
 from fengqiao.platform.bus import SCHEDULE, STREAM, TIMER
+from fengqiao.platform.codec import encode
 from fengqiao.v1 import events_pb2
 
 log = structlog.get_logger()

@@ -4,6 +4,7 @@ the policy's window. The counts are context facts the rules read (`similar_recen
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from datetime import datetime, timedelta
@@ -43,11 +44,13 @@ class RepeatCounter:
         if at is None:
             return 0, 0
         since = at - timedelta(days=window_days)
-        similar = await self._count(grid_key(record), record.id, at, since, remember)
-        party = 0
-        for key in party_keys(record):
-            party = max(party, await self._count(key, record.id, at, since, remember))
-        return similar, party
+        similar, *by_party = await asyncio.gather(
+            *(
+                self._count(key, record.id, at, since, remember)
+                for key in (grid_key(record), *party_keys(record))
+            )
+        )
+        return similar, max(by_party, default=0)
 
     async def _count(
         self, key: str, dispute_id: str, at: datetime, since: datetime, remember: bool

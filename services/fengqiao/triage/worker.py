@@ -5,19 +5,21 @@ it, so a redelivered message changes nothing twice."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import structlog
 from nats.aio.msg import Msg
 
-from fengqiao.convert import decision_to_proto, decode, dispute_to_proto, route_to_proto, timestamp
+from fengqiao.convert import decision_to_proto, dispute_to_proto, route_to_proto, timestamp
 from fengqiao.domain.lifecycle import CLOSING, ESCALATING, assign
 from fengqiao.domain.model import DisputeRecord, PolicyContext, Route, Status
 from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.platform import timers
 from fengqiao.platform.bus import Bus, publish_event
+from fengqiao.platform.codec import decode
 from fengqiao.platform.consume import RejectMessage
-from fengqiao.platform.store import DisputeStore
+from fengqiao.platform.store import DisputeStore, Stored
 from fengqiao.policy.deadlines import due
 from fengqiao.triage.repeats import RepeatCounter
 from fengqiao.triage.runner import PolicyRunner
@@ -42,13 +44,15 @@ class TriageWorker:
     async def handle_submitted(self, msg: Msg) -> None:
         event = _decode(msg, {"submitted"})
         with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
-            record = await self._store.require(event.dispute_id)
+            found = await self._store.read(event.dispute_id)
+            record = found.record
             if record.status is Status.RECEIVED:
-                record = await self._route(record)
+                record = await self._route(found)
             if record.step >= 1 and not record.status.closed:
                 await self._announce(record)
 
-    async def _route(self, record: DisputeRecord) -> DisputeRecord:
+    async def _route(self, found: Stored) -> DisputeRecord:
+        record = found.record
         now = datetime.now(UTC)
         timing = self._runner.policy.timing
         similar, party = await self._repeats.counts(
@@ -69,7 +73,7 @@ class TriageWorker:
                 response_due=due(now, timing.response),
             )
 
-        stored = await self._store.update(record.id, apply)
+        stored = await self._store.update(record.id, apply, start=found)
         if stored.decision == decision:
             log.info(
                 "dispute_routed",
@@ -123,7 +127,8 @@ class TriageWorker:
     async def _escalate(self, dispute_id: str, trigger: str, step: int, cause: str) -> None:
         """Apply the policy's escalation for `trigger` if the dispute is still on `step`."""
         event_id = f"escalated-{cause}"
-        record = await self._store.require(dispute_id)
+        found = await self._store.read(dispute_id)
+        record = found.record
         if record.has_event(event_id):
             await self._announce(record)  # redelivered after the change: announce again
             return
@@ -160,7 +165,7 @@ class TriageWorker:
                 response_due=due(now, timing.response),
             )
 
-        stored = await self._store.update(dispute_id, apply)
+        stored = await self._store.update(dispute_id, apply, start=found)
         if not stored.has_event(event_id):
             return
         if stored.decision == decision:
@@ -187,7 +192,11 @@ class TriageWorker:
         if decision is None or record.response_due is None:
             return
         previous = _previous_level(record)
-        await publish_event(
+        near = decision.decided_at + (decision.deadline - decision.decided_at) * timers.NEAR_SHARE
+        timed = [(timers.DEADLINE, decision.deadline), (timers.NEAR, near)]
+        if record.accepted_at is None:
+            timed.append((timers.RESPONSE, record.response_due))
+        announced = publish_event(
             self._bus.js,
             events_pb2.DisputeEvent(
                 event_id=assignment_event_id(record.id, record.step),
@@ -201,11 +210,8 @@ class TriageWorker:
                 respond_by=timestamp(record.response_due),
             ),
         )
-        await self._schedule(timers.DEADLINE, record, decision.deadline)
-        near = decision.decided_at + (decision.deadline - decision.decided_at) * timers.NEAR_SHARE
-        await self._schedule(timers.NEAR, record, near)
-        if record.accepted_at is None:
-            await self._schedule(timers.RESPONSE, record, record.response_due)
+        # Independent writes: the round trips overlap instead of adding up.
+        await asyncio.gather(announced, *(self._schedule(t, record, at) for t, at in timed))
 
     async def _schedule(self, timer: str, record: DisputeRecord, at: datetime) -> None:
         key, event = timers.step_timer(timer, record.id, record.step)
