@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -48,9 +49,11 @@ async def bus(nats_server: EmbeddedNats) -> AsyncIterator[Bus]:
         await connection.close()
 
 
-def settings_for(nats_url: str, policy: Path = POLICY) -> Settings:
+def settings_for(nats_url: str, policy: Path = POLICY, data_dir: Path | None = None) -> Settings:
+    """Services on `nats_url`, each call with its own read-model directory unless given."""
     return Settings(
         nats_url=nats_url,
+        data_dir=data_dir or Path(tempfile.mkdtemp(prefix="fengqiao-test-")),
         intake_addr="127.0.0.1:0",
         triage_addr="127.0.0.1:0",
         notification_addr="127.0.0.1:0",

@@ -37,3 +37,7 @@ class AlreadyExists(FengqiaoError):
 
 class FailedPrecondition(FengqiaoError):
     pass
+
+
+class Unavailable(FengqiaoError):
+    """Something fengqiao depends on is behind or away for now; retrying later can help."""

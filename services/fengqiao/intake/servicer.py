@@ -31,14 +31,12 @@ from fengqiao.domain.errors import AlreadyExists, FieldViolation, InvalidArgumen
 from fengqiao.domain.ids import check_dispute_id, new_dispute_id
 from fengqiao.domain.lifecycle import apply_event, validate_event
 from fengqiao.domain.model import DisputeRecord, Status, TimelineEntry
-from fengqiao.domain.paging import page_of
-from fengqiao.domain.stats import compute_stats
 from fengqiao.domain.validation import validate_submission
 from fengqiao.domain.vocabulary import CHANNELS, label
 from fengqiao.intake.submission import fingerprint, request_key
 from fengqiao.platform.bus import Bus, publish_event
-from fengqiao.platform.projection import Projection
 from fengqiao.platform.store import DisputeStore
+from fengqiao.readmodel import DisputeFilter, ReadModel
 from fengqiao.v1 import dispute_pb2, events_pb2, intake_pb2, intake_pb2_grpc
 
 log = structlog.get_logger()
@@ -48,10 +46,10 @@ EVENT_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_EVENT_ID}}}")
 
 
 class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
-    def __init__(self, bus: Bus, index: Projection[DisputeRecord]) -> None:
+    def __init__(self, bus: Bus, reads: ReadModel) -> None:
         self._bus = bus
         self._store = DisputeStore(bus)
-        self._index = index
+        self._reads = reads
 
     async def SubmitDispute(
         self,
@@ -145,27 +143,16 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             intake_pb2.ListDisputesRequest, intake_pb2.ListDisputesResponse
         ],
     ) -> intake_pb2.ListDisputesResponse:
-        status = status_from_proto(request.status)
-        colour = colour_from_proto(request.colour)
-        route = route_from_proto(request.route)
-        street, community = request.street.strip(), request.community.strip()
-        now = datetime.now(UTC)
-        records = [
-            r
-            for r in await self._index.values()
-            if (status is None or r.status is status)
-            and (colour is None or r.status.colour is colour)
-            and (route is None or (r.decision is not None and r.decision.route is route))
-            and (not street or r.dispute.location.street == street)
-            and (not community or r.dispute.location.community == community)
-            and (not request.overdue or r.overdue(now))
-        ]
-        page, token = page_of(
-            records,
-            lambda r: (_iso(r.dispute.received_at), r.id),
-            request.page_size,
-            request.page_token,
-            newest_first=True,
+        which = DisputeFilter(
+            status=status_from_proto(request.status),
+            colour=colour_from_proto(request.colour),
+            route=route_from_proto(request.route),
+            street=request.street.strip(),
+            community=request.community.strip(),
+            overdue=request.overdue,
+        )
+        page, token = await self._reads.disputes(
+            which, request.page_size, request.page_token, datetime.now(UTC)
         )
         return intake_pb2.ListDisputesResponse(
             disputes=[record_to_proto(r) for r in page], next_page_token=token
@@ -223,8 +210,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
     async def GetStats(
         self, request: intake_pb2.GetStatsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> intake_pb2.Stats:
-        stats = compute_stats(
-            await self._index.values(),
+        stats = await self._reads.stats(
             street=request.street.strip(),
             community=request.community.strip(),
             since=from_timestamp(request, "from"),
@@ -243,7 +229,3 @@ def _step_of(record: DisputeRecord, event_id: str) -> int:
         if entry.event_id == event_id:
             return step
     return record.step
-
-
-def _iso(at: datetime | None) -> str:
-    return at.isoformat() if at else ""

@@ -33,6 +33,7 @@ from fengqiao.platform.consume import Consumer
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.settings import Settings
 from fengqiao.policy import PolicyError
+from fengqiao.readmodel import NOTIFICATIONS, ReadModel
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
 
 log = structlog.get_logger()
@@ -49,10 +50,12 @@ class NotificationService:
     _client: httpx.AsyncClient
     _delivery: DeliveryWorker
     _directory_file: Path
+    _reads: ReadModel
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> NotificationService:
-        servicer = NotificationServicer(bus)
+        reads = await ReadModel.start(bus, settings, [NOTIFICATIONS])
+        servicer = NotificationServicer(bus, reads)
         server = await GrpcServer.start(
             settings.notification_addr,
             lambda s: notification_pb2_grpc.add_NotificationServiceServicer_to_server(servicer, s),
@@ -114,6 +117,7 @@ class NotificationService:
             client,
             delivery,
             settings.directory_file,
+            reads,
         )
 
     async def reload(self) -> None:
@@ -136,3 +140,4 @@ class NotificationService:
             await consumer.stop()
         await self._client.aclose()
         await self._server.stop()
+        await self._reads.stop()

@@ -19,6 +19,7 @@ from fengqiao.domain.errors import (
     FengqiaoError,
     InvalidArgument,
     NotFound,
+    Unavailable,
 )
 
 log = structlog.get_logger()
@@ -30,6 +31,7 @@ _CODES: dict[type[FengqiaoError], int] = {
     NotFound: code_pb2.NOT_FOUND,
     AlreadyExists: code_pb2.ALREADY_EXISTS,
     FailedPrecondition: code_pb2.FAILED_PRECONDITION,
+    Unavailable: code_pb2.UNAVAILABLE,
 }
 
 

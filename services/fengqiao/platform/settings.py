@@ -55,8 +55,11 @@ class Settings:
     policy_file: Path = Path("rules/triage.yaml")
     # Check the policy file this often and put a changed one in force (0: only on SIGHUP).
     policy_reload_seconds: float = 0.0
-    # Where the embedded nats-server keeps JetStream data.
+    # Where the embedded nats-server keeps JetStream data, and the SQLite read model.
     data_dir: Path = Path("var")
+    # The read model's database: empty for SQLite under `data_dir`, or a PostgreSQL URL
+    # (`postgresql://user:password@host:5432/fengqiao`) shared by the replicas.
+    database_url: str = ""
     log_format: LogFormat = "auto"
     log_level: str = "info"
     # host:port of the Prometheus scrape endpoint (`0.0.0.0:9464` in containers); empty: none.
@@ -113,6 +116,7 @@ class Settings:
                 get, "POLICY_RELOAD_SECONDS", default.policy_reload_seconds, float
             ),
             data_dir=Path(get("DATA_DIR", str(default.data_dir))),
+            database_url=get("DATABASE_URL", default.database_url),
             log_format=log_format,
             log_level=log_level,
             metrics_addr=get("METRICS_ADDR", ""),

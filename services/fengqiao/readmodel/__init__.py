@@ -1,0 +1,16 @@
+"""The read model: disputes and notifications projected from their KV buckets into SQL
+(SQLite by default, PostgreSQL when configured), for listings, figures and reports."""
+
+from fengqiao.readmodel.apply import DISPUTES, NOTIFICATIONS
+from fengqiao.readmodel.database import DatabaseError
+from fengqiao.readmodel.model import ReadModel, open_engine
+from fengqiao.readmodel.queries import DisputeFilter
+
+__all__ = [
+    "DISPUTES",
+    "NOTIFICATIONS",
+    "DatabaseError",
+    "DisputeFilter",
+    "ReadModel",
+    "open_engine",
+]

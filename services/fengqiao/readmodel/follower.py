@@ -1,0 +1,205 @@
+"""Following one KV bucket's stream into the database: fetch a batch, apply it in one
+transaction with the sequence it reaches, repeat. A restart resumes after the stored
+sequence; from zero it reads only each key's latest value.
+
+Reads wait (`wait_applied`) until the rows include every write acknowledged before the
+call, for at most `CATCH_UP_SECONDS`; then they fail with `Unavailable`, never scan the
+bucket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Final
+
+import nats.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import Engine, insert, select
+
+from fengqiao.domain.errors import Unavailable
+from fengqiao.readmodel.apply import Change, Projection, applied_seq, apply_batch
+from fengqiao.readmodel.database import reset, writing
+from fengqiao.readmodel.schema import progress
+
+log = structlog.get_logger()
+
+CATCH_UP_SECONDS: Final = 2.0
+BATCH: Final = 1000
+_IDLE_SECONDS: Final = 0.5
+_RETRY_SECONDS: Final = 1.0
+_CONSUMER_IDLE_SECONDS: Final = 30.0
+_DB_POLL_SECONDS: Final = 0.1
+_REMOVED: Final = ("DEL", "PURGE")
+
+
+class Follower:
+    def __init__(self, js: JetStreamContext, engine: Engine, projection: Projection) -> None:
+        self._js = js
+        self._engine = engine
+        self._projection = projection
+        self._stream = projection.stream
+        self._prefix = f"$KV.{projection.bucket}."
+        self._created = ""
+        # Everything up to here is in the database (applied by this process or another).
+        self._position = 0
+        self._advanced = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._wipe_pending = False
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    async def start(self) -> None:
+        """Check the rows belong to this stream, then follow it in the background."""
+        info = await self._js.stream_info(self._stream)
+        self._created = info.created.isoformat() if info.created else ""
+        self._position = await asyncio.to_thread(self._claim, info.state.last_seq)
+        log.info("projection_started", stream=self._stream, applied_seq=self._position,
+                 last_seq=info.state.last_seq)  # fmt: skip
+        self._task = asyncio.create_task(self._run(), name=f"follow-{self._stream}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def _claim(self, last_seq: int) -> int:
+        """The sequence applied so far; rows from another stream of this name are dropped."""
+        with writing(self._engine) as connection:
+            found = connection.execute(
+                select(progress.c.applied_seq, progress.c.stream_created)
+                .where(progress.c.stream == self._stream)
+                .with_for_update()
+            ).first()
+            same = found is not None and found.stream_created == self._created
+            if found is not None and same and found.applied_seq <= last_seq:
+                return int(found.applied_seq)
+            if found is not None:
+                log.warning("readmodel_reset", reason="stream_replaced", stream=self._stream,
+                            applied_seq=found.applied_seq, last_seq=last_seq)  # fmt: skip
+            reset(connection, self._stream)
+            connection.execute(
+                insert(progress).values(
+                    stream=self._stream, applied_seq=0, stream_created=self._created
+                )
+            )
+            return 0
+
+    async def wait_applied(self) -> None:
+        """Return once the rows hold every write made to the bucket before this call."""
+        last = (await self._js.stream_info(self._stream)).state.last_seq
+        deadline = time.monotonic() + CATCH_UP_SECONDS
+        while self._position < last:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning("projection_behind", stream=self._stream,
+                            applied_seq=self._position, last_seq=last)  # fmt: skip
+                raise Unavailable(
+                    f"查询库尚未跟上消息总线（已处理到第 {self._position} 条，需到第 {last} 条），"
+                    f"请稍后重试（read model behind the bus: {self._position} of {last}; "
+                    "retry shortly）"
+                )
+            try:
+                async with asyncio.timeout(min(remaining, _DB_POLL_SECONDS)), self._advanced:
+                    await self._advanced.wait_for(lambda: self._position >= last)
+            except TimeoutError:
+                # A replica sharing the database may have applied it already.
+                stored = await asyncio.to_thread(applied_seq, self._engine, self._stream)
+                await self._advance(stored)
+
+    async def _advance(self, seq: int) -> None:
+        if seq > self._position:
+            async with self._advanced:
+                self._position = seq
+                self._advanced.notify_all()
+
+    async def _run(self) -> None:
+        while True:
+            sub: JetStreamContext.PullSubscription | None = None
+            try:
+                sub = await self._subscribe()
+                await self._follow(sub)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the bus or the database is away: start again from
+                # what the database holds, once it answers
+                log.warning("projection_failed", stream=self._stream, error=repr(exc),
+                            applied_seq=self._position)  # fmt: skip
+                await asyncio.sleep(_RETRY_SECONDS)
+            finally:
+                if sub is not None:
+                    try:
+                        await sub.unsubscribe()
+                    except Exception:  # the consumer expires on its own
+                        log.debug("projection_unsubscribe_failed", stream=self._stream)
+
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
+        start = await asyncio.to_thread(applied_seq, self._engine, self._stream)
+        await self._advance(start)
+        if start == 0:
+            # From zero only the latest value of each key matters.
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
+        else:
+            config = ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start + 1
+            )
+        config.ack_policy = AckPolicy.NONE
+        config.inactive_threshold = _CONSUMER_IDLE_SECONDS
+        config.mem_storage = True
+        return await self._js.pull_subscribe(f"{self._prefix}>", stream=self._stream, config=config)
+
+    async def _follow(self, sub: JetStreamContext.PullSubscription) -> None:
+        while True:
+            try:
+                msgs = await sub.fetch(BATCH, timeout=_IDLE_SECONDS)
+            except (nats.errors.TimeoutError, TimeoutError):
+                await self._idle(sub)
+                continue
+            changes = [self._change(m) for m in msgs]
+            if not changes:
+                continue
+            started = time.perf_counter()
+            outcome = await asyncio.to_thread(
+                apply_batch, self._engine, self._projection, self._created, changes
+            )
+            self._wipe_pending = self._wipe_pending or outcome.scrubbed
+            if self._wipe_pending:
+                self._wipe_pending = not await asyncio.to_thread(self._wipe)
+            log.debug("projection_applied", stream=self._stream, messages=len(changes),
+                      written=outcome.written, applied_seq=outcome.applied_seq,
+                      ms=round((time.perf_counter() - started) * 1000, 1))  # fmt: skip
+            await self._advance(outcome.applied_seq)
+
+    async def _idle(self, sub: JetStreamContext.PullSubscription) -> None:
+        """Nothing to fetch: if the stream's last messages were purged, the rows are still
+        current up to its last sequence."""
+        last = (await self._js.stream_info(self._stream)).state.last_seq
+        if last > self._position and (await sub.consumer_info()).num_pending == 0:
+            await self._advance(last)
+
+    def _change(self, msg: Msg) -> Change:
+        removed = (msg.headers or {}).get("KV-Operation") in _REMOVED
+        return Change(
+            msg.subject.removeprefix(self._prefix),
+            msg.metadata.sequence.stream,
+            None if removed or not msg.data else msg.data,
+        )
+
+    def _wipe(self) -> bool:
+        """SQLite: empty the write-ahead log, whose older frames may still hold a person's
+        data that the last batch removed from the rows. False if readers kept it busy."""
+        if self._engine.dialect.name != "sqlite":
+            return True
+        with self._engine.connect() as connection:
+            busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+        wiped = busy is None or busy[0] == 0
+        if wiped:
+            log.info("readmodel_wal_wiped", stream=self._stream)
+        return wiped
