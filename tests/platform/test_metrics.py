@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -9,6 +10,7 @@ import grpc
 import httpx
 import pytest
 import structlog
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from fengqiao.domain.calendar import calendar_known_until
@@ -81,3 +83,19 @@ async def test_a_routed_dispute_shows_in_the_metrics(nats_server: EmbeddedNats) 
     assert value(after, "fengqiao_policy", policy_version=version, label="2026.11 试行版") == 1
     assert value(after, "fengqiao_calendar_known_until_year") == calendar_known_until()
     assert value(after, "process_resident_memory_bytes") > 0
+
+
+def test_a_filtered_event_is_counted_but_not_written(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("json", "warning")
+    try:
+        log = structlog.get_logger()
+        counter = ("fengqiao_disputes_received_total", {"channel": "letter", "category": "other"})
+        before = REGISTRY.get_sample_value(*counter) or 0.0
+        log.info("dispute_received", channel="letter", category="other")
+        log.debug("dispute_resubmitted", request_id="r-1")
+        log.warning("fetch_failed", error="x")
+        assert REGISTRY.get_sample_value(*counter) == before + 1
+        lines = capsys.readouterr().err.splitlines()
+        assert [json.loads(line)["event"] for line in lines] == ["fetch_failed"]
+    finally:
+        structlog.reset_defaults()

@@ -1,6 +1,6 @@
 """structlog set-up: JSON lines for operators (or console when on a terminal), with the
 ids bound through `structlog.contextvars` on every line. Every event also updates its
-Prometheus metric (`metrics.record`) before the level filter drops what is not shown."""
+Prometheus metric (`metrics.record`), also when the level filter does not show it."""
 
 from __future__ import annotations
 
@@ -23,13 +23,19 @@ _LEVELS = {
 }
 
 
-def _at_least(level: int) -> structlog.typing.Processor:
-    def keep(_logger: Any, method: str, event: metrics.EventDict) -> metrics.EventDict:
-        if _LEVELS.get(method, logging.INFO) < level:
-            raise structlog.DropEvent
-        return event
+def _logger_class(level: int) -> type[structlog.typing.FilteringBoundLogger]:
+    """structlog's filtering logger, but a call below `level` still counts its metric.
+    It does nothing else (nothing rendered, nothing raised), so an event without a metric
+    that is filtered out costs a set look-up."""
+    base = structlog.make_filtering_bound_logger(level)
 
-    return keep
+    def counted(_self: Any, event: str, *_args: Any, **kw: Any) -> None:
+        if event in metrics.EVENTS:  # labels may be bound ids, like the rpc's name
+            bound = structlog.contextvars.get_contextvars()
+            metrics.record(None, "", {**bound, **kw, "event": event})
+
+    quiet = {name: counted for name, at in _LEVELS.items() if at < level}
+    return type(f"{base.__name__}Counted", (base,), quiet)
 
 
 def configure_logging(fmt: LogFormat = "auto", level: str = "info") -> None:
@@ -44,16 +50,13 @@ def configure_logging(fmt: LogFormat = "auto", level: str = "info") -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             metrics.record,
-            _at_least(_LEVELS[level.lower()]),
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             renderer,
         ],
-        # Every call reaches the processors (metrics count debug events too); the level
-        # filter is a processor after `metrics.record`.
-        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        wrapper_class=_logger_class(_LEVELS[level.lower()]),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         # Not cached, so tests can capture logs with structlog.testing.capture_logs.
         cache_logger_on_first_use=False,

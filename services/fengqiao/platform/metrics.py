@@ -1,9 +1,9 @@
 """Prometheus metrics, derived from the structured log events: every number an operator
 graphs has log lines behind it with the same names and labels.
 
-`record` is a structlog processor that runs before the level filter, so the metrics count
-whatever the log level. `serve_metrics` exposes them (with the process' CPU and memory)
-on `FENGQIAO_METRICS_ADDR` for Prometheus to scrape.
+`record` is a structlog processor, and below the log level the logger calls it directly
+(`platform/logs.py`), so the metrics count whatever the log level. `serve_metrics` exposes
+them (with the process' CPU and memory) on `FENGQIAO_METRICS_ADDR` for Prometheus to scrape.
 """
 
 from __future__ import annotations
@@ -102,6 +102,10 @@ _UPDATES: Final[Mapping[str, Callable[[Mapping[str, Any]], None]]] = {
     "policy_reloaded": _policy,
     "deadline_estimated": lambda e: ESTIMATED.inc(),
 }
+
+
+# The events that update a metric.
+EVENTS: Final = frozenset(_UPDATES)
 
 
 def record(_logger: Any, _method: str, event: EventDict) -> EventDict:
