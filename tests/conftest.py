@@ -16,6 +16,7 @@ from fengqiao.platform.settings import Settings
 from fengqiao.runtime import Stack, running
 from fengqiao.samples import read_submission, sample_files
 from fengqiao.v1 import intake_pb2
+from tests.postgres import Postgres, running_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "rules" / "triage.yaml"
@@ -38,6 +39,18 @@ async def nats_server(tmp_path: Path) -> AsyncIterator[EmbeddedNats]:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Postgres) -> str:
+    """A new, empty PostgreSQL database for one test."""
+    return postgres_server.new_database()
 
 
 @pytest.fixture

@@ -84,6 +84,16 @@ async def messages_naming(bus: Bus, secrets: list[str]) -> dict[str, list[str]]:
     return found
 
 
+def files_naming(directory: Path, secrets: list[str]) -> list[str]:
+    """The files under `directory` (the read model's database) holding any of `secrets`."""
+    encoded = [s.encode() for s in secrets]
+    return sorted(
+        str(path)
+        for path in directory.rglob("*")
+        if path.is_file() and any(s in path.read_bytes() for s in encoded)
+    )
+
+
 async def remembered(bus: Bus, key: str) -> str:
     """What the same-party counts hold under `key`."""
     try:
@@ -115,6 +125,8 @@ async def test_a_long_closed_dispute_leaves_no_trace_of_its_parties(
     assert set(await messages_naming(bus, secrets)) >= {"DISPUTES", "KV_disputes", "NOTIFY"}
     keys = party_keys(closed)
     assert keys and all([closed_id in await remembered(bus, k) for k in keys])
+    await intake.ListDisputes(intake_pb2.ListDisputesRequest())  # the read model has it all
+    assert files_naming(stack.settings.data_dir, secrets)
 
     dry = await apply_retention(bus, later, KEEP, dry_run=True)
     assert dry.anonymised == [closed_id] and dry.examined == 2
@@ -140,6 +152,9 @@ async def test_a_long_closed_dispute_leaves_no_trace_of_its_parties(
         )
     texts = [n.message + n.recipient_label + n.address for n in listed.notifications]
     assert texts and [t for t in texts if any(s in t for s in secrets)] == []
+    # Nor do the read model's database files: rows, freed pages, write-ahead log.
+    await intake.ListDisputes(intake_pb2.ListDisputesRequest())
+    assert files_naming(stack.settings.data_dir, secrets) == []
     history = await bus.disputes.history(closed_id)
     assert len(history) == 1
     assert keys and [k for k in keys if closed_id in await remembered(bus, k)] == []

@@ -15,6 +15,7 @@ from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fengqiao import cli_ops as ops_cli
+from fengqiao import cli_readmodel as readmodel_cli
 from fengqiao import cli_rules as rules_cli
 from fengqiao.demo import run_demo
 from fengqiao.domain.model import PolicyContext, Route
@@ -24,6 +25,7 @@ from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.nats_client import NatsConnectError
 from fengqiao.platform.settings import Settings, SettingsError
 from fengqiao.policy import PolicyError
+from fengqiao.readmodel import DatabaseError
 from fengqiao.report import day_argument
 from fengqiao.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
 from fengqiao.runtime import serve_until_signalled
@@ -90,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         "where", help="a KV bucket (disputes, notifications …) or a stream (DISPUTES)"
     )
     show.add_argument("key", help="the key in the bucket, or the message's sequence in the stream")
+    readmodel_cli.add_parser(sub)
     health = sub.add_parser("health", help="exit 0 if the gRPC service at --target is serving")
     health.add_argument("--target", required=True, help="host:port")
 
@@ -159,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NatsConnectError as exc:
         print(f"无法连接消息总线（NATS）: {exc}", file=sys.stderr)
         return 1
+    except DatabaseError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `fengqiao rules diff … | head`: the reader has had enough
@@ -176,13 +182,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if command == "demo":
         return asyncio.run(run_demo(settings, args.samples))
-    if command in ("notifications", "retention", "bus") and not settings.nats_url:
+    if command in ("notifications", "retention", "bus", "readmodel") and not settings.nats_url:
         print(
             "请设置 FENGQIAO_NATS_URL（set FENGQIAO_NATS_URL to the NATS server）", file=sys.stderr
         )
         return 2
-    if command == "notifications":
-        return asyncio.run(ops_cli.notifications(settings, args))
+    if command in ("notifications", "readmodel"):
+        run = ops_cli.notifications if command == "notifications" else readmodel_cli.run
+        return asyncio.run(run(settings, args))
     if command == "bus" and args.bus_command == "show":
         return asyncio.run(ops_cli.bus_show(settings, args.where, args.key))
     if command == "bus":

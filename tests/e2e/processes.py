@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ class ServiceProcess:
         """Start `python -m fengqiao NAME` on a free port; return once it serves."""
         env = {
             **os.environ,
+            # Its own read-model database, unless the test shares one on purpose.
+            "FENGQIAO_DATA_DIR": tempfile.mkdtemp(prefix="fengqiao-e2e-"),
             **(extra or {}),
             "FENGQIAO_NATS_URL": nats_url,
             f"FENGQIAO_{name.upper()}_ADDR": "127.0.0.1:0",

@@ -32,7 +32,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 def load(engine: Engine, rs: list[DisputeRecord], first_seq: int = 1) -> int:
     changes = [Change(r.id, first_seq + i, stored(r)) for i, r in enumerate(rs)]
-    apply_batch(engine, DISPUTES, "test", changes)
+    apply_batch(engine, DISPUTES, "test", changes, 0)
     return first_seq + len(rs)
 
 
@@ -76,8 +76,8 @@ def test_figures_in_sql_are_compute_stats(  # noqa: PLR0917  # hypothesis passes
 def test_a_dispute_row_keeps_its_newest_revision(engine: Engine) -> None:
     (r,) = records(1, 1)
     closed = replace(r, status=Status.WITHDRAWN)
-    apply_batch(engine, DISPUTES, "test", [Change(r.id, 5, stored(closed))])
-    apply_batch(engine, DISPUTES, "test", [Change(r.id, 3, stored(r))])  # older: ignored
+    apply_batch(engine, DISPUTES, "test", [Change(r.id, 5, stored(closed))], 0)
+    apply_batch(engine, DISPUTES, "test", [Change(r.id, 3, stored(r))], 0)  # older: ignored
     page, _ = dispute_page(engine, DisputeFilter(), 10, "", NOW)
     assert [p.status for p in page] == [Status.WITHDRAWN]
 
@@ -107,3 +107,24 @@ def test_filters_match_the_records_they_name(engine: Engine) -> None:
     assert {r.id for r in page} == expected and expected
     overdue, _ = dispute_page(engine, DisputeFilter(overdue=True), 500, "", NOW)
     assert {r.id for r in overdue} == {r.id for r in rs if r.overdue(NOW)}
+
+
+def test_postgresql_gives_the_same_figures_and_pages(postgres_url: str, engine: Engine) -> None:
+    pg = create(database_url(postgres_url, Path()))
+    try:
+        migrate(pg)
+        rs = records(5, 300)
+        for db in (pg, engine):
+            load(db, rs)
+        since = datetime(2026, 3, 1, tzinfo=UTC)
+        for street in ("", STREETS[1]):
+            assert stats(pg, street=street, since=since, now=NOW) == stats(
+                engine, street=street, since=since, now=NOW
+            )
+        token_pg = token_lite = ""
+        for _ in range(3):
+            page_pg, token_pg = dispute_page(pg, DisputeFilter(), 40, token_pg, NOW)
+            page_lite, token_lite = dispute_page(engine, DisputeFilter(), 40, token_lite, NOW)
+            assert [r.id for r in page_pg] == [r.id for r in page_lite]
+    finally:
+        pg.dispose()

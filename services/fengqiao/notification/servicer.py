@@ -16,28 +16,26 @@ from fengqiao.convert import notification_from_proto, notification_to_proto
 from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from fengqiao.domain.ids import check_dispute_id
 from fengqiao.domain.model import Notification, TimelineEntry
-from fengqiao.domain.paging import page_of
 from fengqiao.notification import acks
-from fengqiao.notification.recipients import recipient_digest
 from fengqiao.platform import timers
 from fengqiao.platform.bus import (
-    KV_NOTIFICATIONS,
     NOTIFY_STREAM,
     Bus,
-    kv_values,
     recipient_subject,
 )
 from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.store import MAX_CONFLICTS, DisputeStore, append_once
+from fengqiao.readmodel import ReadModel
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
 
 log = structlog.get_logger()
 
 
 class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, reads: ReadModel) -> None:
         self._bus = bus
         self._store = DisputeStore(bus)
+        self._reads = reads
 
     async def ListNotifications(
         self,
@@ -45,11 +43,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> notification_pb2.ListNotificationsResponse:
         recipient = request.recipient_id.strip()
-        if request.dispute_id or recipient:
-            # The server picks the keys: one dispute's, one recipient's, or both.
-            dispute = check_dispute_id(request.dispute_id) if request.dispute_id else "*"
-            pattern = f"{dispute}.*.{recipient_digest(recipient) if recipient else '*'}"
-        else:
+        if not request.dispute_id and not recipient:
             raise InvalidArgument(
                 [
                     FieldViolation(
@@ -57,11 +51,9 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
                     )
                 ]
             )
-        found = [
-            n for n in await self._read(pattern) if not recipient or n.recipient_id == recipient
-        ]
-        page, token = page_of(
-            found, lambda n: (n.created_at.isoformat(), n.id), request.page_size, request.page_token
+        dispute = check_dispute_id(request.dispute_id) if request.dispute_id else ""
+        page, token = await self._reads.notifications(
+            dispute, recipient, request.page_size, request.page_token
         )
         return notification_pb2.ListNotificationsResponse(
             notifications=[notification_to_proto(n) for n in page], next_page_token=token
@@ -149,9 +141,3 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
                 continue
             return done
         raise RuntimeError(f"notification {key}: {MAX_CONFLICTS} write conflicts in a row")
-
-    async def _read(self, pattern: str) -> list[Notification]:
-        return [
-            notification_from_proto(decode(value, notification_pb2.Notification()))
-            for value in await kv_values(self._bus.js, KV_NOTIFICATIONS, pattern)
-        ]

@@ -111,11 +111,23 @@ def applied_seq(engine: Engine, stream: str) -> int:
     return int(found or 0)
 
 
+class Rewound(Exception):
+    """The database holds less than the follower resumed after (it was reset by a rebuild):
+    the follower must start again from what the database holds."""
+
+
 def apply_batch(
-    engine: Engine, projection: Projection, created: str, changes: Sequence[Change]
+    engine: Engine,
+    projection: Projection,
+    created: str,
+    changes: Sequence[Change],
+    resumed_after: int,
 ) -> Outcome:
-    """Apply `changes` (in stream order) past what the database has applied."""
+    """Apply `changes` (in stream order, read after sequence `resumed_after`) past what the
+    database has applied."""
     already = applied_seq(engine, projection.stream)
+    if already < resumed_after:
+        raise Rewound(f"{projection.stream}: database at {already}, follower at {resumed_after}")
     latest = _latest(changes, already)
     if not latest:
         return Outcome(already, 0, scrubbed=False)
@@ -136,6 +148,9 @@ def apply_batch(
                 )
             )
         done = int(locked or 0)
+        if done < resumed_after:
+            # Reset meanwhile: these changes alone would skip everything before them.
+            raise Rewound(f"{projection.stream}: database at {done}, follower at {resumed_after}")
         if done >= last:
             return Outcome(done, 0, scrubbed=False)
         scrubbed = written.scrubbed or bool(removed)

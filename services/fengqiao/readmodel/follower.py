@@ -21,7 +21,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import Engine, insert, select
 
 from fengqiao.domain.errors import Unavailable
-from fengqiao.readmodel.apply import Change, Projection, applied_seq, apply_batch
+from fengqiao.readmodel.apply import Change, Projection, Rewound, applied_seq, apply_batch
 from fengqiao.readmodel.database import reset, writing
 from fengqiao.readmodel.schema import progress
 
@@ -49,6 +49,7 @@ class Follower:
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._wipe_pending = False
+        self._resumed_after = 0
 
     @property
     def position(self) -> int:
@@ -114,6 +115,11 @@ class Follower:
                 stored = await asyncio.to_thread(applied_seq, self._engine, self._stream)
                 await self._advance(stored)
 
+    async def reach(self, seq: int) -> None:
+        """Return once the rows hold everything up to stream sequence `seq` (unbounded)."""
+        async with self._advanced:
+            await self._advanced.wait_for(lambda: self._position >= seq)
+
     async def _advance(self, seq: int) -> None:
         if seq > self._position:
             async with self._advanced:
@@ -128,6 +134,8 @@ class Follower:
                 await self._follow(sub)
             except asyncio.CancelledError:
                 raise
+            except Rewound:
+                continue  # subscribe again from what the database holds
             except Exception as exc:  # the bus or the database is away: start again from
                 # what the database holds, once it answers
                 log.warning("projection_failed", stream=self._stream, error=repr(exc),
@@ -142,6 +150,12 @@ class Follower:
 
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         start = await asyncio.to_thread(applied_seq, self._engine, self._stream)
+        self._resumed_after = start
+        if start < self._position:
+            log.warning("readmodel_rewound", stream=self._stream, applied_seq=start,
+                        was=self._position)  # fmt: skip
+            async with self._advanced:
+                self._position = start
         await self._advance(start)
         if start == 0:
             # From zero only the latest value of each key matters.
@@ -167,8 +181,9 @@ class Follower:
                 continue
             started = time.perf_counter()
             outcome = await asyncio.to_thread(
-                apply_batch, self._engine, self._projection, self._created, changes
-            )
+                apply_batch, self._engine, self._projection, self._created, changes,
+                self._resumed_after,
+            )  # fmt: skip
             self._wipe_pending = self._wipe_pending or outcome.scrubbed
             if self._wipe_pending:
                 self._wipe_pending = not await asyncio.to_thread(self._wipe)
@@ -180,6 +195,8 @@ class Follower:
     async def _idle(self, sub: JetStreamContext.PullSubscription) -> None:
         """Nothing to fetch: if the stream's last messages were purged, the rows are still
         current up to its last sequence."""
+        if self._wipe_pending:
+            self._wipe_pending = not await asyncio.to_thread(self._wipe)
         last = (await self._js.stream_info(self._stream)).state.last_seq
         if last > self._position and (await sub.consumer_info()).num_pending == 0:
             await self._advance(last)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from fengqiao.convert import decode, notification_from_proto
+from fengqiao.convert import notification_from_proto
 from fengqiao.domain.model import DisputeRecord, Notification
 from fengqiao.domain.stats import compute_stats
+from fengqiao.platform.codec import decode
 from fengqiao.platform.store import record_from_bytes
 from fengqiao.readmodel.schema import COUNTED
 from fengqiao.v1 import notification_pb2
