@@ -47,8 +47,11 @@ test: lint typecheck
 	$(BIN)/fengqiao rules test rules/triage.yaml
 	timeout 1200 $(BIN)/pytest -q
 
+# `make bench BENCH_ARGS="--source /tmp/fq-baseline"` measures another checkout's services.
+# The run bounds each of its own waits; the outer timeout (SIGINT, so it still stops every
+# process it started) is for a run that hangs anyway.
 bench: install
-	$(BIN)/python -m tests.bench.run
+	timeout --foreground -s INT -k 30 1200 $(BIN)/python -m tests.bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,273 +1,300 @@
-"""`make bench`: throughput of the policy and of the submit path, each beside a ceiling
-measured in the same run on the same machine. Numbers to write down, not pass/fail."""
+"""`make bench`: fengqiao in the shape it is deployed in — nats-server and each service a
+process of its own, loaded over gRPC from this process — beside ceilings and a floor
+measured in the same run on the same machine. Numbers to write down, not pass/fail.
+
+    python -m tests.bench.run [--source DIR] [--disputes N] [--service-env K=V …]
+
+`--source` benchmarks the services (and policy code) of another checkout, e.g. a
+`git worktree` of an earlier commit: its `services/` is put first on the services'
+PYTHONPATH. Every figure is also written to var/bench/<timestamp>.json."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import itertools
+import json
 import os
 import platform
-import statistics
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import replace
-from datetime import UTC, datetime
-from functools import partial
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from fengqiao.convert import dispute_from_proto
-from fengqiao.domain import Dispute, PolicyContext
-from fengqiao.domain.vocabulary import SUBMITTED
-from fengqiao.platform.bus import (
-    CONSUMER_DELIVERY,
-    CONSUMER_NOTIFICATION,
-    CONSUMER_TRIAGE,
-    KV_DISPUTES,
-    NOTIFY_STREAM,
-    STREAM,
-    connect,
-    kv_values,
-)
-from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.platform.logs import configure_logging
-from fengqiao.platform.settings import Settings
-from fengqiao.platform.store import record_from_bytes
-from fengqiao.policy import CompiledPolicy, load_policy, parse_policy
-from fengqiao.policy.durable_engine import DurableMatcher
-from fengqiao.policy.facts import build_facts
-from fengqiao.runtime import running
 from fengqiao.samples import read_submission, sample_files
-from fengqiao.v1 import intake_pb2, intake_pb2_grpc
+from tests.bench import report
+from tests.bench.ceilings import js_publish
+from tests.bench.phases import (
+    ClosedResult,
+    Fengqiao,
+    fengqiao_closed,
+    fengqiao_open,
+    floor_phase,
+)
+from tests.bench.procs import (
+    BenchError,
+    Processes,
+    imported_from,
+    python_argv,
+    service_env,
+    start_nats,
+)
+from tests.bench.stacks import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-ALL = ("intake", "triage", "notification")
-POLICY = ROOT / "rules" / "triage.yaml"
-NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+DISPUTES = int(os.environ.get("FENGQIAO_BENCH_DISPUTES", "1500"))
+OPEN_RATES = (100.0, 200.0)
+OPEN_SECONDS = 10.0
+# After the last launch, how long an open loop may take to finish what it was offered.
+OPEN_DRAIN_SECONDS = 25.0
+PROFILE_SECONDS = 10.0
+POLICY_TIMEOUT_SECONDS = 180.0
+# The whole measured part; each wait inside has its own, shorter bound.
+RUN_BUDGET_SECONDS = 900.0
+T = TypeVar("T")
 
 
-def report(label: str, per_second: float, latencies: list[float] | None = None) -> None:
-    line = f"  {label:<62} {per_second:>10,.0f} /s"
-    if latencies:
-        q = statistics.quantiles(latencies, n=100)
-        line += f"   p50 {q[49]:.1f} ms  p99 {q[98]:.1f} ms"
-    print(line)
+@dataclass(frozen=True)
+class Options:
+    source: Path
+    disputes: int
+    extra_env: dict[str, str]
+    skip_policy: bool
+    open_seconds: float
 
 
-def best_rate(fn: Callable[[], object], n: int) -> float:
-    best = 0.0
-    for _ in range(3):
-        started = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best = max(best, n / (time.perf_counter() - started))
-    return best
-
-
-def generated_policy(rules: int) -> bytes:
-    """The shipped routes with `rules - 1` rules that never match, then a default."""
-    head = POLICY.read_text(encoding="utf-8").split("rules:\n")[0]
-    body = "".join(
-        f"  - id: g{i}\n    title: 生成\n    when: {{similar_recent: {1000 + i}, "
-        f"category: [labour_wages, petition]}}\n    route: local\n    reason: r\n"
-        for i in range(rules - 1)
+def parse(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=ROOT,
+        help="checkout whose services/ and rules/ to run (default: this one)",
     )
-    default = "  - id: d\n    title: 兜底\n    route: local\n    reason: r\n"
-    return (head + "rules:\n" + body + default).encode()
-
-
-def bench_policy(disputes: list[Dispute]) -> None:
-    print("policy decisions on one core (best of 3):")
-    policies = {
-        "shipped policy": (CompiledPolicy(load_policy(POLICY)), 20_000),
-        "generated 300-rule policy": (
-            CompiledPolicy(parse_policy(generated_policy(300), "g")),
-            3_000,
-        ),
-    }
-    context = PolicyContext()
-    cycle = itertools.cycle(disputes)
-    shipped = policies["shipped policy"][0].policy
-    matcher = DurableMatcher(shipped.rules, "bench")
-    facts = itertools.cycle([build_facts(d, context, SUBMITTED) for d in disputes])
-    report(
-        "shipped policy: durable_rules match alone",
-        best_rate(lambda: matcher.match(next(facts)), 20_000),
+    parser.add_argument(
+        "--disputes",
+        "-n",
+        type=int,
+        default=DISPUTES,
+        help="disputes per closed-loop phase (FENGQIAO_BENCH_DISPUTES)",
     )
-    for name, (compiled, n) in policies.items():
-        engine = best_rate(partial(_decide, compiled, cycle, context), n)
-        report(f"{name}: durable_rules (decide)", engine)
-        explained = best_rate(partial(_explain, compiled, cycle, context), n)
-        report(f"{name}: plain Python with reasons (explain)", explained)
+    parser.add_argument("--open-seconds", type=float, default=OPEN_SECONDS)
+    parser.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="an extra FENGQIAO_* setting for every service",
+    )
+    parser.add_argument("--skip-policy", action="store_true")
+    args = parser.parse_args(argv)
+    extra = dict(item.split("=", 1) for item in args.service_env)
+    return Options(args.source.resolve(), args.disputes, extra, args.skip_policy, args.open_seconds)
 
 
-def _decide(
-    compiled: CompiledPolicy, disputes: Iterator[Dispute], context: PolicyContext
-) -> object:
-    return compiled.decide(next(disputes), context, NOW)
-
-
-def _explain(
-    compiled: CompiledPolicy, disputes: Iterator[Dispute], context: PolicyContext
-) -> object:
-    return compiled.explain(next(disputes), context, NOW)
-
-
-async def concurrently(
-    call: Callable[[int], Awaitable[Any]], n: int, workers: int = 32
-) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    counter = iter(range(n))
-
-    async def worker() -> None:
-        for k in counter:
-            started = time.perf_counter()
-            await call(k)
-            latencies.append((time.perf_counter() - started) * 1000)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    return n / (time.perf_counter() - started), latencies
-
-
-async def bench_submit(requests: list[intake_pb2.SubmitDisputeRequest]) -> None:
-    print("submit path, 32 concurrent callers in the same process (all on 2 shared cores):")
-    with tempfile.TemporaryDirectory() as tmp:
-        nats = await EmbeddedNats.start(Path(tmp) / "nats")
-        try:
-            bus = await connect(nats.url, "bench")
-            n = 5_000
-            started = time.perf_counter()
-            for k in range(n):
-                await bus.js.publish("disputes.bench", b"x" * 512, headers={"Nats-Msg-Id": f"{k}"})
-            report("ceiling: js.publish awaited one by one", n / (time.perf_counter() - started))
-            await bus.close()
-            settings = Settings(nats_url=nats.url, intake_addr="127.0.0.1:0", policy_file=POLICY)
-            async with running(settings, ("intake",)) as stack:
-                target = f"127.0.0.1:{stack.port('intake')}"
-                async with grpc.aio.insecure_channel(target) as channel:
-                    health: Any = health_pb2_grpc.HealthStub(channel)
-                    intake = intake_pb2_grpc.IntakeServiceStub(channel)
-                    check = health_pb2.HealthCheckRequest()
-                    report("ceiling: gRPC health Check (an echo)",
-                           *await concurrently(lambda _: health.Check(check), 4_000))  # fmt: skip
-
-                    def submit(k: int) -> Awaitable[Any]:
-                        request = intake_pb2.SubmitDisputeRequest()
-                        request.CopyFrom(requests[k % len(requests)])
-                        request.request_id = f"bench-{k}"
-                        return intake.SubmitDispute(request)
-
-                    report("SubmitDispute (validate, KV claim+create, publish)",
-                           *await concurrently(submit, 2_000))  # fmt: skip
-                    await bench_listing(intake, nats.url)
-        finally:
-            await nats.stop()
-
-
-async def bench_listing(intake: intake_pb2_grpc.IntakeServiceAsyncStub, nats_url: str) -> None:
-    """Reads over the 2,000 disputes just submitted, 4 concurrent callers."""
-    listing = intake_pb2.ListDisputesRequest(page_size=50)
-    report("ListDisputes, newest 50 of 2,000 (read model)",
-           *await concurrently(lambda _: intake.ListDisputes(listing), 300, workers=4))  # fmt: skip
-    stats = intake_pb2.GetStatsRequest()
-    report("GetStats over 2,000 (read model)",
-           *await concurrently(lambda _: intake.GetStats(stats), 300, workers=4))  # fmt: skip
-    bus = await connect(nats_url, "bench-scan")
+def _git(source: Path, *args: str) -> str:
     try:
-        started = time.perf_counter()
-        records = [record_from_bytes(v) for v in await kv_values(bus.js, KV_DISPUTES)]
-        assert len(records) == 2_000
-        report(
-            "before it: a scan and decode of all 2,000 per call",
-            1 / (time.perf_counter() - started),
+        out = subprocess.run(
+            ["git", "-C", str(source), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         )
-        values = await kv_values(bus.js, KV_DISPUTES)
-        tracemalloc.start()
-        held = [record_from_bytes(v) for v in values]
-        size, _ = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        label = "read model memory, freshly routed disputes"
-        print(f"  {label:<62} {size / len(held) / 1e3:>10,.2f} MB per 1,000")
-    finally:
-        await bus.close()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip()
 
 
-async def bench_pipeline(requests: list[intake_pb2.SubmitDisputeRequest]) -> None:
-    """Submitted → routed → every recipient told, all three services in this process."""
-    print("whole pipeline, 1,000 disputes from 32 concurrent callers (one process, 2 cores):")
-    with tempfile.TemporaryDirectory() as tmp:
-        nats = await EmbeddedNats.start(Path(tmp) / "nats")
-        try:
-            async with running(settings_for_bench(nats.url), ALL) as stack:
-                started = time.perf_counter()
-                await submit_all(requests, stack.port("intake"), 1_000)
-                await drained(nats.url)
-                elapsed = time.perf_counter() - started
-            report("disputes routed and told, end to end", 1_000 / elapsed)
-        finally:
-            await nats.stop()
+def machine() -> dict[str, Any]:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {
+        "date": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "cpu": model,
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+    }
 
 
-async def submit_all(requests: list[intake_pb2.SubmitDisputeRequest], port: int, n: int) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        intake = intake_pb2_grpc.IntakeServiceStub(channel)
-
-        def submit(k: int) -> Awaitable[Any]:
-            request = intake_pb2.SubmitDisputeRequest()
-            request.CopyFrom(requests[k % len(requests)])
-            request.request_id = f"pipeline-{k}"
-            return intake.SubmitDispute(request)
-
-        await concurrently(submit, n)
+def describe_source(source: Path) -> dict[str, Any]:
+    changed = _git(source, "status", "--porcelain", "--", "services")
+    return {
+        "path": source,
+        "commit": _git(source, "rev-parse", "--short", "HEAD"),
+        "uncommitted_service_files": len(changed.splitlines()) if changed else 0,
+    }
 
 
-async def drained(nats_url: str) -> None:
-    """Until triage, notification and delivery have nothing pending or unacknowledged
-    (a bench may poll: it measures, it does not assert)."""
-    consumers = (
-        (STREAM, CONSUMER_TRIAGE),
-        (STREAM, CONSUMER_NOTIFICATION),
-        (NOTIFY_STREAM, CONSUMER_DELIVERY),
+def policy_rows(source: Path, tmp: Path) -> dict[str, float]:
+    """The policy micro-benchmarks, in a child importing the benchmarked tree's policy."""
+    out = tmp / "policy.json"
+    subprocess.run(
+        python_argv("-m", "tests.bench.policy", str(source / "rules"), "--json", str(out)),
+        env=service_env(source, {}),
+        cwd=ROOT,
+        timeout=POLICY_TIMEOUT_SECONDS,
+        check=True,
     )
-    bus = await connect(nats_url, "bench-watch")
-    try:
-        while True:
-            infos = [await bus.js.consumer_info(stream, name) for stream, name in consumers]
-            if all(i.num_pending == 0 and i.num_ack_pending == 0 for i in infos):
-                return
-            await asyncio.sleep(0.05)
-    finally:
-        await bus.close()
+    rows: dict[str, float] = json.loads(out.read_text())
+    return rows
 
 
-def settings_for_bench(nats_url: str) -> Settings:
-    return Settings(
-        nats_url=nats_url,
-        intake_addr="127.0.0.1:0",
-        triage_addr="127.0.0.1:0",
-        notification_addr="127.0.0.1:0",
-        policy_file=POLICY,
-    )
-
-
-def main() -> None:
-    configure_logging("console", "warning")
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {platform.platform()}"
-    )
+async def measure(
+    processes: Processes, options: Options, tmp: Path, results: dict[str, Any]
+) -> None:
     requests = [read_submission(p) for p in sample_files(ROOT / "rules" / "samples")]
-    disputes = [replace(dispute_from_proto(r.dispute), id="x") for r in requests]
-    bench_policy(disputes)
-    asyncio.run(bench_submit(requests))
-    asyncio.run(bench_pipeline(requests))
+    n = options.disputes
+
+    report.section("ceilings: JetStream publish with ack (fresh nats-server, file store)")
+    server = await start_nats(processes, tmp / "ceiling", "nats-server")
+    try:
+        one, many = await js_publish(server.url)
+    finally:
+        processes.stop([server.proc])
+    report.rate_row("js.publish awaited one by one (512 B, Nats-Msg-Id)", one)
+    report.rate_row("js.publish with 256 in flight", many)
+    results["ceilings"] = {"js_publish_one_by_one": one, "js_publish_256_in_flight": many}
+
+    async def phase(name: str, run: Awaitable[T]) -> T | None:
+        try:
+            value = await run
+        except Exception as exc:  # one phase failing must not lose the others' figures
+            report.section(f"{name}: FAILED")
+            print(f"  {exc}", flush=True)
+            results[name] = {"error": str(exc)}
+            return None
+        results[name] = value
+        return value
+
+    floor = await phase("floor", floor_phase(processes, tmp / "floor", requests, n))
+    if floor is not None:
+        report.floor(floor, n)
+
+    how = Fengqiao(options.source, tmp, requests, options.extra_env)
+    closed: ClosedResult | None = await phase(
+        "fengqiao_closed_loop",
+        fengqiao_closed(
+            processes, how, n, label="closed", echo=True, profile_seconds=PROFILE_SECONDS
+        ),
+    )
+    echo = closed.echo.per_second if closed is not None and closed.echo else None
+    if closed is not None:
+        closed.services_from = results["services_imported_from"]
+        results["heaviest_service"] = closed.heaviest()
+        report.closed(
+            closed,
+            echo,
+            f"fengqiao, separate processes: {n:,} disputes, 32 concurrent callers (closed loop)",
+        )
+        report.profile(closed.profiles, closed.heaviest())
+
+    for rate in OPEN_RATES:
+        result = await phase(
+            f"fengqiao_open_loop_{rate:g}",
+            fengqiao_open(processes, how, rate, options.open_seconds, OPEN_DRAIN_SECONDS),
+        )
+        if result is not None:
+            report.open_loop(result)
+
+    replicas = await phase(
+        "fengqiao_replicas",
+        fengqiao_closed(processes, how, n, label="replicas", replicas=2),
+    )
+    if replicas is not None:
+        report.closed(
+            replicas,
+            echo,
+            f"fengqiao with 2 triage and 2 notification processes: {n:,} disputes, 32 callers",
+        )
+    summary(results, echo)
+
+
+def summary(results: dict[str, Any], echo: float | None) -> None:
+    report.section("summary (disputes/s; ÷ the echo ceiling of this run)")
+    if echo:
+        report.row("ceiling: gRPC echo, 32 callers", report.per_second(echo))
+    floor = results.get("floor")
+    if floor is not None and not isinstance(floor, dict):
+        report.row(
+            "the floor, end to end",
+            report.per_second(floor.delivered),
+            f"{report.ratio(floor.delivered, echo)}  "
+            f"CPU {floor.measured.total_cpu_ms():.1f} ms/dispute",
+        )
+    for key, label in (
+        ("fengqiao_closed_loop", "fengqiao"),
+        ("fengqiao_replicas", "2 triage + 2 notification processes"),
+    ):
+        result = results.get(key)
+        if isinstance(result, ClosedResult):
+            told = result.rate(result.milestones.told_s)
+            report.row(
+                f"{label}: routed and told",
+                report.per_second(told),
+                f"{report.ratio(told, echo)}  CPU {result.measured.total_cpu_ms():.1f} ms/dispute",
+            )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse(argv)
+    started = time.monotonic()
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "source": describe_source(options.source),
+        "disputes": options.disputes,
+    }
+    m = results["machine"]
+    print(f"fengqiao bench, {m['date']}")
+    print(f"machine: {m['platform']}, {m['cpu']}, {m['nproc']} cores, Python {m['python']}")
+    src = results["source"]
+    print(
+        f"source: {src['path']} at {src['commit'] or '?'}"
+        f" ({src['uncommitted_service_files']} uncommitted files under services/)"
+    )
+    code = 0
+    with tempfile.TemporaryDirectory(prefix="fq-bench-") as tmp_name, Processes() as processes:
+        tmp = Path(tmp_name)
+        try:
+            where = imported_from(service_env(options.source, {}), options.source)
+            results["services_imported_from"] = where
+            print(f"services import fengqiao from: {where}", flush=True)
+            if not options.skip_policy:
+                report.section("policy decisions on one core (best of 3)")
+                try:
+                    rows = policy_rows(options.source, tmp)
+                except subprocess.SubprocessError as exc:
+                    print(f"  FAILED: {exc}", flush=True)
+                    rows = {}
+                for label, rate in rows.items():
+                    report.row(label, f"{rate:,.0f} /s")
+                results["policy"] = rows
+            asyncio.run(_bounded(measure(processes, options, tmp, results)))
+        except KeyboardInterrupt:
+            print("\ninterrupted: stopping every process started", file=sys.stderr)
+            code = 130
+        except (BenchError, subprocess.SubprocessError, TimeoutError) as exc:
+            print(f"\nbench failed: {exc}", file=sys.stderr)
+            code = 1
+    results["elapsed_s"] = round(time.monotonic() - started, 1)
+    out = ROOT / "var" / "bench" / f"{stamp}.json"
+    report.write_json(out, results)
+    print(f"\n{results['elapsed_s']:.0f} s in all; every figure in {out.relative_to(ROOT)}")
+    return code
+
+
+async def _bounded(run: Awaitable[None]) -> None:
+    async with asyncio.timeout(RUN_BUDGET_SECONDS):
+        await run
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
