@@ -5,8 +5,11 @@ the policy's window. The counts are context facts the rules read (`similar_recen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
@@ -31,9 +34,22 @@ def party_keys(record: DisputeRecord) -> list[str]:
     return [f"party.{_digest(phone)}" for phone in sorted(phones)]
 
 
+# Keys whose last written state a counter remembers, to write over it without a read.
+REMEMBERED_KEYS = 4096
+
+Seen = dict[str, datetime]
+
+
 class RepeatCounter:
+    """Counts are read and written by compare-and-set. Within one process the writers
+    of a key take turns (a busy grid's disputes would otherwise conflict with each
+    other), and each turn starts from the state the last one wrote, so a count costs
+    one write and no read unless another process wrote the key meanwhile."""
+
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._written: OrderedDict[str, tuple[Seen, int]] = OrderedDict()
 
     async def counts(
         self, record: DisputeRecord, window_days: int, *, remember: bool
@@ -55,25 +71,49 @@ class RepeatCounter:
     async def _count(
         self, key: str, dispute_id: str, at: datetime, since: datetime, remember: bool
     ) -> int:
-        for _ in range(MAX_CONFLICTS):
-            seen, revision = await self._read(key)
-            earlier = sum(
-                1 for other, when in seen.items() if other != dispute_id and since <= when < at
-            )
-            if not remember or dispute_id in seen:
+        if not remember:
+            seen, _ = await self._read(key)
+            return _earlier(seen, dispute_id, at, since)
+        async with self._turn(key):
+            known = self._written.pop(key, None)
+            for _ in range(MAX_CONFLICTS):
+                seen, revision = known if known is not None else await self._read(key)
+                known = None
+                earlier = _earlier(seen, dispute_id, at, since)
+                if dispute_id in seen:
+                    return earlier
+                kept = {k: v for k, v in seen.items() if v >= since}
+                kept[dispute_id] = at
+                data = json.dumps({k: v.isoformat() for k, v in kept.items()}).encode()
+                try:
+                    if revision is None:
+                        written = await self._kv.create(key, data)
+                    else:
+                        written = await self._kv.update(key, data, last=revision)
+                except KeyWrongLastSequenceError:
+                    continue  # another process wrote it: read it
+                self._remember(key, kept, written)
                 return earlier
-            kept = {k: v.isoformat() for k, v in seen.items() if v >= since}
-            kept[dispute_id] = at.isoformat()
-            data = json.dumps(kept).encode()
-            try:
-                if revision is None:
-                    await self._kv.create(key, data)
-                else:
-                    await self._kv.update(key, data, last=revision)
-            except KeyWrongLastSequenceError:
-                continue
-            return earlier
         raise RuntimeError(f"{key}: {MAX_CONFLICTS} write conflicts in a row")
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._turns.get(key, (asyncio.Lock(), 0))
+        self._turns[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._turns[key]
+            if users == 1:
+                del self._turns[key]
+            else:
+                self._turns[key] = (lock, users - 1)
+
+    def _remember(self, key: str, seen: Seen, revision: int) -> None:
+        self._written[key] = (seen, revision)
+        if len(self._written) > REMEMBERED_KEYS:
+            self._written.popitem(last=False)
 
     async def forget(self, record: DisputeRecord) -> None:
         """Take `record` out of its parties' counts: the keys are digests of phone numbers,
@@ -93,10 +133,14 @@ class RepeatCounter:
                     continue
                 break
 
-    async def _read(self, key: str) -> tuple[dict[str, datetime], int | None]:
+    async def _read(self, key: str) -> tuple[Seen, int | None]:
         try:
             entry = await self._kv.get(key)
         except KeyNotFoundError:
             return {}, None
         raw = json.loads(entry.value or b"{}")
         return {k: datetime.fromisoformat(v) for k, v in raw.items()}, entry.revision
+
+
+def _earlier(seen: Seen, dispute_id: str, at: datetime, since: datetime) -> int:
+    return sum(1 for other, when in seen.items() if other != dispute_id and since <= when < at)
