@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
   && { echo $$p; break; }; done)
 PROTOS := $(wildcard protos/fengqiao/v1/*.proto)
 
-.PHONY: install demo up test lint typecheck unit protos bench clean
+.PHONY: install demo up test lint typecheck unit protos bench bench-scale clean
 
 $(BIN)/fengqiao: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "fengqiao needs python3.11 or python3.12 on PATH" >&2; exit 1; }
@@ -52,6 +52,11 @@ test: lint typecheck
 # process it started) is for a run that hangs anyway.
 bench: install
 	timeout --foreground -s INT -k 30 1200 $(BIN)/python -m tests.bench.run $(BENCH_ARGS)
+
+# The read model with a large store (README, "The read model"): BENCH_SCALE_COUNT disputes
+# (default 1,000,000) written straight to the bucket, then SQLite and PostgreSQL measured.
+bench-scale: install
+	$(BIN)/python -m tests.bench_scale.run
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -12,9 +12,8 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from fengqiao.convert import record_from_proto, record_to_proto
 from fengqiao.domain.errors import NotFound
 from fengqiao.domain.model import DisputeRecord, TimelineEntry
-from fengqiao.platform.bus import KV_DISPUTES, Bus
+from fengqiao.platform.bus import Bus
 from fengqiao.platform.codec import decode, encode
-from fengqiao.platform.projection import Projection
 from fengqiao.v1 import dispute_pb2
 
 log = structlog.get_logger()
@@ -39,11 +38,6 @@ def append_once(entry: TimelineEntry) -> Change:
 def record_from_bytes(data: bytes) -> DisputeRecord:
     """A record as stored in the `disputes` bucket."""
     return record_from_proto(decode(data, dispute_pb2.DisputeRecord()))
-
-
-def dispute_index(bus: Bus) -> Projection[DisputeRecord]:
-    """Every dispute record, for listing and statistics (start it before use)."""
-    return Projection(bus.js, KV_DISPUTES, record_from_bytes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,7 +95,12 @@ class Follower:
 
     async def wait_applied(self) -> None:
         """Return once the rows hold every write made to the bucket before this call."""
-        last = (await self._js.stream_info(self._stream)).state.last_seq
+        try:
+            last = (await self._js.stream_info(self._stream)).state.last_seq
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise Unavailable(
+                f"消息总线暂时无法访问，请稍后重试（NATS did not answer: {exc!r}）"
+            ) from exc
         deadline = time.monotonic() + CATCH_UP_SECONDS
         while self._position < last:
             remaining = deadline - time.monotonic()

@@ -1,0 +1,225 @@
+"""`make bench-scale`: the read model with a large store. Writes N dispute records straight
+to the `disputes` bucket (as a bulk import would) and 100,000 notifications for one
+recipient, then for SQLite and PostgreSQL: rebuild from zero, restart of intake with the
+rows built until it serves reads, intake's RSS, and p99 of the reads.
+
+    .venv/bin/python -m tests.bench_scale.run [--count 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from fengqiao.convert import notification_to_proto, record_to_proto
+from fengqiao.domain.model import Notification
+from fengqiao.notification.recipients import recipient_digest
+from fengqiao.platform.bus import KV_DISPUTES, KV_NOTIFICATIONS, Bus, connect
+from fengqiao.platform.codec import encode
+from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.report import Period
+from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
+from tests.conftest import ROOT
+from tests.postgres import running_postgres
+from tests.readmodel.records import STREETS, make_record
+
+RECIPIENT = "grid:甘州区/东街街道/一社区/网格1"
+IN_FLIGHT = 2000
+CALLS = 200
+START = datetime(2017, 1, 1, tzinfo=UTC)
+SPAN_DAYS = 3650
+
+
+async def publish(bus: Bus, items: list[tuple[str, bytes]]) -> None:
+    for i in range(0, len(items), IN_FLIGHT):
+        await asyncio.gather(*(bus.js.publish(s, v) for s, v in items[i : i + IN_FLIGHT]))
+
+
+async def load(bus: Bus, count: int, notifications: int) -> None:
+    rng = random.Random(1)
+    started = time.perf_counter()
+    chunk = 50_000
+    for first in range(0, count, chunk):
+        records = [
+            make_record(rng, n, START, SPAN_DAYS) for n in range(first, min(first + chunk, count))
+        ]
+        await publish(
+            bus, [(f"$KV.{KV_DISPUTES}.{r.id}", encode(record_to_proto(r))) for r in records]
+        )
+    print(f"loaded {count:,} disputes in {time.perf_counter() - started:.0f} s", flush=True)
+    digest = recipient_digest(RECIPIENT)
+    items = []
+    for n in range(notifications):
+        at = START + timedelta(minutes=n)
+        note = Notification(
+            id=f"FQ-{n:010d}.routed-{n}.{digest}", dispute_id=f"FQ-{n:010d}", event="routed",
+            recipient_id=RECIPIENT, recipient_role="grid_worker", recipient_label="网格员",
+            channel="log", message=f"【分派】第{n}件纠纷请就地化解", created_at=at,
+        )  # fmt: skip
+        items.append((f"$KV.{KV_NOTIFICATIONS}.{note.id}", encode(notification_to_proto(note))))
+    await publish(bus, items)
+    print(f"loaded {notifications:,} notifications for one recipient", flush=True)
+
+
+def env_for(nats_url: str, data_dir: Path, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FENGQIAO_")}
+    env |= {
+        "FENGQIAO_NATS_URL": nats_url,
+        "FENGQIAO_DATA_DIR": str(data_dir),
+        "FENGQIAO_DATABASE_URL": database_url,
+        "FENGQIAO_INTAKE_ADDR": "127.0.0.1:50151",
+        "FENGQIAO_NOTIFICATION_ADDR": "127.0.0.1:50153",
+        "FENGQIAO_LOG_LEVEL": "warning",
+        "FENGQIAO_LOG_FORMAT": "json",
+    }
+    return env
+
+
+async def fengqiao(env: dict[str, str], *argv: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fengqiao", *argv, cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def p99(call: Callable[[], Awaitable[Any]]) -> tuple[float, float]:
+    times = []
+    for _ in range(CALLS):
+        started = time.perf_counter()
+        await call()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.99) - 1]
+
+
+async def until_serving(stub: intake_pb2_grpc.IntakeServiceAsyncStub) -> None:
+    while True:
+        try:
+            await stub.GetStats(intake_pb2.GetStatsRequest(street=STREETS[0]), timeout=10)
+            return
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def measure(name: str, env: dict[str, str], count: int) -> dict[str, str]:
+    out: dict[str, str] = {}
+    started = time.perf_counter()
+    rebuild = await fengqiao(env, "readmodel", "rebuild")
+    stdout, _ = await rebuild.communicate()
+    seconds = time.perf_counter() - started
+    print(stdout.decode(), flush=True)
+    out["rebuild from zero (disputes + notifications)"] = (
+        f"{seconds:.0f} s, {count / seconds:,.0f} disputes/s"
+    )
+    started = time.perf_counter()
+    intake = await fengqiao(env, "intake")
+    notification = await fengqiao(env, "notification")
+    try:
+        async with (
+            grpc.aio.insecure_channel(env["FENGQIAO_INTAKE_ADDR"]) as ic,
+            grpc.aio.insecure_channel(env["FENGQIAO_NOTIFICATION_ADDR"]) as nc,
+        ):
+            stub: intake_pb2_grpc.IntakeServiceAsyncStub = intake_pb2_grpc.IntakeServiceStub(ic)
+            await until_serving(stub)
+            out["restart → serving reads"] = f"{time.perf_counter() - started:.1f} s"
+            street = STREETS[0]
+            month = Period(date(2024, 3, 1), date(2024, 3, 31)).request(street, "")
+            year = Period(date(2024, 1, 1), date(2024, 12, 31)).request(street, "")
+            stats_requests = {
+                "street": intake_pb2.GetStatsRequest(street=street),
+                "street, one month": month,
+                "street, one year": year,
+            }
+            for label, stats_request in stats_requests.items():
+                p50, worst = await p99(partial(stub.GetStats, stats_request))
+                out[f"GetStats ({label})"] = f"p50 {p50:.1f} ms, p99 {worst:.1f} ms"
+            first = intake_pb2.ListDisputesRequest(street=street, page_size=50)
+            p50, worst = await p99(lambda: stub.ListDisputes(first))
+            out["ListDisputes (street, 50, page 1)"] = f"p50 {p50:.1f} ms, p99 {worst:.1f} ms"
+            token = ""
+            for _ in range(99):
+                token = (await stub.ListDisputes(intake_pb2.ListDisputesRequest(
+                    street=street, page_size=50, page_token=token))).next_page_token  # fmt: skip
+            deep = intake_pb2.ListDisputesRequest(street=street, page_size=50, page_token=token)
+            p50, worst = await p99(lambda: stub.ListDisputes(deep))
+            out["ListDisputes (street, 50, page 100)"] = f"p50 {p50:.1f} ms, p99 {worst:.1f} ms"
+            notes: notification_pb2_grpc.NotificationServiceAsyncStub = (
+                notification_pb2_grpc.NotificationServiceStub(nc)
+            )
+            listing = notification_pb2.ListNotificationsRequest(
+                recipient_id=RECIPIENT, page_size=50
+            )
+            while True:
+                try:
+                    await notes.ListNotifications(listing)
+                    break
+                except grpc.aio.AioRpcError:
+                    await asyncio.sleep(0.1)
+            p50, worst = await p99(partial(notes.ListNotifications, listing))
+            out["ListNotifications (recipient with 100,000, 50)"] = (
+                f"p50 {p50:.1f} ms, p99 {worst:.1f} ms"
+            )
+            assert intake.pid is not None
+            out["intake RSS"] = f"{rss_mb(intake.pid):.0f} MB"
+    finally:
+        for process in (intake, notification):
+            process.terminate()
+            await process.wait()
+    print(f"\n== {name}, {count:,} disputes ==")
+    for key, value in out.items():
+        print(f"{key:48} {value}")
+    return out
+
+
+async def main(count: int, notifications: int) -> None:
+    root = Path(tempfile.mkdtemp(prefix="fengqiao-bench-scale-"))
+    nats = await EmbeddedNats.start(root / "nats")
+    try:
+        bus = await connect(nats.url, "bench")
+        try:
+            await load(bus, count, notifications)
+        finally:
+            await bus.close()
+        results = {"SQLite": await measure("SQLite", env_for(nats.url, root / "sqlite", ""), count)}
+        with running_postgres() as pg:
+            url = pg.new_database()
+            results["PostgreSQL"] = await measure(
+                "PostgreSQL", env_for(nats.url, root / "pg", url), count
+            )
+        print(f"\n{'':48} {'SQLite':28} PostgreSQL")
+        for key in results["SQLite"]:
+            print(f"{key:48} {results['SQLite'][key]:28} {results['PostgreSQL'].get(key, '')}")
+    finally:
+        await nats.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--count", type=int, default=int(os.environ.get("BENCH_SCALE_COUNT", "1000000"))
+    )
+    parser.add_argument("--notifications", type=int, default=100_000)
+    args = parser.parse_args()
+    asyncio.run(main(args.count, args.notifications))
