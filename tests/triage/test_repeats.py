@@ -4,6 +4,7 @@ by one triage process or by two side by side."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -57,3 +58,14 @@ async def test_a_second_count_of_one_dispute_changes_nothing(bus: Bus) -> None:
     assert await other.counts(second, WINDOW_DAYS, remember=True) == (1, 0)
     assert await counter.counts(second, WINDOW_DAYS, remember=True) == (1, 0)
     assert (await bus.repeats.get(grid_key(first))).revision == revision
+
+
+async def test_counts_written_by_earlier_versions_still_count(bus: Bus) -> None:
+    first, second, third = records(3)
+    written = {
+        r.id: r.dispute.received_at.isoformat() for r in (first, second) if r.dispute.received_at
+    }
+    await bus.repeats.put(grid_key(first), json.dumps(written).encode())
+    counter = RepeatCounter(bus.repeats)
+    assert await counter.counts(third, WINDOW_DAYS, remember=True) == (2, 0)
+    assert await RepeatCounter(bus.repeats).counts(second, WINDOW_DAYS, remember=False) == (1, 0)

@@ -104,8 +104,11 @@ class DeliveryWorker:
 
     async def _phone(self, n: Notification) -> str:
         index = party_index(n.recipient_id)
-        record = await self._disputes.get(n.dispute_id)
-        if index is None or record is None or index >= len(record.dispute.parties):
+        if index is None:
+            return ""
+        # Only one field is wanted: read the message, not the whole domain record.
+        record = await self._disputes.get_message(n.dispute_id)
+        if record is None or index >= len(record.dispute.parties):
             return ""
         return record.dispute.parties[index].phone
 

@@ -57,6 +57,16 @@ class DisputeStore:
         found = await self._get(dispute_id)
         return found.record if found else None
 
+    async def get_message(self, dispute_id: str) -> dispute_pb2.DisputeRecord | None:
+        """The record as stored, undecoded into domain values: for a reader of one field."""
+        try:
+            entry = await self._kv.get(dispute_id)
+        except KeyNotFoundError:
+            return None
+        if not entry.value:
+            return None
+        return decode(entry.value, dispute_pb2.DisputeRecord())
+
     async def require(self, dispute_id: str) -> DisputeRecord:
         return (await self.read(dispute_id)).record
 

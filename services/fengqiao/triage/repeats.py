@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
@@ -38,6 +38,8 @@ def party_keys(record: DisputeRecord) -> list[str]:
 REMEMBERED_KEYS = 4096
 
 Seen = dict[str, datetime]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class RepeatCounter:
@@ -84,7 +86,7 @@ class RepeatCounter:
                     return earlier
                 kept = {k: v for k, v in seen.items() if v >= since}
                 kept[dispute_id] = at
-                data = json.dumps({k: v.isoformat() for k, v in kept.items()}).encode()
+                data = _encode(kept)
                 try:
                     if revision is None:
                         written = await self._kv.create(key, data)
@@ -123,10 +125,10 @@ class RepeatCounter:
                 seen, revision = await self._read(key)
                 if revision is None or record.id not in seen:
                     break
-                kept = {k: v.isoformat() for k, v in seen.items() if k != record.id}
+                kept = {k: v for k, v in seen.items() if k != record.id}
                 try:
                     if kept:
-                        await self._kv.update(key, json.dumps(kept).encode(), last=revision)
+                        await self._kv.update(key, _encode(kept), last=revision)
                     else:
                         await self._kv.delete(key, last=revision)
                 except KeyWrongLastSequenceError:
@@ -138,9 +140,22 @@ class RepeatCounter:
             entry = await self._kv.get(key)
         except KeyNotFoundError:
             return {}, None
-        raw = json.loads(entry.value or b"{}")
-        return {k: datetime.fromisoformat(v) for k, v in raw.items()}, entry.revision
+        return _decode(entry.value or b"{}"), entry.revision
 
 
 def _earlier(seen: Seen, dispute_id: str, at: datetime, since: datetime) -> int:
     return sum(1 for other, when in seen.items() if other != dispute_id and since <= when < at)
+
+
+def _encode(seen: Seen) -> bytes:
+    """`{dispute id: received at, in microseconds since the epoch}` as JSON: a busy grid's
+    key holds every dispute of the window, rewritten on each new one, so it is kept lean."""
+    return json.dumps({k: (v - _EPOCH) // _MICROSECOND for k, v in seen.items()}).encode()
+
+
+def _decode(data: bytes) -> Seen:
+    """Reads what `_encode` writes, and the ISO times earlier versions wrote."""
+    return {
+        k: _EPOCH + v * _MICROSECOND if isinstance(v, int) else datetime.fromisoformat(v)
+        for k, v in json.loads(data).items()
+    }
