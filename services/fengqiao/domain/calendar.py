@@ -16,6 +16,9 @@ def calendar_known_until() -> int:
     return int(max(day.year for day in chinese_calendar.holidays))
 
 
+# chinesecalendar validates and looks up every date it is asked about; the figures ask
+# about the same few thousand days again and again.
+@functools.lru_cache(maxsize=16384)
 def is_working_day(day: date) -> bool:
     try:
         return bool(chinese_calendar.is_workday(day))

@@ -175,27 +175,44 @@ class Follower:
         return await self._js.pull_subscribe(f"{self._prefix}>", stream=self._stream, config=config)
 
     async def _follow(self, sub: JetStreamContext.PullSubscription) -> None:
-        while True:
-            try:
-                msgs = await sub.fetch(BATCH, timeout=_IDLE_SECONDS)
-            except (nats.errors.TimeoutError, TimeoutError):
-                await self._idle(sub)
-                continue
-            changes = [self._change(m) for m in msgs]
-            if not changes:
-                continue
-            started = time.perf_counter()
-            outcome = await asyncio.to_thread(
-                apply_batch, self._engine, self._projection, self._created, changes,
-                self._resumed_after,
-            )  # fmt: skip
-            self._wipe_pending = self._wipe_pending or outcome.scrubbed
-            if self._wipe_pending:
-                self._wipe_pending = not await asyncio.to_thread(self._wipe)
-            log.debug("projection_applied", stream=self._stream, messages=len(changes),
-                      written=outcome.written, applied_seq=outcome.applied_seq,
-                      ms=round((time.perf_counter() - started) * 1000, 1))  # fmt: skip
-            await self._advance(outcome.applied_seq)
+        # The next batch is fetched while the last one is written: the database's own work
+        # (SQLite in C, PostgreSQL in its server) runs while this thread reads the bus.
+        writing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(BATCH, timeout=_IDLE_SECONDS)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    if writing is not None:
+                        await writing
+                        writing = None
+                    await self._idle(sub)
+                    continue
+                changes = [self._change(m) for m in msgs]
+                if not changes:
+                    continue
+                if writing is not None:
+                    await writing  # batches are applied in stream order
+                writing = asyncio.create_task(self._apply(changes))
+        finally:
+            if writing is not None:
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
+
+    async def _apply(self, changes: list[Change]) -> None:
+        started = time.perf_counter()
+        outcome = await asyncio.to_thread(
+            apply_batch, self._engine, self._projection, self._created, changes,
+            self._resumed_after,
+        )  # fmt: skip
+        self._wipe_pending = self._wipe_pending or outcome.scrubbed
+        if self._wipe_pending:
+            self._wipe_pending = not await asyncio.to_thread(self._wipe)
+        log.debug("projection_applied", stream=self._stream, messages=len(changes),
+                  written=outcome.written, applied_seq=outcome.applied_seq,
+                  ms=round((time.perf_counter() - started) * 1000, 1))  # fmt: skip
+        await self._advance(outcome.applied_seq)
 
     async def _idle(self, sub: JetStreamContext.PullSubscription) -> None:
         """Nothing to fetch: if the stream's last messages were purged, the rows are still
