@@ -67,9 +67,9 @@ async def test_the_read_model_equals_a_fresh_scan(stack: Stack, bus: Bus, ops: l
             elif op == "event" and ids:
                 # A risk must name its kind; every other field is valid for every kind.
                 flags = ["violence"] if KINDS[b] == "risk_raised" else []
-                request = event(ids[a % len(ids)], KINDS[b], reason="原因", risk_flags=flags)
+                recorded = event(ids[a % len(ids)], KINDS[b], reason="原因", risk_flags=flags)
                 try:
-                    await intake.RecordEvent(request)
+                    await intake.RecordEvent(recorded)
                 except grpc.aio.AioRpcError as exc:  # not allowed in its status: fine
                     assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION, exc
             elif op == "anonymise":

@@ -61,6 +61,9 @@ class Projection:
     rows: Callable[[Sequence[Change]], Written]
     # Whether rewriting an existing row may have removed a person's data from it.
     rewrite_scrubs: bool = False
+    # Columns a key's later revisions never change: a rewrite leaves them, and the indexes
+    # made of them alone, untouched.
+    fixed: frozenset[str] = frozenset()
 
 
 def _dispute_rows(changes: Sequence[Change]) -> Written:
@@ -90,10 +93,16 @@ def _notification_rows(changes: Sequence[Change]) -> Written:
     return Written(rows, False)
 
 
-DISPUTES: Final = Projection(DISPUTES_STREAM, "disputes", disputes, _dispute_rows)
+DISPUTES: Final = Projection(
+    DISPUTES_STREAM, "disputes", disputes, _dispute_rows,
+    # Where and when a dispute was received, and what kind it is, stay as submitted
+    # (anonymising keeps the place down to the grid, and the category).
+    fixed=frozenset({"received_us", "district", "street", "community", "grid", "category"}),
+)  # fmt: skip
 NOTIFICATIONS: Final = Projection(
-    NOTIFICATIONS_STREAM, "notifications", notifications, _notification_rows, rewrite_scrubs=True
-)
+    NOTIFICATIONS_STREAM, "notifications", notifications, _notification_rows,
+    rewrite_scrubs=True, fixed=frozenset({"dispute_id", "recipient_id", "created_us"}),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +175,7 @@ def apply_batch(
         # Another writer may have applied part of the batch meanwhile: the per-row sequence
         # keeps each row at its newest revision whoever writes last.
         if written.rows:
-            _upsert(connection, projection.table, written.rows)
+            _upsert(connection, projection.table, written.rows, projection.fixed)
         if removed:
             table = projection.table
             connection.execute(
@@ -190,10 +199,10 @@ def _latest(changes: Sequence[Change], after: int) -> dict[str, Change]:
     return latest
 
 
-def _upsert(connection: Connection, table: Table, rows: list[Row]) -> None:
+def _upsert(connection: Connection, table: Table, rows: list[Row], fixed: frozenset[str]) -> None:
     dialect = connection.dialect.name
     upsert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    columns = {name: upsert.excluded[name] for name in rows[0] if name != "id"}
+    columns = {name: upsert.excluded[name] for name in rows[0] if name not in fixed | {"id"}}
     statement = upsert.on_conflict_do_update(
         index_elements=[table.c.id], set_=columns, where=upsert.excluded.seq > table.c.seq
     )

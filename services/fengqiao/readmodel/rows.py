@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from fengqiao.convert import notification_from_proto
+from fengqiao.convert import from_timestamp, notification_from_proto
 from fengqiao.domain.model import DisputeRecord, Notification
 from fengqiao.domain.stats import compute_stats
 from fengqiao.platform.codec import decode
@@ -59,21 +59,17 @@ def dispute_row(key: str, seq: int, data: bytes) -> tuple[Row, DisputeRecord]:
 
 
 def notification_row(key: str, seq: int, data: bytes) -> Row:
+    # Three fields are wanted: read them off the message, not through the domain value.
+    m = decode(data, notification_pb2.Notification())
     return {
         "id": key,
         "seq": seq,
-        **_notification_columns(read_notification(data)),
+        "dispute_id": m.dispute_id,
+        "recipient_id": m.recipient_id,
+        "created_us": micros(from_timestamp(m, "created_at")) or 0,
         "data": data,
     }
 
 
 def read_notification(data: bytes) -> Notification:
     return notification_from_proto(decode(data, notification_pb2.Notification()))
-
-
-def _notification_columns(n: Notification) -> Row:
-    return {
-        "dispute_id": n.dispute_id,
-        "recipient_id": n.recipient_id,
-        "created_us": micros(n.created_at) or 0,
-    }
