@@ -24,7 +24,7 @@ from fengqiao.platform.bus import (
     recipient_subject,
 )
 from fengqiao.platform.codec import decode, encode
-from fengqiao.platform.store import MAX_CONFLICTS, DisputeStore, append_once
+from fengqiao.platform.store import MAX_CONFLICTS, DisputeStore
 from fengqiao.readmodel import ReadModel
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
 
@@ -108,7 +108,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
             event_id=f"ack-{key}",
             actor=who,
         )
-        await self._store.update(acknowledged.dispute_id, append_once(entry))
+        await self._store.append_once(acknowledged.dispute_id, entry)
         log.info(
             "notification_acknowledged",
             notification_id=key,

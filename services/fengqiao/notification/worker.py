@@ -44,7 +44,7 @@ from fengqiao.platform import timers
 from fengqiao.platform.bus import TIMER, Bus, recipient_subject
 from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.consume import RejectMessage
-from fengqiao.platform.store import DisputeStore, append_once
+from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import events_pb2, notification_pb2
 
 log = structlog.get_logger()
@@ -201,7 +201,7 @@ class NotificationWorker:
                 summary="已通知：" + "、".join(r.label for r in told),
                 event_id=f"notified-{event_id}",
             )
-            await self._store.update(dispute.id, append_once(notified))
+            await self._store.append_once(dispute.id, notified)
 
     async def _send(
         self,

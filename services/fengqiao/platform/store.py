@@ -4,12 +4,13 @@ writers can never overwrite each other's step."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from fengqiao.convert import record_from_proto, record_to_proto
+from fengqiao.convert import entry_to_proto, record_from_proto, record_to_proto
 from fengqiao.domain.errors import NotFound
 from fengqiao.domain.model import DisputeRecord, TimelineEntry
 from fengqiao.platform.bus import Bus
@@ -19,20 +20,11 @@ from fengqiao.v1 import dispute_pb2
 log = structlog.get_logger()
 
 MAX_CONFLICTS = 50
+V = TypeVar("V")
+R = TypeVar("R")
 
 # Returns the changed record, or None when there is nothing to change.
 Change = Callable[[DisputeRecord], DisputeRecord | None]
-
-
-def append_once(entry: TimelineEntry) -> Change:
-    """Add `entry` to the timeline unless one with its `event_id` is already there."""
-
-    def apply(current: DisputeRecord) -> DisputeRecord | None:
-        if current.has_event(entry.event_id):
-            return None
-        return replace(current, timeline=(*current.timeline, entry))
-
-    return apply
 
 
 def record_from_bytes(data: bytes) -> DisputeRecord:
@@ -59,13 +51,8 @@ class DisputeStore:
 
     async def get_message(self, dispute_id: str) -> dispute_pb2.DisputeRecord | None:
         """The record as stored, undecoded into domain values: for a reader of one field."""
-        try:
-            entry = await self._kv.get(dispute_id)
-        except KeyNotFoundError:
-            return None
-        if not entry.value:
-            return None
-        return decode(entry.value, dispute_pb2.DisputeRecord())
+        found = await self._get_bytes(dispute_id)
+        return _message(found[0]) if found else None
 
     async def require(self, dispute_id: str) -> DisputeRecord:
         return (await self.read(dispute_id)).record
@@ -91,30 +78,70 @@ class DisputeStore:
         """Apply `change` to the latest revision, retrying on a concurrent write; the first
         try is on `start` when the caller has just read it. Returns the record as stored
         afterwards."""
-        found = start
-        for _ in range(MAX_CONFLICTS):
-            if found is None:
-                found = await self._get(dispute_id)
-            if found is None:
-                raise NotFound(f"no dispute with id {dispute_id}")
-            current, revision = found.record, found.revision
-            found = None
+
+        def attempt(current: DisputeRecord) -> tuple[bytes | None, DisputeRecord]:
             changed = change(current)
             if changed is None:
-                return current
+                return None, current
+            return encode(record_to_proto(changed)), changed
+
+        first = (start.record, start.revision) if start is not None else None
+        return await self._compare_and_set(dispute_id, record_from_bytes, attempt, first)
+
+    async def append_once(self, dispute_id: str, entry: TimelineEntry) -> None:
+        """Add `entry` to the timeline unless one with its `event_id` is already there.
+        Done on the stored message itself: nothing else of the record is decoded."""
+        added = entry_to_proto(entry)
+
+        def attempt(current: dispute_pb2.DisputeRecord) -> tuple[bytes | None, None]:
+            if any(e.event_id == entry.event_id for e in current.timeline):
+                return None, None
+            current.timeline.append(added)
+            return encode(current), None
+
+        await self._compare_and_set(dispute_id, _message, attempt)
+
+    async def _compare_and_set(
+        self,
+        dispute_id: str,
+        read: Callable[[bytes], V],
+        attempt: Callable[[V], tuple[bytes | None, R]],
+        first: tuple[V, int] | None = None,
+    ) -> R:
+        """The one compare-and-set loop: `attempt` turns the latest value (`read` from the
+        stored bytes, or `first`) into the bytes to write, or None to write nothing, and
+        the result to return; a write that lost to another is tried again on the newer."""
+        for _ in range(MAX_CONFLICTS):
+            if first is None:
+                found = await self._get_bytes(dispute_id)
+                if found is None:
+                    raise NotFound(f"no dispute with id {dispute_id}")
+                first = (read(found[0]), found[1])
+            (current, revision), first = first, None
+            data, result = attempt(current)
+            if data is None:
+                return result
             try:
-                await self._kv.update(dispute_id, encode(record_to_proto(changed)), last=revision)
+                await self._kv.update(dispute_id, data, last=revision)
             except KeyWrongLastSequenceError:
                 log.debug("dispute_update_conflicted", dispute_id=dispute_id, revision=revision)
                 continue
-            return changed
+            return result
         raise RuntimeError(f"dispute {dispute_id}: {MAX_CONFLICTS} write conflicts in a row")
 
     async def _get(self, dispute_id: str) -> Stored | None:
+        found = await self._get_bytes(dispute_id)
+        return Stored(record_from_bytes(found[0]), found[1]) if found else None
+
+    async def _get_bytes(self, dispute_id: str) -> tuple[bytes, int] | None:
         try:
             entry = await self._kv.get(dispute_id)
         except KeyNotFoundError:
             return None
         if entry.value is None or entry.revision is None:
             return None
-        return Stored(record_from_bytes(entry.value), entry.revision)
+        return entry.value, entry.revision
+
+
+def _message(data: bytes) -> dispute_pb2.DisputeRecord:
+    return decode(data, dispute_pb2.DisputeRecord())
