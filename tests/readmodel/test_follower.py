@@ -16,6 +16,7 @@ from fengqiao.domain.stats import compute_stats
 from fengqiao.platform.bus import Bus, connect
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.readmodel import DISPUTES, DisputeFilter, ReadModel
+from fengqiao.readmodel import follower as follower_module
 from fengqiao.readmodel.schema import meta
 from tests.conftest import settings_for
 from tests.readmodel.records import records, stored
@@ -125,3 +126,19 @@ async def test_another_nats_server_s_stream_replaces_the_rows(
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def test_a_read_cuts_short_the_wait_for_more_changes(
+    bus: Bus, nats_server: EmbeddedNats, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caught-up follower lets changes gather before writing them, but never while a
+    read waits: with that wait far longer than a read may take, reads still succeed."""
+    monkeypatch.setattr(follower_module, "LINGER_SECONDS", 3600.0)
+    reads = await ReadModel.start(bus, settings_for(nats_server.url, data_dir=tmp_path), [DISPUTES])
+    try:
+        for n, r in enumerate(records(11, 3), start=1):
+            await bus.disputes.put(r.id, stored(r))  # each a short batch, then a wait
+            page, _ = await reads.disputes(DisputeFilter(), 10, "", _now())
+            assert len(page) == n
+    finally:
+        await reads.stop()
