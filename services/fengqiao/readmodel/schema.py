@@ -64,6 +64,8 @@ COUNTED: Final = (
     "in_progress",
 )
 
+_FIGURES: Final = (*(f"n_{name}" for name in COUNTED), "deadline_us")
+
 disputes: Final = Table(
     "disputes",
     metadata,
@@ -90,8 +92,9 @@ disputes: Final = Table(
     Column("record", LargeBinary, nullable=False),
     # Listing pages newest first within each filter; figures sum a place's period.
     Index("disputes_received", "received_us", "id"),
-    Index("disputes_street", "street", "received_us", "id"),
-    Index("disputes_community", "community", "received_us", "id"),
+    # A place's figures are read from these alone (index-only), not from the rows.
+    Index("disputes_street_figures", "street", "received_us", "id", *_FIGURES),
+    Index("disputes_community_figures", "community", "received_us", "id", *_FIGURES),
     Index("disputes_status", "status", "received_us", "id"),
     Index("disputes_colour", "colour", "received_us", "id"),
     Index("disputes_route", "route", "received_us", "id"),
