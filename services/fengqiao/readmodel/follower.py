@@ -22,7 +22,7 @@ from sqlalchemy import Engine, insert, select
 
 from fengqiao.domain.errors import Unavailable
 from fengqiao.readmodel.apply import Change, Projection, Rewound, applied_seq, apply_batch
-from fengqiao.readmodel.database import reset, writing
+from fengqiao.readmodel.database import analyze, reset, writing
 from fengqiao.readmodel.schema import progress
 
 log = structlog.get_logger()
@@ -56,6 +56,7 @@ class Follower:
         self._reader_came = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._wipe_pending = False
+        self._analyze_pending = False
         self._resumed_after = 0
 
     @property
@@ -172,6 +173,8 @@ class Follower:
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         start = await asyncio.to_thread(applied_seq, self._engine, self._stream)
         self._resumed_after = start
+        # Built from nothing: once caught up, the planner needs the table's statistics.
+        self._analyze_pending = self._analyze_pending or start == 0
         if start < self._position:
             log.warning("readmodel_rewound", stream=self._stream, applied_seq=start,
                         was=self._position)  # fmt: skip
@@ -247,6 +250,9 @@ class Follower:
     async def _idle(self, sub: JetStreamContext.PullSubscription) -> None:
         """Nothing to fetch: if the stream's last messages were purged, the rows are still
         current up to its last sequence."""
+        if self._analyze_pending:
+            await asyncio.to_thread(analyze, self._engine, self._projection.table.name)
+            self._analyze_pending = False
         if self._wipe_pending:
             self._wipe_pending = not await asyncio.to_thread(self._wipe)
         last = (await self._js.stream_info(self._stream)).state.last_seq

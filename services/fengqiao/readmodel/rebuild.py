@@ -3,6 +3,7 @@ how far it has come."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from fengqiao.platform.bus import Bus
 from fengqiao.readmodel.apply import DISPUTES, NOTIFICATIONS, Projection
-from fengqiao.readmodel.database import reset, writing
+from fengqiao.readmodel.database import analyze, reset, writing
 from fengqiao.readmodel.follower import Follower
 from fengqiao.readmodel.schema import meta, progress
 
@@ -41,6 +42,7 @@ async def rebuild(bus: Bus, engine: Engine) -> list[Rebuilt]:
             await follower.reach(last)
         finally:
             await follower.stop()
+        await asyncio.to_thread(analyze, engine, projection.table.name)
         rows = _count(engine, projection)
         seconds = time.perf_counter() - started
         rate = round(rows / max(seconds, 1e-9))
