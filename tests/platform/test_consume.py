@@ -3,13 +3,16 @@ after a growing delay; a message that can never be handled is terminated, not re
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
 from structlog.testing import capture_logs
 
 from fengqiao.platform.bus import STREAM, Bus
-from fengqiao.platform.consume import Consumer, RejectMessage, Retry
+from fengqiao.platform.consume import Consumer, RejectMessage, Retry, consume
 from tests.support import eventually
 
 SUBJECT = "disputes.consume-test.FQ-1"
@@ -77,3 +80,74 @@ async def test_a_message_that_can_never_be_handled_is_terminated_not_retried(bus
     assert info.num_redelivered == 0 and len(handler.deliveries) == 1
     (rejected,) = [e for e in logs if e["event"] == "message_rejected"]
     assert rejected["error"] == "not a dispute event"
+
+
+async def _pull(bus: Bus, durable: str, ack_wait: float) -> JetStreamContext.PullSubscription:
+    return await bus.js.pull_subscribe(
+        "disputes.consume-test.>",
+        durable=durable,
+        stream=STREAM,
+        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait, max_deliver=5),
+    )
+
+
+async def test_a_batch_is_handled_side_by_side_one_subject_in_order(bus: Bus) -> None:
+    """Two disputes' messages run at once (each waits for the other to start); one
+    dispute's messages run one after the other, in the order they were published."""
+    started = {"FQ-1": asyncio.Event(), "FQ-2": asyncio.Event()}
+    order: list[bytes] = []
+
+    async def handler(msg: Msg) -> None:
+        dispute = msg.subject.rsplit(".", 1)[1]
+        order.append(msg.data)
+        started[dispute].set()
+        other = "FQ-2" if dispute == "FQ-1" else "FQ-1"
+        async with asyncio.timeout(5):  # handled one at a time, this would never end
+            await started[other].wait()
+
+    for data, dispute in ((b"1a", "FQ-1"), (b"2a", "FQ-2"), (b"1b", "FQ-1"), (b"1c", "FQ-1")):
+        await bus.js.publish(f"disputes.consume-test.{dispute}", data)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consume(await _pull(bus, "consume-side", 30), handler, stop))
+    try:
+        await eventually(lambda: _value(len(order)), lambda n: n == 4)
+    finally:
+        stop.set()
+        await task
+    assert [d for d in order if d.startswith(b"1")] == [b"1a", b"1b", b"1c"]
+    assert await settled(bus, "consume-side")
+
+
+async def test_a_message_queued_behind_its_subject_is_not_redelivered_meanwhile(
+    bus: Bus,
+) -> None:
+    """One subject's messages wait for each other longer than the ack wait: each is still
+    delivered once, even with a second replica asking for work, since its wait starts
+    again when its turn comes."""
+    deliveries: list[int] = []
+
+    async def slow(msg: Msg) -> None:
+        deliveries.append(msg.metadata.num_delivered)
+        await asyncio.sleep(0.6)  # a slow receiver, the behaviour under test
+
+    for n in range(3):
+        await bus.js.publish(SUBJECT, str(n).encode())
+    stop = asyncio.Event()
+    first = asyncio.create_task(
+        consume(await _pull(bus, "consume-queued", 1.0), slow, stop, ack_wait=1.0)
+    )
+    await eventually(lambda: _value(len(deliveries)), lambda n: n == 1)
+    # A replica: it would be handed whatever the first lets time out.
+    second = asyncio.create_task(
+        consume(await _pull(bus, "consume-queued", 1.0), slow, stop, ack_wait=1.0)
+    )
+    try:
+        await eventually(lambda: settled(bus, "consume-queued"), bool)
+    finally:
+        stop.set()
+        await asyncio.gather(first, second)
+    assert deliveries == [1, 1, 1]
+
+
+async def _value(n: int) -> int:
+    return n

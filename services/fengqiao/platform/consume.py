@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -12,7 +13,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from fengqiao.domain.errors import InvalidArgument, NotFound
-from fengqiao.platform.bus import STREAM, pull_consumer, redelivery_delay
+from fengqiao.platform.bus import ACK_WAIT_SECONDS, STREAM, pull_consumer, redelivery_delay
 from fengqiao.platform.codec import Unreadable
 
 log = structlog.get_logger()
@@ -45,11 +46,15 @@ async def consume(
     handler: Handler,
     stop: asyncio.Event,
     batch: int = FETCH_BATCH,
+    ack_wait: float = ACK_WAIT_SECONDS,
 ) -> None:
     """Fetch and handle messages until `stop` is set. Success acks; a permanent failure
     terminates the message; anything else is redelivered after a growing delay. The
     messages of one fetch are handled concurrently, those on one subject one after the
     other; the record's compare-and-set keeps concurrent writers of one dispute apart.
+
+    A message waiting behind its subject's others is told to the server as in progress
+    every third of `ack_wait` (the consumer's), so no replica is handed it meanwhile.
 
     Stopping never interrupts a handler; a fetch still waiting is abandoned, and anything
     it would have brought is redelivered after the consumer's ack wait."""
@@ -74,7 +79,9 @@ async def consume(
                 await asyncio.wait({stopped}, timeout=delay)
                 continue
             failures = 0
-            await asyncio.gather(*(_handle_in_order(same, handler) for same in _by_subject(msgs)))
+            await asyncio.gather(
+                *(_handle_in_order(same, handler, ack_wait / 3) for same in _by_subject(msgs))
+            )
     finally:
         stopped.cancel()
 
@@ -89,9 +96,28 @@ def _by_subject(msgs: list[Msg]) -> list[list[Msg]]:
     return list(groups.values())
 
 
-async def _handle_in_order(msgs: list[Msg], handler: Handler) -> None:
-    for msg in msgs:
-        await _handle(msg, handler)
+async def _handle_in_order(msgs: list[Msg], handler: Handler, keep_alive: float) -> None:
+    if len(msgs) == 1:
+        await _handle(msgs[0], handler)
+        return
+    waiting = list(msgs)
+    alive = asyncio.create_task(_keep_in_progress(waiting, keep_alive))
+    try:
+        while waiting:
+            await _handle(waiting[0], handler)
+            waiting.pop(0)
+    finally:
+        alive.cancel()
+
+
+async def _keep_in_progress(waiting: list[Msg], every: float) -> None:
+    """Until cancelled: restart the ack wait of each message not yet settled (a recipient's
+    slow webhook can hold its later messages longer than the ack wait)."""
+    while True:
+        await asyncio.sleep(every)
+        for msg in list(waiting):
+            with contextlib.suppress(Exception):  # best effort: at worst, redelivered
+                await msg.in_progress()
 
 
 async def _handle(msg: Msg, handler: Handler) -> None:
