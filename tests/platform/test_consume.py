@@ -128,18 +128,18 @@ async def test_a_message_queued_behind_its_subject_is_not_redelivered_meanwhile(
 
     async def slow(msg: Msg) -> None:
         deliveries.append(msg.metadata.num_delivered)
-        await asyncio.sleep(0.6)  # a slow receiver, the behaviour under test
+        await asyncio.sleep(1.2)  # a slow receiver, the behaviour under test
 
     for n in range(3):
         await bus.js.publish(SUBJECT, str(n).encode())
     stop = asyncio.Event()
     first = asyncio.create_task(
-        consume(await _pull(bus, "consume-queued", 1.0), slow, stop, ack_wait=1.0)
+        consume(await _pull(bus, "consume-queued", 2.0), slow, stop, ack_wait=2.0)
     )
     await eventually(lambda: _value(len(deliveries)), lambda n: n == 1)
     # A replica: it would be handed whatever the first lets time out.
     second = asyncio.create_task(
-        consume(await _pull(bus, "consume-queued", 1.0), slow, stop, ack_wait=1.0)
+        consume(await _pull(bus, "consume-queued", 2.0), slow, stop, ack_wait=2.0)
     )
     try:
         await eventually(lambda: settled(bus, "consume-queued"), bool)

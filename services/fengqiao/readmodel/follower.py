@@ -256,7 +256,13 @@ class Follower:
         if self._wipe_pending:
             self._wipe_pending = not await asyncio.to_thread(self._wipe)
         last = (await self._js.stream_info(self._stream)).state.last_seq
-        if last > self._position and (await sub.consumer_info()).num_pending == 0:
+        if last <= self._position:
+            return
+        consumer = await sub.consumer_info()
+        # Nothing left to deliver, and nothing delivered that is not applied yet (a message
+        # can still sit in this client's queue after a fetch gave up waiting for it).
+        delivered = consumer.delivered.stream_seq if consumer.delivered else 0
+        if consumer.num_pending == 0 and (delivered or 0) <= self._position:
             await self._advance(last)
 
     def _change(self, msg: Msg) -> Change:
