@@ -4,11 +4,12 @@ and `fengqiao.domain` values. The bytes on the bus and in KV: `platform/codec.py
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from fengqiao.domain.epoch import from_micros, micros
 from fengqiao.domain.errors import FieldViolation, InvalidArgument
 from fengqiao.domain.model import (
     CaseEvent,
@@ -53,8 +54,7 @@ _shared = sys.intern
 
 
 # Timestamp's own FromDatetime/ToDatetime are pure Python over time tuples, and every
-# record holds a dozen times: plain arithmetic from the epoch does the same ~5× faster.
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# record holds a dozen times: plain arithmetic from the epoch does the same ~3× faster.
 # What a Timestamp may hold: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
 _SECONDS = range(-62_135_596_800, 253_402_300_800)
 _NANOS = range(1_000_000_000)
@@ -65,8 +65,8 @@ def timestamp(value: datetime | None) -> Timestamp | None:
         return None
     if value.tzinfo is None:
         value = value.astimezone(UTC)  # a naive time is local, as FromDatetime takes it
-    delta = value - _EPOCH
-    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000)
+    seconds, us = divmod(micros(value), 1_000_000)
+    return Timestamp(seconds=seconds, nanos=us * 1000)
 
 
 def from_timestamp(message: Message, field: str, path: str = "") -> datetime | None:
@@ -79,7 +79,7 @@ def from_timestamp(message: Message, field: str, path: str = "") -> datetime | N
         raise InvalidArgument(
             [FieldViolation(path or field, "时间超出范围（a time between the years 1 and 9999）")]
         )
-    return _EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
+    return from_micros(ts.seconds * 1_000_000 + ts.nanos // 1000)
 
 
 def route_to_proto(route: Route | None) -> pb.Route.ValueType:

@@ -1,39 +1,18 @@
-"""Keyset paging: the page token is the sort key of the last item
-returned, so items added meanwhile neither repeat nor shift the next page."""
+"""Keyset paging: the page token is the sort key of the last item returned, so items
+added meanwhile neither repeat nor shift the next page. The read model's queries page with
+these; the sizes and the token are checked here, the same for every listing."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 from fengqiao.domain.errors import FieldViolation, InvalidArgument
 
-T = TypeVar("T")
 SortKey = tuple[str, str]
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-
-
-def page_of(
-    items: Sequence[T],
-    key: Callable[[T], SortKey],
-    page_size: int,
-    page_token: str,
-    *,
-    newest_first: bool = False,
-) -> tuple[list[T], str]:
-    """One page of `items` ordered by `key`, and the token for the next page ("" at the end)."""
-    size = check_page_size(page_size)
-    ordered = sorted(items, key=key, reverse=newest_first)
-    if page_token:
-        after = decode_token(page_token)
-        ordered = [i for i in ordered if (key(i) < after if newest_first else key(i) > after)]
-    page = ordered[:size]
-    token = encode_token(key(page[-1])) if len(ordered) > size else ""
-    return page, token
 
 
 def check_page_size(page_size: int) -> int:

@@ -3,10 +3,11 @@ own contribution to each figure, and the stored bytes themselves."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Final
+from datetime import datetime
+from typing import Any
 
 from fengqiao.convert import from_timestamp, notification_from_proto
+from fengqiao.domain import epoch
 from fengqiao.domain.model import DisputeRecord, Notification
 from fengqiao.domain.stats import compute_stats
 from fengqiao.platform.codec import decode
@@ -15,15 +16,11 @@ from fengqiao.readmodel.schema import COUNTED
 from fengqiao.v1 import notification_pb2
 
 Row = dict[str, Any]
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def micros(at: datetime | None) -> int | None:
-    """`at` as whole microseconds since 1970 UTC (exact: datetimes hold microseconds)."""
-    if at is None:
-        return None
-    delta = at - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    """`at` as a column's value: microseconds since 1970 UTC, None for no time."""
+    return None if at is None else epoch.micros(at)
 
 
 def dispute_row(key: str, seq: int, data: bytes) -> tuple[Row, DisputeRecord]:

@@ -10,11 +10,12 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from fengqiao.domain.epoch import from_micros, micros
 from fengqiao.domain.model import DisputeRecord
 
 MAX_CONFLICTS = 50
@@ -38,8 +39,6 @@ def party_keys(record: DisputeRecord) -> list[str]:
 REMEMBERED_KEYS = 4096
 
 Seen = dict[str, datetime]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 class RepeatCounter:
@@ -150,12 +149,12 @@ def _earlier(seen: Seen, dispute_id: str, at: datetime, since: datetime) -> int:
 def _encode(seen: Seen) -> bytes:
     """`{dispute id: received at, in microseconds since the epoch}` as JSON: a busy grid's
     key holds every dispute of the window, rewritten on each new one, so it is kept lean."""
-    return json.dumps({k: (v - _EPOCH) // _MICROSECOND for k, v in seen.items()}).encode()
+    return json.dumps({k: micros(v) for k, v in seen.items()}).encode()
 
 
 def _decode(data: bytes) -> Seen:
     """Reads what `_encode` writes, and the ISO times earlier versions wrote."""
     return {
-        k: _EPOCH + v * _MICROSECOND if isinstance(v, int) else datetime.fromisoformat(v)
+        k: from_micros(v) if isinstance(v, int) else datetime.fromisoformat(v)
         for k, v in json.loads(data).items()
     }
