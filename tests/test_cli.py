@@ -120,11 +120,16 @@ def test_demo_decides_every_sample_on_all_three_routes() -> None:
     assert "升级 1 件" in done.stdout
 
 
-async def run_cli(stack: Stack, *argv: str, nats: bool = True) -> tuple[int | None, str, str]:
-    """`fengqiao ARGV` in its own process, pointed at the stack's NATS unless not `nats`."""
+async def run_cli(
+    stack: Stack, *argv: str, nats: bool = True, data: bool = False
+) -> tuple[int | None, str, str]:
+    """`fengqiao ARGV` in its own process, pointed at the stack's NATS unless not `nats`,
+    and with `data` at its data directory (where its SQLite read model is)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FENGQIAO_")}
     if nats:
         env["FENGQIAO_NATS_URL"] = stack.settings.nats_url
+    if data:
+        env["FENGQIAO_DATA_DIR"] = str(stack.settings.data_dir)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "fengqiao", *argv, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -194,7 +194,7 @@ async def test_its_dead_letters_go_too(nats_server: EmbeddedNats, tmp_path: Path
     async with http_receiver(failing=True) as receiver:
         settings = replace(
             settings_for(nats_server.url),
-            directory_file=directory(tmp_path, webhook=f"http://127.0.0.1:{receiver.port}/hook"),
+            directory_file=directory(tmp_path, f"http://127.0.0.1:{receiver.port}/hook"),
             delivery_attempts=1, delivery_backoff_seconds=0.1,
         )  # fmt: skip
         async with running(settings, ("intake", "triage", "notification")) as stack:

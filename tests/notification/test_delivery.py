@@ -34,14 +34,15 @@ BACKOFF = 0.3
 T = TypeVar("T")
 
 
-def directory(tmp_path: Path, *, webhook: str = "", email: str = "") -> Path:
-    channels = "\n".join(
-        line for line in (f"      - webhook: {webhook}" if webhook else "",
-                          f"      - email: {email}" if email else "") if line
-    )  # fmt: skip
+def directory(tmp_path: Path, *webhooks: str, email: str = "") -> Path:
+    """A directory giving the grid worker these webhooks (tried in order) and email."""
+    channels = [f"      - webhook: {url}" for url in webhooks]
+    channels += [f"      - email: {email}"] if email else []
     path = tmp_path / "directory.yaml"
     path.write_text(
-        f"contacts:\n  - role: grid_worker\n    where: {GRID}\n    channels:\n{channels}\n",
+        f"contacts:\n  - role: grid_worker\n    where: {GRID}\n    channels:\n"
+        + "\n".join(channels)
+        + "\n",
         encoding="utf-8",
     )
     return path
@@ -60,7 +61,7 @@ async def test_a_receiver_that_fails_twice_gets_it_once_with_spaced_retries(
     async with http_receiver(fail_first=2) as receiver:
         settings = replace(
             settings_for(nats_server.url),
-            directory_file=directory(tmp_path, webhook=f"http://127.0.0.1:{receiver.port}/hook"),
+            directory_file=directory(tmp_path, f"http://127.0.0.1:{receiver.port}/hook"),
             webhook_secret=SECRET, delivery_attempts=5, delivery_backoff_seconds=BACKOFF,
         )  # fmt: skip
         with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
@@ -92,7 +93,7 @@ async def test_a_receiver_that_never_recovers_ends_in_dead_letters_and_can_be_re
     async with http_receiver(failing=True) as receiver:
         settings = replace(
             settings_for(nats_server.url),
-            directory_file=directory(tmp_path, webhook=f"http://127.0.0.1:{receiver.port}/hook"),
+            directory_file=directory(tmp_path, f"http://127.0.0.1:{receiver.port}/hook"),
             delivery_attempts=2, delivery_backoff_seconds=BACKOFF,
         )  # fmt: skip
         async with running(settings, ("intake", "triage", "notification")) as stack:
@@ -118,12 +119,8 @@ async def test_a_channel_that_took_it_is_skipped_on_the_retry_and_on_a_redrive(
 ) -> None:
     """Only the channel that failed is tried again, however the message comes back."""
     async with http_receiver() as took, http_receiver(failing=True) as refused:
-        path = tmp_path / "directory.yaml"
-        path.write_text(
-            f"contacts:\n  - role: grid_worker\n    where: {GRID}\n    channels:\n"
-            f"      - webhook: http://127.0.0.1:{took.port}/a\n"
-            f"      - webhook: http://127.0.0.1:{refused.port}/b\n",
-            encoding="utf-8",
+        path = directory(
+            tmp_path, f"http://127.0.0.1:{took.port}/a", f"http://127.0.0.1:{refused.port}/b"
         )
         settings = replace(
             settings_for(nats_server.url), directory_file=path,

@@ -53,7 +53,7 @@ async def test_a_reloaded_directory_sends_the_next_notification_to_the_new_chann
 
                 await eventually(sent, lambda channels: len(channels) >= 1)
                 assert receiver.requests == []
-                directory(tmp_path, webhook=f"http://127.0.0.1:{receiver.port}/hook")
+                directory(tmp_path, f"http://127.0.0.1:{receiver.port}/hook")
                 await notification.reload()
                 await submit(stack.port("intake"), "after")
                 (hook,) = await eventually(lambda: posted(receiver), lambda ok: len(ok) == 1)

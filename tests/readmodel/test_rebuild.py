@@ -3,10 +3,6 @@ again from the bus, and the intake that follows the same database starts over by
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 import grpc
 from sqlalchemy import text
 
@@ -15,22 +11,9 @@ from fengqiao.readmodel.database import create, current_version, migrate
 from fengqiao.readmodel.rebuild import rebuild
 from fengqiao.runtime import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
-from tests.conftest import ROOT, samples
+from tests.conftest import samples
 from tests.readmodel.records import records, stored
-
-
-async def fengqiao(stack: Stack, *argv: str) -> tuple[int | None, str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FENGQIAO_")}
-    env |= {
-        "FENGQIAO_NATS_URL": stack.settings.nats_url,
-        "FENGQIAO_DATA_DIR": str(stack.settings.data_dir),
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fengqiao", *argv, cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await process.communicate()
-    return process.returncode, out.decode(), err.decode()
+from tests.test_cli import run_cli
 
 
 async def test_rebuild_while_intake_serves(stack: Stack) -> None:
@@ -38,10 +21,10 @@ async def test_rebuild_while_intake_serves(stack: Stack) -> None:
         intake = intake_pb2_grpc.IntakeServiceStub(channel)
         ids = {(await intake.SubmitDispute(r)).dispute_id for r in samples()[:8]}
         before = await intake.GetStats(intake_pb2.GetStatsRequest())
-        code, out, err = await fengqiao(stack, "readmodel", "rebuild")
+        code, out, err = await run_cli(stack, "readmodel", "rebuild", data=True)
         assert code == 0, err
         assert "KV_disputes\t8 行" in out and "查询库已重建" in out
-        code, out, err = await fengqiao(stack, "readmodel", "status")
+        code, out, err = await run_cli(stack, "readmodel", "status", data=True)
         assert code == 0, err
         assert current_version() in out and "KV_disputes\t已应用" in out
         # The intake starts over from what the database holds, and loses nothing.
@@ -53,13 +36,8 @@ async def test_rebuild_while_intake_serves(stack: Stack) -> None:
 
 
 async def test_rebuild_needs_a_bus(stack: Stack) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FENGQIAO_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fengqiao", "readmodel", "rebuild", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, err = await process.communicate()
-    assert process.returncode == 2 and "FENGQIAO_NATS_URL" in err.decode()
+    code, _, err = await run_cli(stack, "readmodel", "rebuild", nats=False)
+    assert code == 2 and "FENGQIAO_NATS_URL" in err
 
 
 async def test_a_rebuilt_postgresql_table_has_its_planner_statistics(
