@@ -5,20 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from fengqiao.domain.errors import NotFound
-from fengqiao.platform.bus import (
-    DLQ,
-    DLQ_STREAM,
-    REDRIVE_PREFIX,
-    dead_letter_subject,
-    recipient_subject,
-)
+from fengqiao.platform.bus import DLQ, DLQ_STREAM, dead_letter_subject, recipient_subject
 from fengqiao.platform.codec import decode
 from fengqiao.v1 import notification_pb2
+
+# How the message id of a dead letter sent through delivery again begins.
+_REDRIVE = "redrive-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +78,11 @@ async def redrive(js: JetStreamContext, notification_id: str) -> None:
     await js.publish(
         recipient_subject(n.recipient_id),
         msg.data or b"",
-        headers={"Nats-Msg-Id": f"{REDRIVE_PREFIX}{notification_id}-{msg.seq}"},
+        headers={"Nats-Msg-Id": f"{_REDRIVE}{notification_id}-{msg.seq}"},
     )
     await js.delete_msg(DLQ_STREAM, msg.seq)
+
+
+def is_redriven(msg: Msg) -> bool:
+    """Whether `msg` is a dead letter `redrive` sent through delivery again."""
+    return (msg.headers or {}).get("Nats-Msg-Id", "").startswith(_REDRIVE)

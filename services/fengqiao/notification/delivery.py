@@ -17,9 +17,10 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from fengqiao.convert import notification_from_proto
 from fengqiao.domain.model import Notification
 from fengqiao.notification.channels import DeliveryFailed, Sender
+from fengqiao.notification.dead_letters import is_redriven
 from fengqiao.notification.directory import Channel, Directory
 from fengqiao.notification.recipients import party_index
-from fengqiao.platform.bus import REDRIVE_PREFIX, Bus, dead_letter_subject
+from fengqiao.platform.bus import Bus, dead_letter_subject
 from fengqiao.platform.codec import decode
 from fengqiao.platform.consume import Retry
 from fengqiao.platform.store import DisputeStore
@@ -57,7 +58,7 @@ class DeliveryWorker:
         attempt = msg.metadata.num_delivered
         # Only a message seen before (or sent again from the dead letters) can have gone
         # through some of its channels already; a first delivery need not look.
-        seen_before = attempt > 1 or _is_redrive(msg)
+        seen_before = attempt > 1 or is_redriven(msg)
         errors = []
         sent: list[str] = []
         with structlog.contextvars.bound_contextvars(dispute_id=n.dispute_id):
@@ -141,10 +142,6 @@ class DeliveryWorker:
             attempts=attempts,
             error=error,
         )
-
-
-def _is_redrive(msg: Msg) -> bool:
-    return (msg.headers or {}).get("Nats-Msg-Id", "").startswith(REDRIVE_PREFIX)
 
 
 def _ms(started: float) -> float:

@@ -52,8 +52,6 @@ NOTIFY_MAX_AGE_SECONDS: Final = 30 * 24 * 3600.0
 # Notifications whose delivery attempts ran out, with their last error.
 DLQ_STREAM: Final = "NOTIFY_DLQ"
 DLQ: Final = "dlq.notify"
-# The message id of a dead letter sent through delivery again starts with this.
-REDRIVE_PREFIX: Final = "redrive-"
 
 KV_DISPUTES: Final = "disputes"
 KV_REQUESTS: Final = "intake_requests"
