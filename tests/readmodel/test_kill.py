@@ -1,5 +1,6 @@
 """SIGKILL of intake in the middle of building its read model: after a restart the rows are
-exactly the bucket's latest values, none lost and none twice."""
+exactly the bucket's latest values, none lost and none twice, and the indexes it was
+building without are made."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import grpc
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, inspect, select
 
 from fengqiao.convert import status_to_proto
 from fengqiao.domain.model import Status
@@ -55,6 +56,8 @@ async def test_a_killed_intake_loses_and_doubles_nothing(
         await writing
         last = (await bus.js.stream_info(DISPUTES.stream)).state.last_seq
         assert await asyncio.to_thread(applied_seq, engine, DISPUTES.stream) < last
+        # Killed while loading without its indexes: the restart goes on building.
+        assert indexes(engine) < {i.name for i in disputes.indexes}
         intake = await ServiceProcess.start("intake", nats_server.url, extra=extra)
         try:
             listed = await list_all(intake.port)
@@ -65,8 +68,14 @@ async def test_a_killed_intake_loses_and_doubles_nothing(
         with engine.connect() as connection:
             rows = connection.execute(select(func.count()).select_from(disputes)).scalar()
         assert rows == len(scanned) == COUNT
+        assert indexes(engine) == {i.name for i in disputes.indexes}
     finally:
         engine.dispose()
+
+
+def indexes(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        return {i["name"] or "" for i in inspect(connection).get_indexes("disputes")}
 
 
 async def list_all(port: int) -> list[str]:

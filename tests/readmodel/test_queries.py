@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from fengqiao.domain.model import DisputeRecord, Status
 from fengqiao.domain.stats import compute_stats
-from fengqiao.readmodel.apply import DISPUTES, Change, apply_batch
+from fengqiao.readmodel.apply import DISPUTES, Change, apply_batch, prepare
 from fengqiao.readmodel.database import create, database_url, migrate
 from fengqiao.readmodel.queries import DisputeFilter, dispute_page, stats
 from tests.readmodel.records import STREETS, records, stored
@@ -32,7 +32,7 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 def load(engine: Engine, rs: list[DisputeRecord], first_seq: int = 1) -> int:
     changes = [Change(r.id, first_seq + i, stored(r)) for i, r in enumerate(rs)]
-    apply_batch(engine, DISPUTES, "test", changes, 0)
+    apply_batch(engine, DISPUTES, "test", prepare(DISPUTES, changes), 0)
     return first_seq + len(rs)
 
 
@@ -76,8 +76,10 @@ def test_figures_in_sql_are_compute_stats(  # noqa: PLR0917  # hypothesis passes
 def test_a_dispute_row_keeps_its_newest_revision(engine: Engine) -> None:
     (r,) = records(1, 1)
     closed = replace(r, status=Status.WITHDRAWN)
-    apply_batch(engine, DISPUTES, "test", [Change(r.id, 5, stored(closed))], 0)
-    apply_batch(engine, DISPUTES, "test", [Change(r.id, 3, stored(r))], 0)  # older: ignored
+    apply_batch(engine, DISPUTES, "test", prepare(DISPUTES, [Change(r.id, 5, stored(closed))]), 0)
+    apply_batch(
+        engine, DISPUTES, "test", prepare(DISPUTES, [Change(r.id, 3, stored(r))]), 0
+    )  # older: ignored
     page, _ = dispute_page(engine, DisputeFilter(), 10, "", NOW)
     assert [p.status for p in page] == [Status.WITHDRAWN]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Final
 
 import structlog
@@ -22,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
 from fengqiao.domain.anonymise import is_anonymised
 from fengqiao.platform.bus import KV_DISPUTES, KV_NOTIFICATIONS
@@ -64,6 +66,8 @@ class Projection:
     # Columns a key's later revisions never change: a rewrite leaves them, and the indexes
     # made of them alone, untouched.
     fixed: frozenset[str] = frozenset()
+    # Whether decoding a value costs enough to hand a large build to worker processes.
+    costly: bool = False
 
 
 def _dispute_rows(changes: Sequence[Change]) -> Written:
@@ -98,6 +102,7 @@ DISPUTES: Final = Projection(
     # Where and when a dispute was received, and what kind it is, stay as submitted
     # (anonymising keeps the place down to the grid, and the category).
     fixed=frozenset({"received_us", "district", "street", "community", "grid", "category"}),
+    costly=True,
 )  # fmt: skip
 NOTIFICATIONS: Final = Projection(
     NOTIFICATIONS_STREAM, "notifications", notifications, _notification_rows,
@@ -125,25 +130,32 @@ class Rewound(Exception):
     the follower must start again from what the database holds."""
 
 
-def apply_batch(
-    engine: Engine,
-    projection: Projection,
-    created: str,
-    changes: Sequence[Change],
-    resumed_after: int,
-) -> Outcome:
-    """Apply `changes` (in stream order, read after sequence `resumed_after`) past what the
-    database has applied."""
-    already = applied_seq(engine, projection.stream)
-    if already < resumed_after:
-        raise Rewound(f"{projection.stream}: database at {already}, follower at {resumed_after}")
-    latest = _latest(changes, already)
-    if not latest:
-        return Outcome(already, 0, scrubbed=False)
-    # Decode before taking the write lock: the lock is held for the writes alone.
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Fetched changes made ready to write: decoded away from the write lock (and while
+    the previous batch is being written), so the lock is held for the writes alone."""
+
+    rows: list[Row]  # each key's newest value in the batch
+    removed: list[Change]  # each key's deletion, when that is its newest change
+    scrubbed: bool
+    last_seq: int
+
+
+def prepare(projection: Projection, changes: Sequence[Change]) -> Batch:
+    """`changes` (in stream order) as rows to write and keys to delete."""
+    latest: dict[str, Change] = {}
+    for change in changes:
+        latest[change.key] = change
     written = projection.rows([c for c in latest.values() if c.data is not None])
     removed = [c for c in latest.values() if c.data is None]
-    last = changes[-1].seq
+    return Batch(written.rows, removed, written.scrubbed, changes[-1].seq if changes else 0)
+
+
+def apply_batch(
+    engine: Engine, projection: Projection, created: str, batch: Batch, resumed_after: int
+) -> Outcome:
+    """Write `batch` (read after sequence `resumed_after`) past what the database has
+    applied, with the sequence it reaches."""
     with writing(engine) as connection:
         locked = connection.execute(
             select(progress.c.applied_seq)
@@ -160,24 +172,25 @@ def apply_batch(
         if done < resumed_after:
             # Reset meanwhile: these changes alone would skip everything before them.
             raise Rewound(f"{projection.stream}: database at {done}, follower at {resumed_after}")
-        if done >= last:
+        if done >= batch.last_seq:
             return Outcome(done, 0, scrubbed=False)
-        scrubbed = written.scrubbed or bool(removed)
-        if projection.rewrite_scrubs and written.rows and not scrubbed:
-            table = projection.table
+        # Another writer (a replica sharing PostgreSQL) may have applied part of the batch:
+        # what it wrote stays, and a key it deleted is not brought back.
+        rows = [r for r in batch.rows if r["seq"] > done]
+        removed = [c for c in batch.removed if c.seq > done]
+        scrubbed = batch.scrubbed or bool(removed)
+        table = projection.table
+        if projection.rewrite_scrubs and rows and not scrubbed:
             scrubbed = bool(
                 connection.execute(
                     select(func.count())
                     .select_from(table)
-                    .where(table.c.id.in_([r["id"] for r in written.rows]))
+                    .where(table.c.id.in_([r["id"] for r in rows]))
                 ).scalar()
             )
-        # Another writer may have applied part of the batch meanwhile: the per-row sequence
-        # keeps each row at its newest revision whoever writes last.
-        if written.rows:
-            _upsert(connection, projection.table, written.rows, projection.fixed)
+        if rows:
+            _upsert(connection, table, rows, projection.fixed)
         if removed:
-            table = projection.table
             connection.execute(
                 delete(table).where(
                     table.c.id == bindparam("key"), table.c.seq < bindparam("until")
@@ -185,25 +198,33 @@ def apply_batch(
                 [{"key": c.key, "until": c.seq} for c in removed],
             )
         connection.execute(
-            update(progress).where(progress.c.stream == projection.stream).values(applied_seq=last)
+            update(progress)
+            .where(progress.c.stream == projection.stream)
+            .values(applied_seq=batch.last_seq)
         )
-    return Outcome(last, len(written.rows) + len(removed), scrubbed)
-
-
-def _latest(changes: Sequence[Change], after: int) -> dict[str, Change]:
-    """The last change of each key past sequence `after`."""
-    latest: dict[str, Change] = {}
-    for change in changes:
-        if change.seq > after:
-            latest[change.key] = change
-    return latest
+    return Outcome(batch.last_seq, len(rows) + len(removed), scrubbed)
 
 
 def _upsert(connection: Connection, table: Table, rows: list[Row], fixed: frozenset[str]) -> None:
-    dialect = connection.dialect.name
-    upsert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    columns = {name: upsert.excluded[name] for name in rows[0] if name not in fixed | {"id"}}
-    statement = upsert.on_conflict_do_update(
-        index_elements=[table.c.id], set_=columns, where=upsert.excluded.seq > table.c.seq
+    # The rows go to the driver's executemany as they are: SQLAlchemy's per-row parameter
+    # processing cost more than SQLite's own work on a rebuild.
+    statement = _upsert_sql(connection.dialect.name, table, tuple(rows[0]), fixed)
+    connection.exec_driver_sql(statement, rows)
+
+
+@cache
+def _upsert_sql(dialect: str, table: Table, columns: tuple[str, ...], fixed: frozenset[str]) -> str:
+    """Insert, or update a row to a newer revision: the statement in the driver's own
+    named-parameter style (the same on every call for a table)."""
+    upsert: postgresql.Insert | sqlite.Insert
+    compiler: Dialect
+    if dialect == "postgresql":
+        upsert, compiler = postgresql.insert(table), postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+    else:
+        upsert, compiler = sqlite.insert(table), sqlite.dialect(paramstyle="named")
+    statement = upsert.values({name: bindparam(name) for name in columns}).on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_={name: upsert.excluded[name] for name in columns if name not in fixed | {"id"}},
+        where=upsert.excluded.seq > table.c.seq,
     )
-    connection.execute(statement, rows)
+    return str(statement.compile(dialect=compiler))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from typing import Final
 
 import nats.errors
@@ -21,8 +22,17 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import Engine, insert, select
 
 from fengqiao.domain.errors import Unavailable
-from fengqiao.readmodel.apply import Change, Projection, Rewound, applied_seq, apply_batch
-from fengqiao.readmodel.database import analyze, reset, writing
+from fengqiao.readmodel import build
+from fengqiao.readmodel.apply import (
+    Batch,
+    Change,
+    Projection,
+    Rewound,
+    applied_seq,
+    apply_batch,
+)
+from fengqiao.readmodel.database import reset, writing
+from fengqiao.readmodel.decoding import PROCESSES_FROM, Decoder
 from fengqiao.readmodel.schema import progress
 
 log = structlog.get_logger()
@@ -40,7 +50,13 @@ _REMOVED: Final = ("DEL", "PURGE")
 
 
 class Follower:
-    def __init__(self, js: JetStreamContext, engine: Engine, projection: Projection) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        engine: Engine,
+        projection: Projection,
+        processes_from: int = PROCESSES_FROM,
+    ) -> None:
         self._js = js
         self._engine = engine
         self._projection = projection
@@ -56,8 +72,12 @@ class Follower:
         self._reader_came = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._wipe_pending = False
-        self._analyze_pending = False
         self._resumed_after = 0
+        # Loading without indexes (`build`): the position reached is held back from
+        # readers until they are made.
+        self._building = False
+        self._built_seq = 0
+        self._decoder = Decoder(projection, processes_from)
 
     @property
     def position(self) -> int:
@@ -78,6 +98,7 @@ class Follower:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._decoder.use_thread()
 
     def _claim(self, last_seq: int) -> int:
         """The sequence applied so far; rows from another stream of this name are dropped."""
@@ -133,6 +154,8 @@ class Follower:
                 async with asyncio.timeout(min(remaining, _DB_POLL_SECONDS)), self._advanced:
                     await self._advanced.wait_for(lambda: self._position >= last)
             except TimeoutError:
+                if self._building:
+                    continue
                 # A replica sharing the database may have applied it already.
                 stored = await asyncio.to_thread(applied_seq, self._engine, self._stream)
                 await self._advance(stored)
@@ -173,14 +196,17 @@ class Follower:
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         start = await asyncio.to_thread(applied_seq, self._engine, self._stream)
         self._resumed_after = start
-        # Built from nothing: once caught up, the planner needs the table's statistics.
-        self._analyze_pending = self._analyze_pending or start == 0
         if start < self._position:
             log.warning("readmodel_rewound", stream=self._stream, applied_seq=start,
                         was=self._position)  # fmt: skip
             async with self._advanced:
                 self._position = start
-        await self._advance(start)
+        self._building = await asyncio.to_thread(
+            build.begin, self._engine, self._projection.table, start == 0
+        )
+        self._built_seq = start
+        if not self._building:
+            await self._advance(start)
         if start == 0:
             # From zero only the latest value of each key matters.
             config = ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
@@ -191,41 +217,66 @@ class Follower:
         config.ack_policy = AckPolicy.NONE
         config.inactive_threshold = _CONSUMER_IDLE_SECONDS
         config.mem_storage = True
-        return await self._js.pull_subscribe(f"{self._prefix}>", stream=self._stream, config=config)
+        sub = await self._js.pull_subscribe(f"{self._prefix}>", stream=self._stream, config=config)
+        if self._building:
+            self._decoder.use_processes(behind=(await sub.consumer_info()).num_pending or 0)
+        return sub
 
     async def _follow(self, sub: JetStreamContext.PullSubscription) -> None:
-        # The next batch is fetched while the last one is written: the database's own work
-        # (SQLite in C, PostgreSQL in its server) runs while this thread reads the bus.
+        # Three stages overlap: while one batch is written (SQLite in C, PostgreSQL in its
+        # server, neither holding the GIL), the next ones are fetched and decoded.
+        decoding: deque[asyncio.Future[Batch]] = deque()
         writing: asyncio.Task[None] | None = None
         try:
             while True:
                 try:
                     msgs = await sub.fetch(BATCH, timeout=_IDLE_SECONDS)
                 except (nats.errors.TimeoutError, TimeoutError):
+                    msgs = []
+                if msgs:
+                    decoding.append(self._decoder.prepare([self._change(m) for m in msgs]))
+                # Each message says how many are still pending after it: a short batch
+                # alone only means the server had no more ready at that moment.
+                caught_up = not msgs or msgs[-1].metadata.num_pending == 0
+                # Batches are written in stream order, each as soon as it is decoded.
+                while decoding and (
+                    caught_up or decoding[0].done() or len(decoding) > self._decoder.depth
+                ):
+                    batch = await decoding.popleft()
                     if writing is not None:
                         await writing
-                        writing = None
-                    await self._idle(sub)
-                    continue
-                changes = [self._change(m) for m in msgs]
-                if not changes:
+                    writing = asyncio.create_task(self._apply(batch))
+                if not caught_up:
                     continue
                 if writing is not None:
-                    await writing  # batches are applied in stream order
-                writing = asyncio.create_task(self._apply(changes))
-                if len(msgs) < BATCH:
-                    await self._linger()
-        finally:
-            if writing is not None:
-                writing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
                     await writing
+                    writing = None
+                await self._finish_build()
+                if msgs:
+                    await self._linger()
+                else:
+                    await self._idle(sub)
+        finally:
+            for pending in (*decoding, writing):
+                if pending is not None:
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pending
+
+    async def _finish_build(self) -> None:
+        """Caught up while building: make the indexes, then let readers in."""
+        if not self._building:
+            return
+        await asyncio.to_thread(build.finish, self._engine, self._projection.table)
+        self._building = False
+        self._decoder.use_thread()
+        await self._advance(self._built_seq)
 
     async def _linger(self) -> None:
-        """A short batch means the follower has caught up: let the next one fill for a
-        moment, unless a read is waiting. Under a steady trickle each revision would
-        otherwise be its own transaction (at 100 disputes/s that cost intake and
-        nats-server more than the disputes themselves)."""
+        """Caught up: let the next batch fill for a moment, unless a read is waiting.
+        Under a steady trickle each revision would otherwise be its own transaction (at
+        100 disputes/s that cost intake and nats-server more than the disputes
+        themselves)."""
         if self._readers:
             return
         self._reader_came.clear()
@@ -233,26 +284,26 @@ class Follower:
             async with asyncio.timeout(LINGER_SECONDS):
                 await self._reader_came.wait()
 
-    async def _apply(self, changes: list[Change]) -> None:
+    async def _apply(self, batch: Batch) -> None:
         started = time.perf_counter()
         outcome = await asyncio.to_thread(
-            apply_batch, self._engine, self._projection, self._created, changes,
+            apply_batch, self._engine, self._projection, self._created, batch,
             self._resumed_after,
         )  # fmt: skip
         self._wipe_pending = self._wipe_pending or outcome.scrubbed
         if self._wipe_pending:
             self._wipe_pending = not await asyncio.to_thread(self._wipe)
-        log.debug("projection_applied", stream=self._stream, messages=len(changes),
-                  written=outcome.written, applied_seq=outcome.applied_seq,
+        log.debug("projection_applied", stream=self._stream, written=outcome.written,
+                  applied_seq=outcome.applied_seq,
                   ms=round((time.perf_counter() - started) * 1000, 1))  # fmt: skip
-        await self._advance(outcome.applied_seq)
+        if self._building:
+            self._built_seq = outcome.applied_seq
+        else:
+            await self._advance(outcome.applied_seq)
 
     async def _idle(self, sub: JetStreamContext.PullSubscription) -> None:
         """Nothing to fetch: if the stream's last messages were purged, the rows are still
         current up to its last sequence."""
-        if self._analyze_pending:
-            await asyncio.to_thread(analyze, self._engine, self._projection.table.name)
-            self._analyze_pending = False
         if self._wipe_pending:
             self._wipe_pending = not await asyncio.to_thread(self._wipe)
         last = (await self._js.stream_info(self._stream)).state.last_seq

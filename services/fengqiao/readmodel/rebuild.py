@@ -3,7 +3,6 @@ how far it has come."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 
@@ -12,7 +11,8 @@ from sqlalchemy import Engine, func, select
 
 from fengqiao.platform.bus import Bus
 from fengqiao.readmodel.apply import DISPUTES, NOTIFICATIONS, Projection
-from fengqiao.readmodel.database import analyze, reset, writing
+from fengqiao.readmodel.database import reset, writing
+from fengqiao.readmodel.decoding import PROCESSES_FROM
 from fengqiao.readmodel.follower import Follower
 from fengqiao.readmodel.schema import meta, progress
 
@@ -27,7 +27,7 @@ class Rebuilt:
     seconds: float
 
 
-async def rebuild(bus: Bus, engine: Engine) -> list[Rebuilt]:
+async def rebuild(bus: Bus, engine: Engine, processes_from: int = PROCESSES_FROM) -> list[Rebuilt]:
     """Drop every row and apply each bucket from its stream up to its last message now.
     Services following the same database start again from zero by themselves."""
     with writing(engine) as connection:
@@ -36,13 +36,12 @@ async def rebuild(bus: Bus, engine: Engine) -> list[Rebuilt]:
     for projection in PROJECTIONS:
         started = time.perf_counter()
         last = (await bus.js.stream_info(projection.stream)).state.last_seq
-        follower = Follower(bus.js, engine, projection)
+        follower = Follower(bus.js, engine, projection, processes_from)
         await follower.start()
         try:
             await follower.reach(last)
         finally:
             await follower.stop()
-        await asyncio.to_thread(analyze, engine, projection.table.name)
         rows = _count(engine, projection)
         seconds = time.perf_counter() - started
         rate = round(rows / max(seconds, 1e-9))
