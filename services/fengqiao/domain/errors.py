@@ -40,4 +40,9 @@ class FailedPrecondition(FengqiaoError):
 
 
 class Unavailable(FengqiaoError):
-    """Something fengqiao depends on is behind or away for now; retrying later can help."""
+    """Something fengqiao depends on is behind or away for now; retrying later can help,
+    after about `retry_after_seconds`."""
+
+    def __init__(self, message: str, retry_after_seconds: float = 2.0) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

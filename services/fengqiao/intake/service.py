@@ -1,10 +1,14 @@
-"""Wires IntakeService to gRPC, NATS and the read model of the `disputes` bucket."""
+"""Wires IntakeService to gRPC, NATS and the read model of the `disputes` bucket, and runs
+the sweeper that announces disputes stored without their `submitted` fact."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from fengqiao.intake.servicer import IntakeServicer
+from fengqiao.intake.sweeper import Sweeper
 from fengqiao.platform.bus import Bus
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.settings import Settings
@@ -20,6 +24,7 @@ class IntakeService:
     port: int
     _server: GrpcServer
     _reads: ReadModel
+    _sweeping: asyncio.Task[None]
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> IntakeService:
@@ -35,8 +40,13 @@ class IntakeService:
         except BaseException:
             await reads.stop()
             raise
-        return cls("intake", server.port, server, reads)
+        sweeper = Sweeper(bus, reads, settings.sweep_seconds)
+        sweeping = asyncio.create_task(sweeper.run(), name="sweep-stranded")
+        return cls("intake", server.port, server, reads, sweeping)
 
     async def stop(self) -> None:
+        self._sweeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._sweeping
         await self._server.stop()
         await self._reads.stop()

@@ -1,4 +1,8 @@
-"""IntakeService: validate, store, publish. Every submission is idempotent on request_id."""
+"""IntakeService: validate, store, publish. Every submission is idempotent on request_id.
+
+The record is stored before its `submitted` fact is published. When the publish fails (NATS
+away: the caller hears UNAVAILABLE), a retry with the same request_id publishes it; if
+the caller never retries, intake's sweeper (`sweeper.py`) does."""
 
 from __future__ import annotations
 
@@ -33,7 +37,12 @@ from fengqiao.domain.lifecycle import apply_event, validate_event
 from fengqiao.domain.model import DisputeRecord, Status, TimelineEntry
 from fengqiao.domain.validation import validate_submission
 from fengqiao.domain.vocabulary import CHANNELS, label
-from fengqiao.intake.submission import fingerprint, request_key
+from fengqiao.intake.submission import (
+    fingerprint,
+    request_key,
+    submitted_event,
+    submitted_event_id,
+)
 from fengqiao.platform.bus import Bus, publish_event
 from fengqiao.platform.store import DisputeStore
 from fengqiao.readmodel import DisputeFilter, ReadModel
@@ -78,14 +87,14 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
                         at=now,
                         kind="received",
                         summary=f"经{label(CHANNELS, dispute.channel)}受理",
-                        event_id=f"submitted-{dispute_id}",
+                        event_id=submitted_event_id(dispute_id),
                     ),
                 ),
             )
             if not await self._store.create(record):
                 record = await self._store.require(dispute_id)
         if record.status is Status.RECEIVED:
-            await self._publish_submitted(record)
+            await publish_event(self._bus.js, submitted_event(record))
         if duplicate:
             log.info("dispute_resubmitted", request_id=request.request_id)
         else:
@@ -117,16 +126,6 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
                 "use a new request_id for a new dispute）"
             )
         return str(first["dispute_id"]), True
-
-    async def _publish_submitted(self, record: DisputeRecord) -> None:
-        event = events_pb2.DisputeEvent(
-            event_id=f"submitted-{record.id}",
-            dispute_id=record.id,
-            kind="submitted",
-            at=timestamp(record.dispute.received_at),
-            dispute=dispute_to_proto(record.dispute),
-        )
-        await publish_event(self._bus.js, event)
 
     async def GetDispute(
         self,

@@ -1,23 +1,23 @@
 """The delivery consumer: every recorded notification is sent through its recipient's
 channels, retried with exponential backoff and jitter, and parked in the dead-letter
 stream with its last error when the attempts run out. A channel that took it is never
-sent to again for the same notification, however often the message is redelivered."""
+sent to again for the same notification, however often the message is redelivered, and
+where two replicas could hold the same message, each send is claimed first, so only one
+of them makes it (`claims.py`)."""
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
 from dataclasses import dataclass
 
 import structlog
 from nats.aio.msg import Msg
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from fengqiao.convert import notification_from_proto
 from fengqiao.domain.model import Notification
 from fengqiao.notification.channels import DeliveryFailed, Sender
-from fengqiao.notification.dead_letters import is_redriven
+from fengqiao.notification.claims import Claims, Verdict, needs_claim
 from fengqiao.notification.directory import Channel, Directory
 from fengqiao.notification.recipients import party_index
 from fengqiao.platform.bus import Bus, dead_letter_subject
@@ -48,6 +48,7 @@ class DeliveryWorker:
         self._sender = sender
         self._retry = retry
         self._disputes = DisputeStore(bus)
+        self._claims = Claims(bus.deliveries)
 
     def use_directory(self, directory: Directory) -> None:
         """Send by `directory` from now on; deliveries under way finish as they began."""
@@ -56,24 +57,28 @@ class DeliveryWorker:
     async def handle(self, msg: Msg) -> None:
         n = notification_from_proto(decode(msg.data, notification_pb2.Notification()))
         attempt = msg.metadata.num_delivered
-        # Only a message seen before (or sent again from the dead letters) can have gone
-        # through some of its channels already; a first delivery need not look.
-        seen_before = attempt > 1 or is_redriven(msg)
         errors = []
         sent: list[str] = []
+        held = 0.0  # > 0: another replica is sending a channel; look again after this
         with structlog.contextvars.bound_contextvars(dispute_id=n.dispute_id):
             channels = await self._channels(n)
             for index, channel in enumerate(channels):
                 done = f"{n.id}.{index}"
-                if seen_before and await self._delivered(done):
-                    continue
-                started = time.perf_counter()
                 fields = {
                     "notification_id": n.id,
                     "recipient": n.recipient_id,
                     "channel": channel.kind,
                     "attempt": attempt,
                 }
+                # Asked before each send: a slow earlier channel can age the message.
+                claim = await self._claims.take(done) if needs_claim(msg) else None
+                if claim is not None and claim.verdict is Verdict.SENT:
+                    continue
+                if claim is not None and claim.verdict is Verdict.HELD:
+                    log.info("notification_claimed_elsewhere", **fields)
+                    held = max(held, claim.lapses_in)
+                    continue
+                started = time.perf_counter()
                 try:
                     fields["channel"] = await self._sender.send(channel, n)
                 except DeliveryFailed as exc:
@@ -81,18 +86,24 @@ class DeliveryWorker:
                     log.warning(
                         "notification_failed", error=str(exc), **fields, latency_ms=_ms(started)
                     )
+                    if claim is not None:
+                        await self._claims.release(done, claim)
                     continue
                 log.info("notification_sent", **fields, latency_ms=_ms(started))
-                sent.append(done)
-            if not errors:
+                if claim is not None:
+                    await self._claims.sent(done, claim)
+                else:
+                    sent.append(done)
+            if not errors and not held:
                 return
             # This message comes back: remember which channels took it, to skip them then.
             for done in sent:
-                await self._mark(done)
-            if attempt >= self._retry.attempts:
+                await self._claims.sent(done)
+            if errors and attempt >= self._retry.attempts:
                 await self._dead_letter(msg, n.id, attempt, errors[-1])
                 return
-            raise Retry(self._retry.delay(attempt))
+            delay = self._retry.delay(attempt) if errors else 0.0
+            raise Retry(max(delay, held))
 
     async def _channels(self, n: Notification) -> tuple[Channel, ...]:
         if n.address:  # a party's email
@@ -112,18 +123,6 @@ class DeliveryWorker:
         if record is None or index >= len(record.dispute.parties):
             return ""
         return record.dispute.parties[index].phone
-
-    async def _delivered(self, key: str) -> bool:
-        try:
-            await self._bus.deliveries.get(key)
-        except KeyNotFoundError:
-            return False
-        return True
-
-    async def _mark(self, key: str) -> None:
-        # Another delivery of the same message may have recorded it first.
-        with contextlib.suppress(KeyWrongLastSequenceError):
-            await self._bus.deliveries.create(key, b"1")
 
     async def _dead_letter(self, msg: Msg, notification_id: str, attempts: int, error: str) -> None:
         await self._bus.js.publish(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import nats.errors
+import nats.js.errors
 import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -83,6 +84,23 @@ KV_SCAN_BATCH: Final = 256
 KV_SCAN_WAIT_SECONDS: Final = 1.0
 KV_SCAN_IDLE_SECONDS: Final = 30.0
 MAX_DELIVER: Final = 20
+
+# What nats-py raises while nats-server is away or restarting, all worth retrying later. A
+# request to a stopped server waits out its timeout (`nats: timeout`, an asyncio
+# TimeoutError); a closed or draining connection refuses at once; while reconnecting, a
+# full outbound buffer refuses; a server still loading JetStream has no responder for the
+# stream (`NoStreamResponseError` from a publish) or answers 503.
+BUS_UNAVAILABLE: Final[tuple[type[Exception], ...]] = (
+    TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionDrainingError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+)
 
 
 @dataclass(frozen=True, slots=True)

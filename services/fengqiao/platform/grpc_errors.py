@@ -1,5 +1,12 @@
 """The one place domain errors become gRPC statuses, with `google.rpc.BadRequest` field
-violations for invalid input, and where each RPC is logged."""
+violations for invalid input and `google.rpc.RetryInfo` for what is worth retrying, and
+where each RPC is logged.
+
+NATS away or restarting (`bus.BUS_UNAVAILABLE`) is `UNAVAILABLE` too, never `UNKNOWN`:
+standard gRPC retry policies retry UNAVAILABLE, and every write is idempotent on the
+caller's `request_id` / `event_id`, so retrying with the same id finishes what was begun
+(a record stored before the publish failed is found, and published, by the retry, or by
+intake's sweeper if the caller never comes back)."""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 import structlog
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -21,6 +28,7 @@ from fengqiao.domain.errors import (
     NotFound,
     Unavailable,
 )
+from fengqiao.platform.bus import BUS_UNAVAILABLE
 
 log = structlog.get_logger()
 Req = TypeVar("Req")
@@ -60,10 +68,27 @@ def to_status(exc: FengqiaoError) -> status_pb2.Status:
                     field="…", description=f"另有 {left} 处问题（{left} more）"
                 )
                 break
-        detail = any_pb2.Any()
-        detail.Pack(bad)
-        status.details.append(detail)
+        _add_detail(status, bad)
+    if isinstance(exc, Unavailable):
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(round(exc.retry_after_seconds * 1000))
+        _add_detail(status, error_details_pb2.RetryInfo(retry_delay=delay))
     return status
+
+
+def _add_detail(status: status_pb2.Status, message: Any) -> None:
+    detail = any_pb2.Any()
+    detail.Pack(message)
+    status.details.append(detail)
+
+
+def bus_unavailable(exc: Exception) -> Unavailable:
+    """The answer to a call that NATS failed (`exc` one of `BUS_UNAVAILABLE`)."""
+    return Unavailable(
+        "消息总线暂时不可用，请稍后用同一 request_id（登记事件用同一 event_id）重试，"
+        "已受理的部分不会重复（the message bus is unavailable for now: retry with the same "
+        f"request_id / event_id; nothing is done twice）: {type(exc).__name__}"
+    )
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: FengqiaoError) -> NoReturn:
@@ -110,6 +135,10 @@ def _wrap_unary(method: str, inner: Any) -> Any:
             except FengqiaoError as exc:
                 _finished(started, "error", exc)
                 await _abort(context, exc)
+            except BUS_UNAVAILABLE as exc:
+                unavailable = bus_unavailable(exc)
+                _finished(started, "error", unavailable)
+                await _abort(context, unavailable)
             except Exception:
                 log.exception("rpc_crashed")
                 raise
@@ -129,6 +158,13 @@ def _wrap_stream(method: str, inner: Any) -> Any:
             except FengqiaoError as exc:
                 _finished(started, "error", exc)
                 await _abort(context, exc)
+            except BUS_UNAVAILABLE as exc:
+                unavailable = bus_unavailable(exc)
+                _finished(started, "error", unavailable)
+                await _abort(context, unavailable)
+            except Exception:
+                log.exception("rpc_crashed")
+                raise
             _finished(started, "ok")
 
     return call

@@ -20,6 +20,10 @@ EventDict = MutableMapping[str, Any]
 RECEIVED: Final = Counter(
     "fengqiao_disputes_received", "Disputes accepted by intake.", ["channel", "category"]
 )
+REPUBLISHED: Final = Counter(
+    "fengqiao_disputes_republished",
+    "Disputes stored without their submitted fact, announced again by intake's sweeper.",
+)
 DECISIONS: Final = Counter(
     "fengqiao_decisions",
     "Policy decisions acted on: first routings (trigger=submitted) and escalations.",
@@ -88,6 +92,7 @@ def _not_handled(outcome: str) -> Callable[[Mapping[str, Any]], None]:
 
 _UPDATES: Final[Mapping[str, Callable[[Mapping[str, Any]], None]]] = {
     "dispute_received": lambda e: RECEIVED.labels(e["channel"], e["category"]).inc(),
+    "dispute_republished": lambda e: REPUBLISHED.inc(),
     "dispute_routed": lambda e: DECISIONS.labels("submitted", e["route"], e["rule_id"]).inc(),
     "dispute_escalated": lambda e: DECISIONS.labels(e["trigger"], e["route"], e["rule_id"]).inc(),
     "notification_sent": _delivery("sent"),

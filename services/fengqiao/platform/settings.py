@@ -77,6 +77,9 @@ class Settings:
     sms_secret: str = ""
     delivery_attempts: int = 6
     delivery_backoff_seconds: float = 2.0
+    # Intake looks this often for disputes stored this long ago or more and still not
+    # announced to triage (`intake/sweeper.py`), and announces them.
+    sweep_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -138,6 +141,7 @@ class Settings:
             delivery_backoff_seconds=_number(
                 get, "DELIVERY_BACKOFF_SECONDS", default.delivery_backoff_seconds, float
             ),
+            sweep_seconds=_number(get, "SWEEP_SECONDS", default.sweep_seconds, float),
         )
         if settings.sms_gateway_url and not settings.sms_gateway_url.startswith(
             ("http://", "https://")
@@ -147,6 +151,10 @@ class Settings:
             )
         if problems := settings.nats.problems() + settings.grpc_tls.problems():
             raise SettingsError("; ".join(problems))
+        if settings.sweep_seconds <= 0:
+            raise SettingsError(
+                f"FENGQIAO_SWEEP_SECONDS={settings.sweep_seconds}: must be more than 0"
+            )
         if not 1 <= settings.delivery_attempts <= MAX_DELIVERY_ATTEMPTS:
             raise SettingsError(
                 f"FENGQIAO_DELIVERY_ATTEMPTS={settings.delivery_attempts}: "

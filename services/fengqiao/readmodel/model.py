@@ -97,6 +97,15 @@ class ReadModel:
             lambda: queries.dispute_page(self.engine, which, page_size, page_token, now),
         )
 
+    async def received_waiting(
+        self, after: tuple[int, str] | None, until_us: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """Disputes still `received` in a range of received times (`queries.received_waiting`),
+        once the rows hold every write made before the call."""
+        return await self._read(
+            DISPUTES, lambda: queries.received_waiting(self.engine, after, until_us, limit)
+        )
+
     async def notifications(
         self, dispute_id: str, recipient_id: str, page_size: int, page_token: str
     ) -> tuple[list[Notification], str]:

@@ -91,6 +91,23 @@ def dispute_page(
     return [record_from_bytes(r[2]) for r in page], token
 
 
+def received_waiting(
+    engine: Engine, after: tuple[int, str] | None, until_us: int, limit: int
+) -> list[tuple[int, str]]:
+    """(received time, id) of disputes still `received`, received after `after` and at or
+    before `until_us`, oldest first, at most `limit`: a range of index `disputes_status`."""
+    t = disputes.c
+    where: list[ColumnElement[bool]] = [
+        t.status == str(Status.RECEIVED),
+        t.received_us <= until_us,
+    ]
+    if after is not None:
+        where.append(tuple_(t.received_us, t.id) > tuple_(after[0], after[1]))
+    query = select(t.received_us, t.id).where(*where).order_by(t.received_us, t.id).limit(limit)
+    with engine.connect() as connection:
+        return [(int(r[0]), str(r[1])) for r in connection.execute(query).all()]
+
+
 def notification_page(
     engine: Engine, dispute_id: str, recipient_id: str, page_size: int, page_token: str
 ) -> tuple[list[Notification], str]:
