@@ -201,9 +201,7 @@ def recipient_subject(recipient_id: str) -> str:
     return f"{NOTIFY}.{hashlib.sha256(recipient_id.encode('utf-8')).hexdigest()[:32]}"
 
 
-async def _bucket(
-    js: JetStreamContext, name: str, history: int, replicas: int | None
-) -> KeyValue:
+async def _bucket(js: JetStreamContext, name: str, history: int, replicas: int | None) -> KeyValue:
     try:
         kv = await js.key_value(name)
     except NotFoundError:
