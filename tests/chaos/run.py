@@ -62,6 +62,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fengqiao.platform.logs import configure_logging
 from fengqiao.samples import read_submission, sample_files
 from fengqiao.v1 import intake_pb2
 from tests.bench.procs import BenchError, Processes
@@ -304,6 +305,9 @@ async def run(options: Options, processes: Processes, tmp: Path) -> tuple[list[s
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse(argv)
+    # This process's own NATS client reconnects through every restart: only errors show,
+    # on stderr, so that stdout holds the one line per scenario.
+    configure_logging("console", "error")
     with tempfile.TemporaryDirectory(prefix="fq-chaos-") as tmp, Processes() as processes:
         try:
             _, ok = asyncio.run(run(options, processes, Path(tmp)))
