@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import nats.errors
 from nats.js import JetStreamContext
@@ -131,12 +132,18 @@ def cut_off(fleet: Fleet, role: str) -> tuple[str, Callable[[], Awaitable[str]]]
     return (f"cut off {service.name}", act)
 
 
-async def stream_leader(js: JetStreamContext, stream: str = STREAM) -> str | None:
+async def stream_leader(
+    js: JetStreamContext, stream: str = STREAM
+) -> tuple[str, datetime | None] | None:
+    """The server leading `stream`, and since when (as the server says); None while no
+    node answers for it."""
     try:
         info = await js.stream_info(stream)
     except (TimeoutError, nats.errors.Error):
         return None
-    return info.cluster.leader if info.cluster is not None else None
+    if info.cluster is None or not info.cluster.leader:
+        return None
+    return info.cluster.leader, info.cluster.leader_since
 
 
 def node_kill(nodes: Nodes, name: str) -> tuple[str, Callable[[], Awaitable[str]]]:
@@ -165,19 +172,26 @@ def leader_kill(
     """SIGKILL the node leading the DISPUTES stream, and time the election of the next."""
 
     async def act() -> str:
-        leader = await stream_leader(js)
-        if leader is None:
+        found = await stream_leader(js)
+        if found is None:
             raise BenchError(f"{STREAM} has no leader to kill")
+        leader = found[0]
         await nodes.stop(nodes.named(leader), signal.SIGKILL)
-        killed = time.monotonic()
+        killed, killed_at = time.monotonic(), datetime.now(UTC)
         applied.killed_leader = leader
-        deadline = killed + ELECTION_SECONDS
-        while time.monotonic() < deadline:
+        while time.monotonic() - killed < ELECTION_SECONDS:
             now = await stream_leader(js)
-            if now is not None and now != leader:
-                pause = time.monotonic() - killed
+            if now is not None and now[0] != leader:
+                seen = time.monotonic() - killed
+                # The server's own time of the election; what this client saw includes its
+                # reconnecting to another node and the requests that timed out meanwhile.
+                since = now[1]
+                pause = (since - killed_at).total_seconds() if since is not None else seen
                 applied.leader_pauses_s.append(pause)
-                return f"SIGKILL {STREAM} leader {leader}; {now} leads after {pause:.2f} s"
+                return (
+                    f"SIGKILL {STREAM} leader {leader}; {now[0]} leads {pause:.2f} s later "
+                    f"(seen by this client after {seen:.2f} s)"
+                )
             await asyncio.sleep(0.05)
         raise BenchError(f"no new {STREAM} leader within {ELECTION_SECONDS:g}s of killing {leader}")
 
