@@ -62,6 +62,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import nats.errors
+
 from fengqiao.platform.logs import configure_logging
 from fengqiao.samples import read_submission, sample_files
 from fengqiao.v1 import intake_pb2
@@ -292,7 +294,7 @@ async def run(options: Options, processes: Processes, tmp: Path) -> tuple[list[s
                 else:
                     outcome = await scenario(name, processes, tmp, requests, options)
                     line, ok = outcome.line(), ok and outcome.ok
-        except (BenchError, TimeoutError) as exc:
+        except (BenchError, TimeoutError, nats.errors.Error) as exc:
             line, ok = (
                 f"chaos {name}: FAILED: {exc or 'over ' + str(SCENARIO_SECONDS) + ' s'}",
                 False,

@@ -4,10 +4,12 @@ receiver answered. `run.py`'s docstring defines each count."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import nats.errors
 from nats.js import JetStreamContext
 
 from fengqiao.notification.dead_letters import list_dead_letters
@@ -25,7 +27,21 @@ class Truth:
     dead_letters: set[str]
 
 
-async def read_truth(js: JetStreamContext) -> Truth:
+async def read_truth(js: JetStreamContext, attempts: int = 5) -> Truth:
+    """The buckets and dead letters as they are now. On a cluster a scan can meet a
+    stream whose leader is still settling after the faults (503 to the ephemeral
+    consumer): it is read again, a few times."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await _read(js)
+        except (TimeoutError, nats.errors.Error):
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(attempt)  # a backoff before the next scan
+    raise AssertionError("unreachable")
+
+
+async def _read(js: JetStreamContext) -> Truth:
     records = {}
     for data in await kv_values(js, KV_DISPUTES):
         record = dispute_pb2.DisputeRecord()
