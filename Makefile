@@ -8,7 +8,7 @@ PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
   && { echo $$p; break; }; done)
 PROTOS := $(wildcard protos/fengqiao/v1/*.proto)
 
-.PHONY: install demo up test lint typecheck unit protos bench bench-scale clean
+.PHONY: install demo up test lint typecheck unit protos bench bench-scale chaos clean
 
 $(BIN)/fengqiao: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "fengqiao needs python3.11 or python3.12 on PATH" >&2; exit 1; }
@@ -57,6 +57,12 @@ bench: install
 # (default 1,000,000) written straight to the bucket, then SQLite and PostgreSQL measured.
 bench-scale: install
 	$(BIN)/python -m tests.bench_scale.run
+
+# Faults under load, counted from the buckets (README, "Faults and guarantees"): every
+# scenario, ~5,000 disputes each. The short form runs in `make test`
+# (tests/chaos/test_chaos_short.py). CHAOS_ARGS="--scenario single -n 1000" for one.
+chaos: install
+	timeout --foreground -s INT -k 30 3600 $(BIN)/python -m tests.chaos.run $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -61,6 +61,10 @@ class HttpReceiver:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except asyncio.CancelledError:
+            # The receiver is closing with a sender still connected. Returning (rather than
+            # ending cancelled) spares Python 3.11's stream callback a spurious traceback.
+            return
         finally:
             writer.close()
 

@@ -80,18 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--target", default="", help="intake host:port (default: FENGQIAO_INTAKE_ADDR)"
     )
-    bus = sub.add_parser("bus", help="declare the streams and buckets, or read what they hold")
-    bus_commands = bus.add_subparsers(dest="bus_command", required=True)
-    bus_commands.add_parser(
-        "setup", help="create or update every stream and KV bucket fengqiao uses (as the operator)"
-    )
-    show = bus_commands.add_parser(
-        "show", help="print a KV value or a stream message as JSON (they are stored as binary)"
-    )
-    show.add_argument(
-        "where", help="a KV bucket (disputes, notifications …) or a stream (DISPUTES)"
-    )
-    show.add_argument("key", help="the key in the bucket, or the message's sequence in the stream")
+    ops_cli.add_bus_parser(sub)
     readmodel_cli.add_parser(sub)
     health = sub.add_parser("health", help="exit 0 if the gRPC service at --target is serving")
     health.add_argument("--target", required=True, help="host:port")
@@ -193,7 +182,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "bus" and args.bus_command == "show":
         return asyncio.run(ops_cli.bus_show(settings, args.where, args.key))
     if command == "bus":
-        return asyncio.run(ops_cli.bus_setup(settings))
+        return asyncio.run(ops_cli.bus_setup(settings, args.replicas))
     if command == "retention":
         if args.days < MIN_RETENTION_DAYS:
             print(

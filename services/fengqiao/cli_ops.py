@@ -18,6 +18,29 @@ from fengqiao.report import Period, fetch_report, format_overdue, format_report
 from fengqiao.retention import apply_retention
 
 
+def add_bus_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`fengqiao bus setup [--replicas N]` and `fengqiao bus show WHERE KEY`."""
+    bus = sub.add_parser("bus", help="declare the streams and buckets, or read what they hold")
+    bus_commands = bus.add_subparsers(dest="bus_command", required=True)
+    setup = bus_commands.add_parser(
+        "setup", help="create or update every stream and KV bucket fengqiao uses (as the operator)"
+    )
+    setup.add_argument(
+        "--replicas",
+        type=int,
+        choices=(1, 3, 5),
+        help="copies of every stream and bucket on a JetStream cluster (default: leave as is; "
+        "new ones get 1)",
+    )
+    show = bus_commands.add_parser(
+        "show", help="print a KV value or a stream message as JSON (they are stored as binary)"
+    )
+    show.add_argument(
+        "where", help="a KV bucket (disputes, notifications …) or a stream (DISPUTES)"
+    )
+    show.add_argument("key", help="the key in the bucket, or the message's sequence in the stream")
+
+
 async def notifications(settings: Settings, args: argparse.Namespace) -> int:
     bus = await connect(settings.nats_url, "cli", settings.nats)
     try:
@@ -38,12 +61,13 @@ async def notifications(settings: Settings, args: argparse.Namespace) -> int:
         await bus.close()
 
 
-async def bus_setup(settings: Settings) -> int:
-    bus = await connect(settings.nats_url, "cli", settings.nats)
+async def bus_setup(settings: Settings, replicas: int | None) -> int:
+    bus = await connect(settings.nats_url, "cli", settings.nats, replicas=replicas)
     try:
         for name in declared_names():
             info = await bus.js.stream_info(name)
-            print(f"{name}\t{info.state.messages} 条消息（messages）")
+            copies = info.config.num_replicas or 1
+            print(f"{name}\t{info.state.messages} 条消息（messages）\t{copies} 副本（replicas）")
     finally:
         await bus.close()
     print("消息总线已就绪（streams and buckets declared）")

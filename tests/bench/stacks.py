@@ -83,12 +83,12 @@ async def start_fengqiao(
             argv = python_argv("-m", "fengqiao", role)
             proc = processes.start(name, role, argv, tmp / f"{name}.log", env=env, cwd=source)
             services.append((proc, target))
-    await asyncio.gather(*(_serving(proc, target) for proc, target in services))
+    await asyncio.gather(*(serving(proc, target) for proc, target in services))
     intake = next(target for proc, target in services if proc.role == "intake")
     return Stack(server, [proc for proc, _ in services], intake)
 
 
-async def _serving(proc: Proc, target: str) -> None:
+async def serving(proc: Proc, target: str) -> None:
     """Until the gRPC health service at `target` says SERVING."""
     deadline = time.monotonic() + START_SECONDS
     async with grpc.aio.insecure_channel(target) as channel:

@@ -3,12 +3,21 @@ already match, so a service on a secured bus never needs to change one."""
 
 from __future__ import annotations
 
+import socket
+
+import pytest
 from nats.aio.msg import Msg
 from nats.js.api import StreamConfig
 
-from fengqiao.platform.bus import NOTIFY, NOTIFY_MAX_AGE_SECONDS, NOTIFY_STREAM, connect
+from fengqiao.platform.bus import (
+    NOTIFY,
+    NOTIFY_MAX_AGE_SECONDS,
+    NOTIFY_STREAM,
+    connect,
+    declared_names,
+)
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.platform.nats_client import open_connection
+from fengqiao.platform.nats_client import NatsConnectError, open_connection, server_urls
 
 
 async def test_a_stream_is_updated_only_when_it_differs(nats_server: EmbeddedNats) -> None:
@@ -42,3 +51,34 @@ async def test_a_stream_is_updated_only_when_it_differs(nats_server: EmbeddedNat
         assert changes == []
     finally:
         await monitor.close()
+
+
+async def test_a_comma_separated_url_is_a_list_of_servers_tried_in_turn(
+    nats_server: EmbeddedNats,
+) -> None:
+    """FENGQIAO_NATS_URL names every node of a cluster; a node that is away is skipped."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        away = f"nats://127.0.0.1:{probe.getsockname()[1]}"
+    assert server_urls(f" {away}, {nats_server.url} ,") == [away, nats_server.url]
+    bus = await connect(f"{away},{nats_server.url}", "listed")
+    try:
+        assert bus.nc.connected_url is not None
+        assert bus.nc.connected_url.port == nats_server.port
+    finally:
+        await bus.close()
+
+
+async def test_setup_with_replicas_sets_the_copies_of_every_stream_and_bucket(
+    nats_server: EmbeddedNats,
+) -> None:
+    """`bus setup --replicas N` reaches the KV buckets' streams too; a single node holds 1."""
+    bus = await connect(nats_server.url, "operator", replicas=1)
+    try:
+        for name in declared_names():
+            info = await bus.js.stream_info(name)
+            assert info.config.num_replicas == 1, name
+    finally:
+        await bus.close()
+    with pytest.raises(NatsConnectError, match="replicas"):
+        await connect(nats_server.url, "operator", replicas=3)

@@ -119,13 +119,22 @@ class Bus:
         await self.nc.close()
 
 
-async def connect(url: str, name: str, options: NatsOptions = PLAIN) -> Bus:
-    """Connect to NATS as service `name`, declare what fengqiao needs, and return handles."""
+async def connect(
+    url: str, name: str, options: NatsOptions = PLAIN, *, replicas: int | None = None
+) -> Bus:
+    """Connect to NATS as service `name`, declare what fengqiao needs, and return handles.
+
+    `replicas` (the operator's `fengqiao bus setup --replicas 3` on a cluster) also makes
+    every stream and bucket keep that many copies; None leaves the copies as they are, so
+    a service never shrinks what the operator declared."""
     nc = await open_connection(url, name, options)
     try:
         js = nc.jetstream()
-        await _declare_streams(js)
-        kv = {bucket: await _bucket(js, bucket, history) for bucket, history in _BUCKETS.items()}
+        await _declare_streams(js, replicas)
+        kv = {
+            bucket: await _bucket(js, bucket, history, replicas)
+            for bucket, history in _BUCKETS.items()
+        }
     except (TimeoutError, nats.errors.Error) as exc:
         await nc.close()
         raise NatsConnectError(
@@ -140,8 +149,8 @@ async def connect(url: str, name: str, options: NatsOptions = PLAIN) -> Bus:
     )  # fmt: skip
 
 
-def _streams() -> tuple[StreamConfig, ...]:
-    return (
+def _streams(replicas: int | None = None) -> tuple[StreamConfig, ...]:
+    configs = (
         StreamConfig(
             name=STREAM,
             subjects=["disputes.>"],
@@ -164,20 +173,24 @@ def _streams() -> tuple[StreamConfig, ...]:
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
         ),
     )
+    if replicas is None:
+        return configs
+    return tuple(dataclasses.replace(c, num_replicas=replicas) for c in configs)
 
 
-async def _declare_streams(js: JetStreamContext) -> None:
+async def _declare_streams(js: JetStreamContext, replicas: int | None) -> None:
     """Create each stream, or bring it to this version's configuration, only if needed:
     where an operator declared them beforehand (`fengqiao bus setup`), a service needs
     no permission to create or change streams."""
-    for config in _streams():
+    for config in _streams(replicas):
         assert config.name is not None
         try:
             found = await js.stream_info(config.name)
         except NotFoundError:
             await js.add_stream(config)
             continue
-        if not _configured_as(found.config, config):
+        copies_differ = replicas is not None and found.config.num_replicas != replicas
+        if copies_differ or not _configured_as(found.config, config):
             await js.update_stream(config)
 
 
@@ -206,13 +219,20 @@ def recipient_subject(recipient_id: str) -> str:
     return f"{NOTIFY}.{hashlib.sha256(recipient_id.encode('utf-8')).hexdigest()[:32]}"
 
 
-async def _bucket(js: JetStreamContext, name: str, history: int) -> KeyValue:
+async def _bucket(js: JetStreamContext, name: str, history: int, replicas: int | None) -> KeyValue:
     try:
-        return await js.key_value(name)
+        kv = await js.key_value(name)
     except NotFoundError:
         return await js.create_key_value(
-            KeyValueConfig(bucket=name, history=history, storage=StorageType.FILE)
+            KeyValueConfig(
+                bucket=name, history=history, storage=StorageType.FILE, replicas=replicas or 1
+            )
         )
+    if replicas is not None:
+        found = await js.stream_info(f"KV_{name}")
+        if found.config.num_replicas != replicas:
+            await js.update_stream(dataclasses.replace(found.config, num_replicas=replicas))
+    return kv
 
 
 async def pull_consumer(

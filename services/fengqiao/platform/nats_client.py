@@ -88,10 +88,17 @@ class NatsOptions:
 PLAIN: Final = NatsOptions()
 
 
+def server_urls(url: str) -> list[str]:
+    """The servers of `FENGQIAO_NATS_URL`: one URL, or the nodes of a cluster separated by
+    commas (`nats://a:4222,nats://b:4222`). The client tries them in turn and moves to
+    another when its node goes away."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 async def open_connection(url: str, service: str, options: NatsOptions = PLAIN) -> Client:
     """A connected client that reconnects forever once up. At start it waits up to
     `connect_wait_seconds` for the server, and gives up at once if the server refuses
-    the credentials or the certificate."""
+    the credentials or the certificate. `url` may list several servers (`server_urls`)."""
     refused: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
     last: list[BaseException] = []
 
@@ -111,7 +118,7 @@ async def open_connection(url: str, service: str, options: NatsOptions = PLAIN) 
     nc = Client()
     connecting = asyncio.ensure_future(
         nc.connect(
-            url,
+            server_urls(url),
             name=f"fengqiao-{service}",
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
