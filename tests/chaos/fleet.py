@@ -17,6 +17,7 @@ from tests.bench.procs import Proc, Processes, free_port, python_argv, service_e
 from tests.bench.stacks import ROOT, serving
 
 ROLES = ("intake", "triage", "notification")
+SWEEP_SECONDS = 5
 # Errors worth a line in the report when a service logged them (JSON logs, level warning+).
 _EVENT = re.compile(r'"event": ?"([a-z_]+)"')
 
@@ -66,6 +67,8 @@ class Fleet:
                         f"FENGQIAO_{role.upper()}_ADDR": target,
                         # Each process its own read model, as each container has.
                         "FENGQIAO_DATA_DIR": str(tmp / f"data-{name}"),
+                        # A dispute stored but not announced is found within seconds.
+                        "FENGQIAO_SWEEP_SECONDS": str(SWEEP_SECONDS),
                         **settings,
                     },
                 )

@@ -27,6 +27,7 @@ from tests.bench.procs import BenchError, Processes, python_argv
 from tests.bench.stacks import ROOT
 from tests.chaos.fleet import Fleet
 from tests.chaos.nodes import Nodes
+from tests.chaos.truth import read_truth
 from tests.receivers import HttpReceiver, http_receiver
 
 SETUP_SECONDS = 120.0
@@ -86,9 +87,18 @@ class System:
             return False
         return True
 
+    async def all_decided(self) -> bool:
+        try:
+            truth = await read_truth(self.js)
+        except (TimeoutError, nats.errors.Error):
+            return False
+        return all(r.HasField("decision") for r in truth.records.values())
+
     async def drained(self, seconds: float) -> float | None:
-        """Seconds until the pipeline was idle (QUIET_POLLS polls in a row); None if it
-        was not within `seconds`."""
+        """Seconds until the pipeline was idle (QUIET_POLLS polls in a row) with every
+        stored dispute decided; None if it was not within `seconds`. A dispute stored
+        without its `submitted` message has no work pending anywhere until intake's
+        sweeper publishes it again (every SWEEP_SECONDS here)."""
         started = time.monotonic()
         quiet = 0
         first_quiet = started
@@ -96,7 +106,7 @@ class System:
             if await self.idle():
                 quiet += 1
                 first_quiet = first_quiet if quiet > 1 else time.monotonic()
-                if quiet >= QUIET_POLLS:
+                if quiet >= QUIET_POLLS and await self.all_decided():
                     return first_quiet - started
             else:
                 quiet = 0
