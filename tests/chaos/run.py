@@ -16,6 +16,10 @@ SMS. During the load, each scenario does what its name says:
   killed and later brought back; then the leader of the DISPUTES stream is killed, and
   the pause until another node leads it is measured and printed; then it comes back.
 - `cut-off`: triage, then notification, is SIGSTOPped for 30 s and continued.
+- `deadlines`: `cluster`'s faults with a fifth of the disputes under the drill policy
+  (`tests/fixtures/fast_policy.yaml`: every step's deadline 2 s, so each dispute is
+  escalated twice by its deadline timers, the last step lasting an hour): deadlines
+  pending while a node and then the leader are lost still fire, each once.
 - `give-up`: callers that send each submission once and never retry, while nats-server
   is restarted six times (SIGTERM and SIGKILL in turn).
 - `sync-cost` (not a fault): the same short load on a fresh node with the production
@@ -24,7 +28,8 @@ SMS. During the load, each scenario does what its name says:
 Callers other than in `give-up` retry a failed call with the same `request_id`, as the
 API contract says. After the load the run waits, for at most `--drain-seconds`, until the
 pipeline is idle: every durable consumer of DISPUTES and NOTIFY has nothing pending and
-nothing unacknowledged (so nothing more can happen but timers due later). Then it reads
+nothing unacknowledged, every stored dispute is decided and no open step is past its
+deadline (so nothing more can happen but timers due later). Then it reads
 the record of truth — the `disputes` and `notifications` buckets and the `NOTIFY_DLQ`
 stream, over NATS — and the receiver's log, and prints one line per scenario:
 
@@ -43,11 +48,14 @@ stream, over NATS — and the receiver's log, and prints one line per scenario:
 - stranded: records in `disputes` never routed, whether or not a caller heard back.
 - twins: records beyond the first for one `request_id` (a retry that made a new dispute).
 - untold: routed records missing the `notified` entry of one of their steps.
+- deadline escalations: escalations in the timelines that a deadline timer caused.
+- missed deadlines: open records still at a step whose deadline passed over 10 s before
+  the count (its timer never decided the next step).
 - drain: seconds from the last answer to the callers until the pipeline was idle.
 
-The run exits 1 if any scenario has lost, doubled, stranded, twins, untold or lost
-deliveries above 0, was not idle in time, or could not apply its faults; 2 on a harness
-error. Every wait is bounded, and every process started is stopped on the way out,
+The run exits 1 if any scenario has lost, doubled, stranded, twins, untold, lost
+deliveries or missed deadlines above 0, was not idle in time, or could not apply its
+faults; 2 on a harness error. Every wait is bounded, and every process started is stopped on the way out,
 Ctrl-C and SIGTERM included."""
 
 from __future__ import annotations
@@ -75,7 +83,7 @@ from tests.chaos.load import Load, submit_all
 from tests.chaos.system import System, running
 from tests.chaos.truth import Counts, count, read_truth
 
-SCENARIOS = ("single", "replicas", "cluster", "cut-off", "give-up", "sync-cost")
+SCENARIOS = ("single", "replicas", "cluster", "deadlines", "cut-off", "give-up", "sync-cost")
 SCENARIO_SECONDS = 1200.0
 
 
@@ -97,6 +105,9 @@ class Shape:
     replicas: int
     give_up: bool
     plan: Callable[[System, Applied, Options], list[Fault]]
+    policy: Path = ROOT / "rules" / "triage.yaml"
+    # Of `--disputes`, the share this scenario submits.
+    share: float = 1.0
 
 
 def _single(system: System, applied: Applied, options: Options) -> list[Fault]:
@@ -141,6 +152,10 @@ SHAPES = {
     "cluster": Shape(3, 1, False, _cluster),
     "cut-off": Shape(1, 1, False, _cut_off),
     "give-up": Shape(1, 1, True, _give_up),
+    # Every step's deadline is 2 s: the timers fire while the cluster loses its leader.
+    "deadlines": Shape(
+        3, 1, False, _cluster, ROOT / "tests" / "fixtures" / "fast_policy.yaml", 0.2
+    ),
 }
 
 
@@ -179,17 +194,19 @@ async def scenario(
     shape = SHAPES[name]
     applied = Applied()
     note(f"{name}: starting {shape.nodes} node(s), {shape.replicas} of each service")
+    disputes = max(1, round(options.disputes * shape.share))
     async with running(
-        processes, tmp / name, requests, nodes=shape.nodes, replicas=shape.replicas
-    ) as system:
+        processes, tmp / name, requests, nodes=shape.nodes, replicas=shape.replicas,
+        policy=shape.policy,
+    ) as system:  # fmt: skip
         plan = shape.plan(system, applied, options)
-        note(f"{name}: {options.disputes} disputes, {options.callers} callers, {len(plan)} faults")
+        note(f"{name}: {disputes} disputes, {options.callers} callers, {len(plan)} faults")
         load = Load()
         load_task = asyncio.create_task(
             submit_all(
                 system.fleet.intakes,
                 requests,
-                options.disputes,
+                disputes,
                 options.callers,
                 f"chaos-{name}-{time.time_ns()}",
                 rate=options.rate,
@@ -198,7 +215,7 @@ async def scenario(
             )
         )
         try:
-            await faults.apply(plan, load, options.disputes, applied)
+            await faults.apply(plan, load, disputes, applied)
             await load_task
         finally:
             if not load_task.done():

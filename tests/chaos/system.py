@@ -27,7 +27,7 @@ from tests.bench.procs import BenchError, Processes, python_argv
 from tests.bench.stacks import ROOT
 from tests.chaos.fleet import Fleet
 from tests.chaos.nodes import Nodes
-from tests.chaos.truth import read_truth
+from tests.chaos.truth import past_deadline, read_truth
 from tests.receivers import HttpReceiver, http_receiver
 
 SETUP_SECONDS = 120.0
@@ -87,18 +87,22 @@ class System:
             return False
         return True
 
-    async def all_decided(self) -> bool:
+    async def settled(self) -> bool:
         try:
             truth = await read_truth(self.js)
         except (TimeoutError, nats.errors.Error):
             return False
-        return all(r.HasField("decision") for r in truth.records.values())
+        now = time.time()
+        return all(
+            r.HasField("decision") and not past_deadline(r, now) for r in truth.records.values()
+        )
 
     async def drained(self, seconds: float) -> float | None:
-        """Seconds until the pipeline was idle (QUIET_POLLS polls in a row) with every
-        stored dispute decided; None if it was not within `seconds`. A dispute stored
-        without its `submitted` message has no work pending anywhere until intake's
-        sweeper publishes it again (every SWEEP_SECONDS here)."""
+        """Seconds until the pipeline was idle (QUIET_POLLS polls in a row) and settled;
+        None if it was not within `seconds`. Settled: every stored dispute decided, and
+        no open step past its deadline. A dispute stored without its `submitted` message
+        has no work pending anywhere until intake's sweeper publishes it again (every
+        SWEEP_SECONDS here); a deadline's timer fires at its second."""
         started = time.monotonic()
         quiet = 0
         first_quiet = started
@@ -106,7 +110,7 @@ class System:
             if await self.idle():
                 quiet += 1
                 first_quiet = first_quiet if quiet > 1 else time.monotonic()
-                if quiet >= QUIET_POLLS and await self.all_decided():
+                if quiet >= QUIET_POLLS and await self.settled():
                     return first_quiet - started
             else:
                 quiet = 0
@@ -145,6 +149,7 @@ async def running(
     nodes: int,
     replicas: int,
     fsync_always: bool = True,
+    policy: Path = ROOT / "rules" / "triage.yaml",
 ) -> AsyncIterator[System]:
     """Everything started, and stopped again on the way out."""
     async with http_receiver() as receiver:
@@ -161,7 +166,7 @@ async def running(
             "FENGQIAO_SMS_GATEWAY_URL": f"{url}/sms",
             "FENGQIAO_SMS_SECRET": "chaos",
             "FENGQIAO_WEBHOOK_SECRET": "chaos",
-            "FENGQIAO_POLICY_FILE": str(ROOT / "rules" / "triage.yaml"),
+            "FENGQIAO_POLICY_FILE": str(policy),
         }
         fleet = Fleet.plan(processes, tmp, cluster.url, replicas, settings)
         nc = await open_connection(cluster.url, "chaos")

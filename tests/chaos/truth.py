@@ -5,6 +5,7 @@ receiver answered. `run.py`'s docstring defines each count."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -12,12 +13,17 @@ from dataclasses import dataclass
 import nats.errors
 from nats.js import JetStreamContext
 
+from fengqiao.convert import status_from_proto
 from fengqiao.notification.dead_letters import list_dead_letters
 from fengqiao.platform.bus import KV_DISPUTES, KV_NOTIFICATIONS, kv_values
+from fengqiao.platform.timers import DEADLINE, KIND_OF_TIMER
 from fengqiao.triage.worker import assignment_event_id
 from fengqiao.v1 import dispute_pb2, notification_pb2
 
 DECIDED = ("routed", "escalated")
+DEADLINE_EXPIRED = KIND_OF_TIMER[DEADLINE]
+# An open step whose deadline passed longer ago than this, still undecided, missed it.
+MISSED_AFTER_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,9 @@ class Counts:
     duplicate_deliveries: int
     dead_letters: int
     stranded: int
+    # Escalations a deadline timer caused, and open steps past their deadline.
+    deadline_escalations: int
+    missed_deadlines: int
     drain_s: float | None
 
     def failures(self) -> list[str]:
@@ -82,6 +91,7 @@ class Counts:
             "untold": self.untold,
             "lost deliveries": self.lost_deliveries,
             "stranded": self.stranded,
+            "missed deadlines": self.missed_deadlines,
         }
         out = [f"{name} {value}" for name, value in bad.items() if value]
         if self.drain_s is None:
@@ -96,7 +106,9 @@ class Counts:
             f"delivered {self.delivered}, lost deliveries {self.lost_deliveries}, "
             f"duplicate deliveries {self.duplicate_deliveries}, "
             f"dead letters {self.dead_letters}, stranded {self.stranded}, "
-            f"twins {self.twins}, untold {self.untold}, drain {drain}"
+            f"twins {self.twins}, untold {self.untold}, "
+            f"deadline escalations {self.deadline_escalations}, "
+            f"missed deadlines {self.missed_deadlines}, drain {drain}"
         )
 
 
@@ -107,6 +119,15 @@ def decided_twice(record: dispute_pb2.DisputeRecord) -> bool:
     ids = [e.event_id for e in decisions]
     first = sum(e.kind == "routed" for e in decisions)
     return len(ids) != len(set(ids)) or first > 1 or len(decisions) != record.step
+
+
+def past_deadline(record: dispute_pb2.DisputeRecord, now: float, grace: float = 0.0) -> bool:
+    """Still open at a step whose deadline passed more than `grace` seconds before `now`
+    (seconds since 1970): its deadline timer has not decided the next step."""
+    status = status_from_proto(record.status)
+    if status is None or status.closed or not record.HasField("decision"):
+        return False
+    return record.decision.deadline.seconds < now - grace
 
 
 def told(record: dispute_pb2.DisputeRecord) -> bool:
@@ -145,5 +166,13 @@ def count(
         duplicate_deliveries=sum(max(answered.get(n, 0) - 1, 0) for n in truth.notifications),
         dead_letters=len(truth.dead_letters),
         stranded=len(records.keys() - routed),
+        deadline_escalations=sum(
+            e.kind == "escalated" and e.trigger == DEADLINE_EXPIRED
+            for r in records.values()
+            for e in r.timeline
+        ),
+        missed_deadlines=sum(
+            past_deadline(r, time.time(), MISSED_AFTER_SECONDS) for r in records.values()
+        ),
         drain_s=drain_s,
     )
