@@ -1,7 +1,9 @@
 """`make bench-scale`: the read model with a large store. Writes N dispute records straight
 to the `disputes` bucket (as a bulk import would) and 100,000 notifications for one
 recipient, then for SQLite and PostgreSQL: rebuild from zero, restart of intake with the
-rows built until it serves reads, intake's RSS, and p99 of the reads.
+rows built until it serves reads, intake's RSS, p99 of the reads, and the submit path's
+throughput (answered, and routed with every recipient told) against an empty store
+measured right after it.
 
     .venv/bin/python -m tests.bench_scale.run [--count 1000000]
 """
@@ -34,12 +36,20 @@ from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.readmodel.database import create, database_url
 from fengqiao.readmodel.schema import disputes
 from fengqiao.report import Period
+from fengqiao.samples import read_submission, sample_files
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
+from tests.bench.load import Milestones, Submitter, Watch, closed_loop
 from tests.conftest import ROOT
 from tests.postgres import running_postgres
 from tests.readmodel.records import STREETS, make_record
 
 RECIPIENT = "grid:甘州区/东街街道/一社区/网格1"
+# The submit path: closed loop, as `make bench` measures it.
+SUBMITS = 2000
+WARM_UP = 200
+CALLERS = 32
+TOLD_SECONDS = 120.0
+ROUNDS = 2
 IN_FLIGHT = 2000
 CALLS = 200
 START = datetime(2017, 1, 1, tzinfo=UTC)
@@ -136,7 +146,38 @@ async def until_serving(stub: intake_pb2_grpc.IntakeServiceAsyncStub) -> None:
             await asyncio.sleep(0.05)
 
 
-async def measure(name: str, env: dict[str, str], count: int) -> dict[str, str]:
+async def submit_rates(env: dict[str, str]) -> tuple[float, float]:
+    """Disputes a second answered, and routed with every recipient told, for SUBMITS
+    submissions from CALLERS callers (closed loop, after a warm-up) through intake, triage
+    and notification started afresh on `env`'s bus and database."""
+    procs = [await fengqiao(env, role) for role in ("intake", "triage", "notification")]
+    watch = await Watch.start(env["FENGQIAO_NATS_URL"])
+    try:
+        async with grpc.aio.insecure_channel(env["FENGQIAO_INTAKE_ADDR"]) as channel:
+            stub: intake_pb2_grpc.IntakeServiceAsyncStub = intake_pb2_grpc.IntakeServiceStub(
+                channel
+            )
+            await until_serving(stub)
+            requests = [read_submission(p) for p in sample_files(ROOT / "rules" / "samples")]
+            prefix = f"scale-{time.time_ns()}"
+            await closed_loop(Submitter(stub, requests, f"{prefix}-warm"), WARM_UP, CALLERS)
+            done = await closed_loop(Submitter(stub, requests, prefix), SUBMITS, CALLERS)
+            told = await watch.wait_told(done.ids.values(), time.perf_counter() + TOLD_SECONDS)
+            reached = Milestones.of(done, SUBMITS, watch)
+        if reached.accepted_s is None or reached.told_s is None or not told:
+            raise RuntimeError(f"submissions failed or were not told in time: {done.errors}")
+        return SUBMITS / reached.accepted_s, SUBMITS / reached.told_s
+    finally:
+        await watch.close()
+        for process in procs:
+            process.terminate()
+            await process.wait()
+
+
+async def measure(
+    name: str, env: dict[str, str], count: int, empty_url: str = ""
+) -> dict[str, str]:
+    """`empty_url`: a database of the same kind, empty, for the submit path's baseline."""
     out: dict[str, str] = {}
     started = time.perf_counter()
     rebuild = await fengqiao(env, "readmodel", "rebuild")
@@ -206,9 +247,29 @@ async def measure(name: str, env: dict[str, str], count: int) -> dict[str, str]:
         for process in (intake, notification):
             process.terminate()
             await process.wait()
+    # The submit path, with the store loaded and with an empty one beside it (its own
+    # nats-server and database), in turns; the best of ROUNDS each, as the machine's
+    # other work comes and goes.
+    empty_root = Path(env["FENGQIAO_DATA_DIR"]).parent / f"empty-{name}"
+    empty_nats = await EmbeddedNats.start(empty_root / "nats")
+    rates: dict[str, list[tuple[float, float]]] = {"loaded": [], "empty": []}
+    try:
+        empty_env = env_for(empty_nats.url, empty_root / "data", empty_url)
+        for _ in range(ROUNDS):
+            rates["loaded"].append(await submit_rates(env))
+            rates["empty"].append(await submit_rates(empty_env))
+    finally:
+        await empty_nats.stop()
+    loaded = tuple(max(r[i] for r in rates["loaded"]) for i in (0, 1))
+    empty = tuple(max(r[i] for r in rates["empty"]) for i in (0, 1))
+    for label, index in (("answered", 0), ("routed and every recipient told", 1)):
+        change = (loaded[index] / empty[index] - 1) * 100
+        out[f"submit, {label}: loaded / empty store"] = (
+            f"{loaded[index]:,.0f} / {empty[index]:,.0f} per s ({change:+.0f} %)"
+        )
     print(f"\n== {name}, {count:,} disputes ==")
     for key, value in out.items():
-        print(f"{key:48} {value}")
+        print(f"{key:60} {value}")
     return out
 
 
@@ -224,12 +285,14 @@ async def main(count: int, notifications: int) -> None:
         results = {"SQLite": await measure("SQLite", env_for(nats.url, root / "sqlite", ""), count)}
         with running_postgres() as pg:
             url = pg.new_database()
+            # The SQLite run's submissions are stored too.
+            stored = count + ROUNDS * (WARM_UP + SUBMITS)
             results["PostgreSQL"] = await measure(
-                "PostgreSQL", env_for(nats.url, root / "pg", url), count
+                "PostgreSQL", env_for(nats.url, root / "pg", url), stored, pg.new_database()
             )
-        print(f"\n{'':48} {'SQLite':28} PostgreSQL")
+        print(f"\n{'':60} {'SQLite':36} PostgreSQL")
         for key in results["SQLite"]:
-            print(f"{key:48} {results['SQLite'][key]:28} {results['PostgreSQL'].get(key, '')}")
+            print(f"{key:60} {results['SQLite'][key]:36} {results['PostgreSQL'].get(key, '')}")
     finally:
         await nats.stop()
 
