@@ -5,13 +5,20 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from fengqiao.convert import dispute_from_proto, record_to_proto
+from fengqiao.convert import (
+    dispute_from_proto,
+    facts_from_proto,
+    record_from_proto,
+    record_to_proto,
+)
 from fengqiao.domain.lifecycle import assign
 from fengqiao.domain.model import DisputeRecord, PolicyContext, Status
+from fengqiao.domain.stats import facts_of
 from fengqiao.platform.codec import encode
 from fengqiao.platform.store import record_from_bytes
 from fengqiao.policy import CompiledPolicy, load_policy
 from tests.conftest import POLICY, sample
+from tests.readmodel.records import records
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -38,3 +45,11 @@ def test_records_read_back_share_the_strings_they_repeat() -> None:
         (first.timeline[-1].kind, second.timeline[-1].kind),
     ):
         assert a == b and a is b
+
+
+def test_the_figures_facts_read_off_a_message_are_those_of_the_decoded_record() -> None:
+    """The read model counts a row's figures from the stored message directly; they must
+    be what `compute_stats` counts from the decoded record."""
+    for record in records(41, 500):
+        message = record_to_proto(record)
+        assert facts_from_proto(message) == facts_of(record_from_proto(message))

@@ -26,7 +26,7 @@ from fengqiao.domain.model import (
     Status,
     TimelineEntry,
 )
-from fengqiao.domain.stats import Stats
+from fengqiao.domain.stats import Facts, Stats
 from fengqiao.v1 import dispute_pb2 as pb
 from fengqiao.v1 import intake_pb2, notification_pb2, triage_pb2
 
@@ -278,6 +278,38 @@ def record_to_proto(r: DisputeRecord) -> pb.DisputeRecord:
         closed_at=timestamp(r.closed_at),
         satisfaction=r.satisfaction,
         accepted_late=r.accepted_late,
+    )
+
+
+def facts_from_proto(m: pb.DisputeRecord) -> Facts:
+    """What the figures count (`stats.facts_of`), read off a stored record without
+    decoding the rest of it."""
+    status = status_from_proto(m.status)
+    if status is None:
+        raise ValueError("a stored dispute record has no status")
+    decision = m.decision if m.HasField("decision") else None
+    if decision is not None and not (
+        decision.HasField("deadline") and decision.HasField("decided_at") and decision.route
+    ):
+        raise ValueError("a decision needs a route, a deadline and a decision time")
+    accepted = failures = 0
+    for entry in m.timeline:
+        accepted |= entry.kind == "accepted"
+        failures += entry.kind == "mediation_failed"
+    return Facts(
+        street=m.dispute.location.street.strip(),
+        community=m.dispute.location.community.strip(),
+        received_at=from_timestamp(m.dispute, "received_at", "dispute.received_at"),
+        status=status,
+        step=m.step,
+        accepted=bool(accepted),
+        accepted_late=m.accepted_late,
+        mediation_failures=failures,
+        closed_at=from_timestamp(m, "closed_at"),
+        deadline=from_timestamp(decision, "deadline") if decision is not None else None,
+        decided_at=from_timestamp(decision, "decided_at") if decision is not None else None,
+        level=route_from_proto(decision.route) if decision is not None else None,
+        satisfaction=m.satisfaction,
     )
 
 

@@ -79,6 +79,46 @@ def _rate(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What one record's figures are counted from (`facts_of`). The read model reads
+    them straight off the stored message (`convert.facts_from_proto`): decoding the
+    whole record for them cost most of a rebuild."""
+
+    street: str
+    community: str
+    received_at: datetime | None
+    status: Status
+    step: int
+    accepted: bool  # the timeline has an `accepted` entry
+    accepted_late: bool
+    mediation_failures: int  # `mediation_failed` entries in the timeline
+    closed_at: datetime | None
+    deadline: datetime | None  # the decision's
+    decided_at: datetime | None  # the decision's
+    level: Route | None
+    satisfaction: int
+
+
+def facts_of(r: DisputeRecord) -> Facts:
+    decision = r.decision
+    return Facts(
+        street=r.dispute.location.street,
+        community=r.dispute.location.community,
+        received_at=r.dispute.received_at,
+        status=r.status,
+        step=r.step,
+        accepted=any(e.kind == "accepted" for e in r.timeline),
+        accepted_late=r.accepted_late,
+        mediation_failures=sum(e.kind == "mediation_failed" for e in r.timeline),
+        closed_at=r.closed_at,
+        deadline=decision.deadline if decision is not None else None,
+        decided_at=decision.decided_at if decision is not None else None,
+        level=r.level,
+        satisfaction=r.satisfaction,
+    )
+
+
 def compute_stats(
     records: Iterable[DisputeRecord],
     *,
@@ -92,35 +132,49 @@ def compute_stats(
     `overdue` as of `now` (none without it)."""
     counts = dict.fromkeys(Stats.__dataclass_fields__, 0)
     for r in records:
-        loc, received = r.dispute.location, r.dispute.received_at
-        if (street and loc.street != street) or (community and loc.community != community):
+        f = facts_of(r)
+        if (street and f.street != street) or (community and f.community != community):
             continue
+        received = f.received_at
         if received is None or (since and received < since) or (until and received >= until):
             continue
-        counts["received"] += 1
-        counts["routed"] += r.step > 0
-        counts["in_progress"] += not r.status.closed
-        counts["overdue"] += now is not None and r.overdue(now)
-        counts["escalated"] += r.step > 1
-        accepted = any(e.kind == "accepted" for e in r.timeline)
-        counts["accepted"] += accepted
-        counts["accepted_in_time"] += accepted and not r.accepted_late
-        counts["mediation_failures"] += sum(e.kind == "mediation_failed" for e in r.timeline)
-        if r.status in (Status.AGREED, Status.RESOLVED) and r.closed_at is not None:
-            counts["closed"] += 1
-            on_time = r.decision is not None and r.closed_at <= r.decision.deadline
-            counts["closed_on_time"] += on_time
-            counts["agreements"] += r.status is Status.AGREED
-            counts["settled_locally"] += r.level is Route.LOCAL
-            if r.decision is not None and r.level is Route.COURT_FAST_TRACK:
-                start = r.decision.decided_at.astimezone(CHINA).date()
-                closed = r.closed_at.astimezone(CHINA).date()
-                counts["fast_track_closed"] += 1
-                counts["fast_track_closed_same_day"] += closed == start
-                counts["fast_track_closed_in_14_working_days"] += closed <= add_working_days(
-                    start, FAST_TRACK_WORKING_DAYS
-                )
-        if r.satisfaction:
-            counts["followed_up"] += 1
-            counts["satisfaction_total"] += r.satisfaction
+        count(counts, f, now)
     return Stats(**counts)
+
+
+def figures_of(f: Facts) -> Stats:
+    """One record's own contribution to each figure (`overdue` aside)."""
+    counts = dict.fromkeys(Stats.__dataclass_fields__, 0)
+    count(counts, f)
+    return Stats(**counts)
+
+
+def count(counts: dict[str, int], f: Facts, now: datetime | None = None) -> None:
+    """Add one record's figures to `counts` (by `Stats` field name); `overdue` as of
+    `now` (not counted without it)."""
+    counts["received"] += 1
+    counts["routed"] += f.step > 0
+    counts["in_progress"] += not f.status.closed
+    counts["overdue"] += (
+        now is not None and not f.status.closed and f.deadline is not None and f.deadline < now
+    )
+    counts["escalated"] += f.step > 1
+    counts["accepted"] += f.accepted
+    counts["accepted_in_time"] += f.accepted and not f.accepted_late
+    counts["mediation_failures"] += f.mediation_failures
+    if f.status in (Status.AGREED, Status.RESOLVED) and f.closed_at is not None:
+        counts["closed"] += 1
+        counts["closed_on_time"] += f.deadline is not None and f.closed_at <= f.deadline
+        counts["agreements"] += f.status is Status.AGREED
+        counts["settled_locally"] += f.level is Route.LOCAL
+        if f.decided_at is not None and f.level is Route.COURT_FAST_TRACK:
+            start = f.decided_at.astimezone(CHINA).date()
+            closed = f.closed_at.astimezone(CHINA).date()
+            counts["fast_track_closed"] += 1
+            counts["fast_track_closed_same_day"] += closed == start
+            counts["fast_track_closed_in_14_working_days"] += closed <= add_working_days(
+                start, FAST_TRACK_WORKING_DAYS
+            )
+    if f.satisfaction:
+        counts["followed_up"] += 1
+        counts["satisfaction_total"] += f.satisfaction

@@ -25,7 +25,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
-from fengqiao.domain.anonymise import is_anonymised
 from fengqiao.platform.bus import KV_DISPUTES, KV_NOTIFICATIONS
 from fengqiao.readmodel.database import writing
 from fengqiao.readmodel.rows import Row, dispute_row, notification_row
@@ -75,12 +74,12 @@ def _dispute_rows(changes: Sequence[Change]) -> Written:
     for change in changes:
         assert change.data is not None
         try:
-            row, record = dispute_row(change.key, change.seq, change.data)
+            row, anonymised = dispute_row(change.key, change.seq, change.data)
         except Exception:  # one bad value must not stop the projection
             log.exception("projection_value_unreadable", stream=DISPUTES_STREAM, key=change.key)
             continue
         rows.append(row)
-        scrubbed = scrubbed or is_anonymised(record)
+        scrubbed = scrubbed or anonymised
     return Written(rows, scrubbed)
 
 
