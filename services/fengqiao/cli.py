@@ -124,8 +124,14 @@ def _parser() -> argparse.ArgumentParser:
         choices=["new", *(r.value for r in Route)],
         help="where the dispute is now",
     )
+    # The same context facts as TriageService.Evaluate's PolicyContext.
     explain.add_argument("--times-escalated", type=int, default=0)
-    explain.add_argument("--similar-recent", type=int, default=0)
+    explain.add_argument(
+        "--similar-recent", type=int, default=0, help="similar disputes of the grid in the window"
+    )
+    explain.add_argument(
+        "--party-recent", type=int, default=0, help="earlier disputes of the same party"
+    )
     return parser
 
 
@@ -220,6 +226,7 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
         current_level=None if args.level == "new" else Route(args.level),
         times_escalated=max(args.times_escalated, 0),
         similar_recent=max(args.similar_recent, 0),
+        party_recent=max(args.party_recent, 0),
     )
     return rules_cli.explain(args.file, args.dispute, context, args.event, as_json=args.json)
 

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fengqiao.convert import dispute_from_proto
+from fengqiao.domain.errors import InvalidArgument
 from fengqiao.domain.model import PolicyContext
+from fengqiao.domain.validation import validate_dispute
 from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.policy import CompiledPolicy, load_policy
 from fengqiao.policy.cases import Case, load_cases, run_cases, uncovered
@@ -113,6 +115,14 @@ def explain(
 ) -> int:
     compiled = CompiledPolicy(load_policy(rules))
     dispute = dispute_from_proto(read_submission(dispute_file).dispute)
+    try:
+        validate_dispute(dispute)  # as intake and Evaluate do: no verdict on what they refuse
+    except InvalidArgument as exc:
+        print(f"{dispute_file}: 受理时会被拒绝，不予分流（intake would refuse this dispute）：",
+              file=sys.stderr)  # fmt: skip
+        for violation in exc.violations:
+            print(f"  {violation.field}: {violation.description}", file=sys.stderr)
+        return 2
     decision, trace = compiled.explain(dispute, context, datetime.now(UTC), trigger)
     engine = compiled.decide(dispute, context, decision.decided_at, trigger)
     if as_json:
