@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = rules.add_parser("check", help="check a rules file; exit 1 with every problem found")
     check.add_argument("file", type=Path, nargs="?")
+    check.add_argument(
+        "--directory",
+        type=Path,
+        help="the directory to check notices against "
+        "(default: directory.yaml beside the file, else FENGQIAO_DIRECTORY_FILE)",
+    )
+    check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     rules.add_parser("schema", help="print the rules file's JSON Schema (rules/schema.json)")
     diff = rules.add_parser(
         "diff", help="what an edited rules file would change, over every case and sample"
@@ -211,7 +218,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def _rules(args: argparse.Namespace, settings: Settings) -> int:
     if args.rules_command == "check":
-        return rules_cli.check(args.file or settings.policy_file)
+        path = args.file or settings.policy_file
+        beside = path.parent / "directory.yaml"
+        directory = args.directory or next(
+            (p for p in (beside, settings.directory_file) if p.is_file()), None
+        )
+        return rules_cli.check(path, directory, strict=args.strict)
     if args.rules_command == "schema":
         return rules_cli.schema()
     if args.rules_command == "diff":
