@@ -43,7 +43,7 @@ unit: install
 	$(BIN)/pytest -q
 
 test: lint typecheck
-	$(BIN)/fengqiao rules check rules/triage.yaml
+	$(BIN)/fengqiao rules check --strict rules/triage.yaml
 	$(BIN)/fengqiao rules test rules/triage.yaml
 	timeout 1200 $(BIN)/pytest -q
 

@@ -62,6 +62,35 @@ def test_rules_explain_an_escalation_event(capsys: pytest.CaptureFixture[str]) -
     assert "✔ 命中  escalate-street-to-court" in out and "✘ 未中  escalate-local" in out
 
 
+def test_rules_explain_refuses_what_intake_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No parties, or more than intake takes: explain gives no verdict, as Evaluate."""
+    submission = json.loads(next(SAMPLES.glob("01-*.json")).read_text(encoding="utf-8"))
+    for parties, says in (([], "at least one party"), ([{"name": "甲", "role": "applicant"}] * 201,
+                                                       "more than 200 parties")):  # fmt: skip
+        submission["dispute"]["parties"] = parties
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(submission, ensure_ascii=False), encoding="utf-8")
+        assert main(["rules", "explain", str(POLICY), str(path)]) == 2
+        err = capsys.readouterr().err
+        assert "受理时会被拒绝" in err and "dispute.parties" in err and says in err
+
+
+def test_rules_explain_takes_the_party_count_evaluate_takes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    petition = str(next(SAMPLES.glob("22-*.json")))
+    assert main(["rules", "explain", str(POLICY), petition, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["decision"]["rule_id"] == "default-local"
+    assert main(["rules", "explain", str(POLICY), petition, "--json", "--party-recent", "1"]) == 0
+    decision = json.loads(capsys.readouterr().out)["decision"]
+    assert (decision["rule_id"], decision["handler"]) == (
+        "repeat-petition-ownership",
+        "street_leader",
+    )
+
+
 def test_bad_settings_and_unreadable_files_are_clear_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     check = rules.add_parser("check", help="check a rules file; exit 1 with every problem found")
     check.add_argument("file", type=Path, nargs="?")
+    check.add_argument(
+        "--directory",
+        type=Path,
+        help="the directory to check notices against "
+        "(default: directory.yaml beside the file, else FENGQIAO_DIRECTORY_FILE)",
+    )
+    check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     rules.add_parser("schema", help="print the rules file's JSON Schema (rules/schema.json)")
     diff = rules.add_parser(
         "diff", help="what an edited rules file would change, over every case and sample"
@@ -124,8 +131,14 @@ def _parser() -> argparse.ArgumentParser:
         choices=["new", *(r.value for r in Route)],
         help="where the dispute is now",
     )
+    # The same context facts as TriageService.Evaluate's PolicyContext.
     explain.add_argument("--times-escalated", type=int, default=0)
-    explain.add_argument("--similar-recent", type=int, default=0)
+    explain.add_argument(
+        "--similar-recent", type=int, default=0, help="similar disputes of the grid in the window"
+    )
+    explain.add_argument(
+        "--party-recent", type=int, default=0, help="earlier disputes of the same party"
+    )
     return parser
 
 
@@ -205,7 +218,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def _rules(args: argparse.Namespace, settings: Settings) -> int:
     if args.rules_command == "check":
-        return rules_cli.check(args.file or settings.policy_file)
+        path = args.file or settings.policy_file
+        beside = path.parent / "directory.yaml"
+        directory = args.directory or next(
+            (p for p in (beside, settings.directory_file) if p.is_file()), None
+        )
+        return rules_cli.check(path, directory, strict=args.strict)
     if args.rules_command == "schema":
         return rules_cli.schema()
     if args.rules_command == "diff":
@@ -220,6 +238,7 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
         current_level=None if args.level == "new" else Route(args.level),
         times_escalated=max(args.times_escalated, 0),
         similar_recent=max(args.similar_recent, 0),
+        party_recent=max(args.party_recent, 0),
     )
     return rules_cli.explain(args.file, args.dispute, context, args.event, as_json=args.json)
 

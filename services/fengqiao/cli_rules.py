@@ -10,12 +10,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fengqiao.convert import dispute_from_proto
+from fengqiao.domain.errors import InvalidArgument
 from fengqiao.domain.model import PolicyContext
+from fengqiao.domain.validation import validate_dispute
 from fengqiao.domain.vocabulary import SUBMITTED
+from fengqiao.notification.directory import load_directory
+from fengqiao.notification.reach import unreachable
 from fengqiao.policy import CompiledPolicy, load_policy
 from fengqiao.policy.cases import Case, load_cases, run_cases, uncovered
 from fengqiao.policy.deadlines import CHINA, calendar_runs_out
 from fengqiao.policy.impact import impact
+from fengqiao.policy.lint import lint
 from fengqiao.policy.schema import policy_schema
 from fengqiao.samples import read_submission, sample_files
 
@@ -25,13 +30,21 @@ def schema() -> int:
     return 0
 
 
-def check(path: Path) -> int:
+def check(path: Path, directory: Path | None, *, strict: bool) -> int:
+    """Refuse a file with problems (exit 1); print warnings (exit 1 only if `strict`)."""
     policy = load_policy(path)
     print(
         f"{path}: 检查通过（ok）— {len(policy.rules)} 条分流规则，"
         f"{len(policy.escalation)} 条升级规则，版本 {policy.label}，"
         f"policy_version {policy.version[:12]}"
     )
+    findings = lint(policy)
+    if directory is not None:
+        findings += unreachable(policy, load_directory(directory))
+    else:
+        print("提示：没有找到通讯录，未检查通知能否送达（no directory: reach not checked）")
+    for finding in sorted(findings, key=lambda f: f.line):
+        print(f"{path}:{finding.line}: 警告（warning）：{finding.zh}\n    {finding.en}")
     gap = calendar_runs_out(policy, datetime.now(CHINA).date())
     if gap is not None:
         print(
@@ -40,7 +53,9 @@ def check(path: Path) -> int:
             f"（working-day deadlines into {gap} count Monday to Friday until the package "
             "is updated）"
         )
-    return 0
+    if findings:
+        print(f"{len(findings)} 条警告（{len(findings)} warnings）")
+    return 1 if strict and findings else 0
 
 
 def test(path: Path, case_files: Sequence[Path], *, verbose: bool) -> int:
@@ -113,6 +128,14 @@ def explain(
 ) -> int:
     compiled = CompiledPolicy(load_policy(rules))
     dispute = dispute_from_proto(read_submission(dispute_file).dispute)
+    try:
+        validate_dispute(dispute)  # as intake and Evaluate do: no verdict on what they refuse
+    except InvalidArgument as exc:
+        print(f"{dispute_file}: 受理时会被拒绝，不予分流（intake would refuse this dispute）：",
+              file=sys.stderr)  # fmt: skip
+        for violation in exc.violations:
+            print(f"  {violation.field}: {violation.description}", file=sys.stderr)
+        return 2
     decision, trace = compiled.explain(dispute, context, datetime.now(UTC), trigger)
     engine = compiled.decide(dispute, context, decision.decided_at, trigger)
     if as_json:

@@ -15,12 +15,14 @@ from typing import TypeVar
 import grpc
 import pytest
 import structlog
+from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from fengqiao.notification.dead_letters import list_dead_letters, redrive
 from fengqiao.notification.directory import load_directory
 from fengqiao.platform.bus import connect
 from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.platform.metrics import record
 from fengqiao.policy import PolicyError
 from fengqiao.runtime import running
 from fengqiao.v1 import intake_pb2_grpc
@@ -85,6 +87,37 @@ async def test_a_receiver_that_fails_twice_gets_it_once_with_spaced_retries(
         ("notification_failed", 1), ("notification_failed", 2), ("notification_sent", 3),
     ]  # fmt: skip
     assert all("latency_ms" in e and e["dispute_id"] for e in webhook)
+
+
+async def test_a_recipient_the_directory_does_not_list_is_unroutable_not_sent(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    """The directory lists sample 01's grid worker only: the community mediation room is
+    logged as unroutable and counted, never as sent; the grid worker still gets it."""
+    async with http_receiver() as receiver:
+        settings = replace(
+            settings_for(nats_server.url),
+            directory_file=directory(tmp_path, f"http://127.0.0.1:{receiver.port}/hook"),
+        )
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            async with running(settings, ("intake", "triage", "notification")) as stack:
+                dispute_id = await submit(stack.port("intake"))
+
+                async def unroutable() -> list[str]:
+                    return [e["role"] for e in logs if e["event"] == "notification_unroutable"]
+
+                await eventually(unroutable, lambda roles: "community_mediation_room" in roles)
+                await eventually(lambda: _value(receiver.ok()), lambda ok: len(ok) == 1)
+    (line,) = [e for e in logs if e["event"] == "notification_unroutable"]
+    assert line["dispute_id"] == dispute_id and line["log_level"] == "warning"
+    assert line["recipient"] == "community_mediation_room@甘州区/东街街道/南关社区"
+    sent = {e["recipient"] for e in logs if e["event"] == "notification_sent"}
+    assert line["recipient"] not in sent and f"grid_worker@{GRID}" in sent
+    # what the metrics processor makes of that line (capture_logs bypasses it)
+    counter = ("fengqiao_notifications_unroutable_total", {"role": "community_mediation_room"})
+    before = REGISTRY.get_sample_value(*counter) or 0.0
+    record(None, "warning", dict(line))
+    assert REGISTRY.get_sample_value(*counter) == before + 1
 
 
 async def test_a_receiver_that_never_recovers_ends_in_dead_letters_and_can_be_redriven(

@@ -80,7 +80,7 @@ async def test_a_routed_dispute_shows_in_the_metrics(nats_server: EmbeddedNats) 
     assert grew("fengqiao_deliveries_total", channel="log", outcome="sent") == 4
     assert value(after, "fengqiao_deliveries_total", channel="sms", outcome="sent") == 0
     version = load_policy(POLICY).version
-    assert value(after, "fengqiao_policy", policy_version=version, label="2026.11 试行版") == 1
+    assert value(after, "fengqiao_policy", policy_version=version, label="2026.12 复核版") == 1
     assert value(after, "fengqiao_calendar_known_until_year") == calendar_known_until()
     assert value(after, "process_resident_memory_bytes") > 0
 

@@ -11,7 +11,7 @@ import pytest
 
 from fengqiao.domain.vocabulary import CATEGORIES
 from fengqiao.policy import parse_policy
-from fengqiao.policy.conditions import OPS_BY_KIND, Condition, Op, Scalar
+from fengqiao.policy.conditions import OPS_BY_KIND, AmountTier, Condition, Op, Scalar
 from fengqiao.policy.facts import FACTS, LEVELS, FactValue
 from fengqiao.policy.implies import implies
 from tests.policy.test_load import DEFAULT, HEAD, problems, rule
@@ -21,6 +21,14 @@ WORDS = ("欠薪", "欠", "工资", "打人")
 PLACES = ("A", "A/B", "A/B/C", "A/D", "E")
 NAMES = ("甲", "乙", "丙")
 NUMBERS = (0, 3, 100, 200)
+# An amount table whose bounds fall on and between NUMBERS.
+TIERS = (
+    AmountTier("a", "甲", 0, 3),
+    AmountTier("b", "乙", 3, 101),
+    AmountTier("c", "丙", 101, None),
+)
+NEGATIONS = ((), ("没",), ("没", "未"))
+PHRASES = ((), ("拖欠工资",), ("欠薪打人",))
 
 # For each kind: the values conditions are built from, and every value a fact may take
 # that could tell a true implication from a false one (boundaries, prefixes, subsets).
@@ -39,7 +47,10 @@ POOLS: dict[str, tuple[tuple[Scalar, ...], tuple[FactValue, ...]]] = {
             for c in itertools.combinations((*FLAGS, "group_incident"), n)
         ),
     ),
-    "summary": (WORDS, ("", "无关", *WORDS, "拖欠工资", "欠薪打人", "工资")),
+    "summary": (
+        WORDS,
+        ("", "无关", *WORDS, "拖欠工资", "欠薪打人", "工资", "没欠薪", "未打人", "没欠薪但打人"),
+    ),
     "location": (PLACES, (*PLACES, "A/B/C/D", "AB", "A/BC", "E/F")),
 }
 
@@ -47,7 +58,16 @@ POOLS: dict[str, tuple[tuple[Scalar, ...], tuple[FactValue, ...]]] = {
 def conditions(fact: str) -> Iterator[Condition]:
     values, _ = POOLS[fact]
     for op in sorted(OPS_BY_KIND[FACTS[fact].kind]):
-        if op in {Op.ONE_OF, Op.NOT_ONE_OF, Op.ANY_OF, Op.ALL_OF, Op.MENTIONS, Op.WITHIN}:
+        if op is Op.TIER:
+            for n in (1, 2):
+                for tiers in itertools.combinations(TIERS, n):
+                    yield Condition(fact, op, values=tuple(t.id for t in tiers), tiers=tiers)
+        elif op is Op.MENTIONS:
+            for n, negations, phrases in itertools.product((1, 2), NEGATIONS, PHRASES):
+                for chosen in itertools.combinations(values, n):
+                    yield Condition(fact, op, values=chosen, not_after=negations,
+                                    not_within=phrases)  # fmt: skip
+        elif op in {Op.ONE_OF, Op.NOT_ONE_OF, Op.ANY_OF, Op.ALL_OF, Op.WITHIN}:
             for n in (1, 2):
                 for chosen in itertools.combinations(values, n):
                     yield Condition(fact, op, values=chosen)
@@ -100,6 +120,22 @@ def test_no_claimed_implication_is_broken_by_any_value(fact: str) -> None:
         (
             Condition("summary", Op.MENTIONS, values=("拖欠工资",)),
             Condition("summary", Op.MENTIONS, values=("工资",)),
+        ),
+        (
+            Condition("summary", Op.MENTIONS, values=("拖欠工资",), not_after=("没",)),
+            Condition("summary", Op.MENTIONS, values=("工资",)),
+        ),
+        (
+            Condition("amount", Op.TIER, values=("b",), tiers=TIERS[1:2]),
+            Condition("amount", Op.AT_LEAST, 3),
+        ),
+        (
+            Condition("amount", Op.TIER, values=("a", "b"), tiers=TIERS[:2]),
+            Condition("amount", Op.AT_MOST, 100),
+        ),
+        (
+            Condition("amount", Op.AT_LEAST, 200),
+            Condition("amount", Op.TIER, values=("b", "c"), tiers=TIERS[1:]),
         ),
     ],
 )

@@ -62,6 +62,17 @@ class DeliveryWorker:
         held = 0.0  # > 0: another replica is sending a channel; look again after this
         with structlog.contextvars.bound_contextvars(dispute_id=n.dispute_id):
             channels = await self._channels(n)
+            if not channels:
+                # Retrying cannot help until the directory lists the recipient: no send,
+                # no `notification_sent`; counted, and `rules check` warns beforehand.
+                log.warning(
+                    "notification_unroutable",
+                    notification_id=n.id,
+                    recipient=n.recipient_id,
+                    role=n.recipient_role,
+                    event_kind=n.event,
+                )
+                return
             for index, channel in enumerate(channels):
                 done = f"{n.id}.{index}"
                 fields = {

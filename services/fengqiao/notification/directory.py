@@ -17,7 +17,6 @@ from fengqiao.policy.problems import PolicyError, Problem
 from fengqiao.policy.yaml_safe import position, read_yaml
 
 CHANNEL_KINDS: Final = ("webhook", "email", "log")
-LOG: Final = ("log", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +41,10 @@ class Directory:
     contacts: dict[str, Contact]
 
     def channels_for(self, recipient_id: str) -> tuple[Channel, ...]:
-        """Where to send; anyone not listed is written to the log (the demo's channel)."""
+        """Where to send; none for anyone not listed (a `{log: true}` channel must be
+        given explicitly: an unlisted recipient is not told, and delivery says so)."""
         contact = self.contacts.get(recipient_id)
-        return contact.channels if contact else (Channel(*LOG),)
+        return contact.channels if contact else ()
 
 
 EMPTY: Final = Directory({})

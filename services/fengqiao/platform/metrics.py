@@ -35,6 +35,11 @@ DELIVERIES: Final = Counter(
 DELIVERY_SECONDS: Final = Histogram(
     "fengqiao_delivery_seconds", "Time to send one notification through one channel.", ["channel"]
 )
+UNROUTABLE: Final = Counter(
+    "fengqiao_notifications_unroutable",
+    "Notifications not sent: the recipient has no channel in the directory.",
+    ["role"],
+)
 DEAD_LETTERS: Final = Counter(
     "fengqiao_notifications_dead_lettered", "Notifications whose delivery attempts ran out."
 )
@@ -98,6 +103,7 @@ _UPDATES: Final[Mapping[str, Callable[[Mapping[str, Any]], None]]] = {
     "notification_sent": _delivery("sent"),
     "notification_failed": _delivery("failed"),
     "notification_dead_lettered": lambda e: DEAD_LETTERS.inc(),
+    "notification_unroutable": lambda e: UNROUTABLE.labels(e["role"]).inc(),
     "rpc_finished": _rpc,
     "rpc_crashed": lambda e: RPCS.labels(e["rpc"], "crashed").inc(),
     "message_failed": _not_handled("failed"),

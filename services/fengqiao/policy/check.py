@@ -35,7 +35,7 @@ REASON_FIELDS: Final = frozenset(
     | {"route", "handler", "deadline"}
 )
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_TOP_KEYS = ("version", "routes", "rules", "escalation", "timing")
+_TOP_KEYS = ("version", "amount_tiers", "routes", "rules", "escalation", "timing")
 _TIMING_KEYS = ("response", "follow_up_after", "repeat_window_days")
 MAX_WINDOW_DAYS: Final = 365
 _ROUTE_KEYS = ("label", "deadline", "handler", "notify")
@@ -68,6 +68,8 @@ class PolicyChecker(WhenChecks):
             return None
         self.keys(doc, _TOP_KEYS, ("version", "routes", "rules"), "规则文件")
         label = self.text(doc, "version", "版本标签") if "version" in doc else ""
+        if "amount_tiers" in doc:
+            self.tier_table(doc["amount_tiers"], position(doc, "amount_tiers"))
         routes = self.routes(doc.get("routes"), position(doc, "routes"))
         rules = self.rule_list(doc.get("rules"), position(doc, "rules"), escalation=False)
         escalation: tuple[Rule, ...] = ()
@@ -82,7 +84,8 @@ class PolicyChecker(WhenChecks):
             )
         if self.problems:
             return None
-        return Policy(label, version, source, routes, rules, escalation, timing)
+        tiers = tuple(self.amount_tiers.values())
+        return Policy(label, version, source, routes, rules, escalation, timing, tiers)
 
     def timing(self, node: Any) -> Timing:
         if not isinstance(node, CommentedMap):

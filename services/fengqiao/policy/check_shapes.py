@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
@@ -12,6 +13,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from fengqiao.domain.model import Route
 from fengqiao.domain.vocabulary import RECIPIENT_ROLES
+from fengqiao.policy.conditions import AmountTier
 from fengqiao.policy.model import AmountBand, AmountBands, Deadline, DeadlineRule, DeadlineUnit
 from fengqiao.policy.problems import Problem
 from fengqiao.policy.yaml_safe import Position, position, suggest
@@ -24,6 +26,7 @@ MAX_DEADLINE: Final = {
     DeadlineUnit.WORKING_DAYS: 45,
 }
 ROUTES: Final = tuple(r.value for r in Route)
+TIER_ID: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 UNITS: Final = tuple(u.value for u in DeadlineUnit)
 
 
@@ -53,6 +56,8 @@ class ShapeChecks:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        # The policy's amount table by id (`amount_tiers`), read before routes and rules.
+        self.amount_tiers: dict[str, AmountTier] = {}
 
     def add(self, where: Position, zh: str, en: str) -> None:
         self.problems.append(Problem(where[0], where[1], zh, en))
@@ -132,6 +137,8 @@ class ShapeChecks:
         value = node.get(key)
         if isinstance(value, CommentedMap) and "by_amount" in value:
             return self.bands(value)
+        if isinstance(value, CommentedMap) and "by_tier" in value:
+            return self.tier_bands(value)
         return self.deadline(node, key)
 
     def deadline(self, node: Any, key: str | int, extra: tuple[str, ...] = ()) -> Deadline | None:
@@ -211,3 +218,109 @@ class ShapeChecks:
         if len(self.problems) > before:
             return None
         return AmountBands(tuple(bands))
+
+    # -- the amount table -------------------------------------------------------------
+
+    def tier_table(self, node: Any, where: Position) -> None:
+        """Read `amount_tiers` into `amount_tiers`: rows ascending, each up to `below`
+        (excluded) or `at_most` (included) yuan, the last one open-ended."""
+        if not isinstance(node, CommentedSeq) or not node:
+            self.add(
+                where,
+                "amount_tiers 应为列表，例如 [{id: small, below: 10000, label: 1 万元以下}, …]",
+                "amount_tiers must be a list like [{id: small, below: 10000, label: …}, …]",
+            )
+            return
+        low = 0
+        for i, item in enumerate(node):
+            if not isinstance(item, CommentedMap):
+                self.add(position(node, i), "每一档应为映射", "each tier must be a mapping")
+                return
+            self.keys(item, ("id", "label", "below", "at_most"), ("id", "label"), "金额分档")
+            tier_id, label = item.get("id"), self.text(item, "label", "分档名称")
+            if not (isinstance(tier_id, str) and TIER_ID.match(tier_id)):
+                self.add(
+                    position(item, "id"),
+                    "分档编号只能用小写字母、数字、- 和 _，且不超过 32 个字符",
+                    "a tier id is lowercase letters, digits, - and _ (at most 32)",
+                )
+                return
+            if tier_id in self.amount_tiers:
+                self.add(position(item, "id"), f"分档 {tier_id} 重复", f"tier {tier_id} twice")
+                return
+            below = self.tier_bound(item, last=i == len(node) - 1)
+            if below is not None and below <= low:
+                self.add(
+                    position(item),
+                    "各档上限应逐档递增（元）",
+                    "each tier's upper bound must exceed the one before",
+                )
+                return
+            self.amount_tiers[tier_id] = AmountTier(tier_id, label, low, below)
+            low = below or low
+
+    def tier_bound(self, item: CommentedMap, *, last: bool) -> int | None:
+        """The first amount (fen) above the tier, or None for the open-ended last one."""
+        given = [k for k in ("below", "at_most") if k in item]
+        if last:
+            if given:
+                self.add(
+                    position(item, given[0]),
+                    "最后一档不写上限，兜住其余金额",
+                    "the last tier has no upper bound: it takes every larger amount",
+                )
+            return None
+        if len(given) != 1:
+            self.add(
+                position(item),
+                "除最后一档外，每档写一个上限：below（不含）或 at_most（含）",
+                "every tier but the last has one bound: below (excluded) or at_most (included)",
+            )
+            return None
+        fen = yuan_to_fen(item[given[0]])
+        if fen is None:
+            self.add(
+                position(item, given[0]),
+                "上限应为金额（元，最多两位小数）",
+                "a bound is an amount in yuan, at most two decimals",
+            )
+            return None
+        return fen + 1 if given[0] == "at_most" else fen
+
+    def tier_bands(self, node: CommentedMap) -> AmountBands | None:
+        """`{by_tier: {tier id: deadline, …}}`: one deadline for every row of the table."""
+        self.keys(node, ("by_tier",), (), "按金额分档期限")
+        items = node["by_tier"]
+        if not isinstance(items, CommentedMap) or not self.amount_tiers:
+            self.add(
+                position(node, "by_tier"),
+                "by_tier 应为映射（分档编号: 期限），且须先在 amount_tiers 中列出金额分档",
+                "by_tier maps each tier of `amount_tiers` to a deadline",
+            )
+            return None
+        before = len(self.problems)
+        for name in items:
+            if name not in self.amount_tiers:
+                zh, en = suggest(str(name), self.amount_tiers)
+                self.add(
+                    position(items, name),
+                    f"amount_tiers 中没有分档 {name!r}{zh}",
+                    f"no amount tier {name!r}{en}",
+                )
+        missing = [t for t in self.amount_tiers if t not in items]
+        if missing:
+            self.add(
+                position(node, "by_tier"),
+                f"by_tier 缺少分档 {'、'.join(missing)} 的期限",
+                f"by_tier has no deadline for {', '.join(missing)}",
+            )
+        deadlines = {name: self.deadline(items, name) for name in items}
+        if len(self.problems) > before:
+            return None
+        return AmountBands(
+            tuple(
+                AmountBand(tier.below_fen, deadline)
+                for tier in self.amount_tiers.values()
+                if (deadline := deadlines[tier.id]) is not None
+            )
+        )

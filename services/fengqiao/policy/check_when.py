@@ -11,8 +11,10 @@ from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
 from fengqiao.policy.check_shapes import ROUTES, ShapeChecks, is_int, yuan_to_fen
 from fengqiao.policy.conditions import (
     DEFAULT_OP,
+    MENTION_MODIFIERS,
     MULTI_VALUE_OPS,
     OPS_BY_KIND,
+    AmountTier,
     Condition,
     Op,
     Scalar,
@@ -68,15 +70,28 @@ class WhenChecks(ShapeChecks):
             out.extend(self.tests(when, fact, spec, test))
         return tuple(out)
 
-    def tests(self, when: CommentedMap, fact: str, spec: FactSpec, test: Any) -> list[Condition]:
+    def _pairs(
+        self, when: CommentedMap, fact: str, spec: FactSpec, test: Any
+    ) -> list[tuple[Any, Any, Position]]:
+        """A field's tests as (operator, value, position); a bare value or list means the
+        kind's default operator. `mentions`' modifiers are not tests of their own."""
         default = DEFAULT_OP.get(spec.kind)
         if isinstance(test, CommentedMap):
-            pairs = [(op, value, position(test, op)) for op, value in test.items()]
-        elif isinstance(test, CommentedSeq):
-            pairs = [((default or Op.ONE_OF).value, test, position(when, fact))]
-        else:
-            op = default or Op.EQUALS
-            pairs = [(op.value, [test] if op in MULTI_VALUE_OPS else test, position(when, fact))]
+            return [
+                (op, value, position(test, op))
+                for op, value in test.items()
+                if not (spec.kind is Kind.PROSE and op in MENTION_MODIFIERS)
+            ]
+        if isinstance(test, CommentedSeq):
+            return [((default or Op.ONE_OF).value, test, position(when, fact))]
+        op = default or Op.EQUALS
+        return [(op.value, [test] if op in MULTI_VALUE_OPS else test, position(when, fact))]
+
+    def tests(self, when: CommentedMap, fact: str, spec: FactSpec, test: Any) -> list[Condition]:
+        pairs = self._pairs(when, fact, spec, test)
+        modifiers: dict[str, tuple[str, ...]] = {}
+        if spec.kind is Kind.PROSE and isinstance(test, CommentedMap):
+            modifiers = self.mention_modifiers(test)
         out: list[Condition] = []
         allowed = sorted(o.value for o in OPS_BY_KIND[spec.kind])
         for op_name, value, where in pairs:
@@ -89,6 +104,11 @@ class WhenChecks(ShapeChecks):
                 )
                 continue
             op = Op(op_name)
+            if op is Op.TIER:
+                tiers = self.tiers_named(value, where)
+                if tiers:
+                    out.append(Condition(fact, op, values=tuple(t.id for t in tiers), tiers=tiers))
+                continue
             if op in MULTI_VALUE_OPS:
                 items = list(value) if isinstance(value, list) else [value]
                 if not items:
@@ -99,13 +119,61 @@ class WhenChecks(ShapeChecks):
                 values = [self.value(spec, v, where) for v in items]
                 if all(v is not None for v in values):
                     out.append(
-                        Condition(fact, op, values=tuple(v for v in values if v is not None))
+                        Condition(
+                            fact,
+                            op,
+                            values=tuple(v for v in values if v is not None),
+                            not_after=modifiers.get("not_after", ()),
+                            not_within=modifiers.get("not_within", ()),
+                        )
                     )
             else:
                 one = self.value(spec, value, where)
                 if one is not None:
                     out.append(Condition(fact, op, value=one))
         return out
+
+    def mention_modifiers(self, test: CommentedMap) -> dict[str, tuple[str, ...]]:
+        """`not_after` (negations) and `not_within` (harmless phrases) beside `mentions`."""
+        out: dict[str, tuple[str, ...]] = {}
+        prose = FACTS["summary"]
+        for key in MENTION_MODIFIERS:
+            if key not in test:
+                continue
+            if "mentions" not in test:
+                self.add(
+                    position(test, key),
+                    f"{key} 须与 mentions 写在一起",
+                    f"{key} qualifies `mentions`: write both",
+                )
+            items = test[key] if isinstance(test[key], CommentedSeq) else [test[key]]
+            words = [self.value(prose, item, position(test, key)) for item in items]
+            if not items:
+                self.add(position(test, key), f"{key} 至少要列出一个词", f"{key} needs a word")
+            out[key] = tuple(str(w) for w in words if w is not None)
+        return out
+
+    def tiers_named(self, value: Any, where: Position) -> tuple[AmountTier, ...]:
+        """The rows of the amount table that `amount: {tier: …}` names, in table order."""
+        names = list(value) if isinstance(value, list) else [value]
+        if not self.amount_tiers:
+            self.add(
+                where,
+                "使用 tier 前须在 amount_tiers 中列出金额分档",
+                "`tier` needs the policy's `amount_tiers` table",
+            )
+            return ()
+        unknown = [n for n in names if not isinstance(n, str) or n not in self.amount_tiers]
+        for name in unknown:
+            zh, en = suggest(str(name), self.amount_tiers)
+            self.add(
+                where,
+                f"amount_tiers 中没有分档 {name!r}{zh}",
+                f"no amount tier {name!r}{en}; tiers: {', '.join(self.amount_tiers)}",
+            )
+        if unknown or not names:
+            return ()
+        return tuple(t for t in self.amount_tiers.values() if t.id in names)
 
     def value(  # noqa: PLR0912  # one arm per kind of fact
         self, spec: FactSpec, value: Any, where: Position

@@ -27,6 +27,7 @@ class Op(StrEnum):
     ALL_OF = "all_of"
     MENTIONS = "mentions"
     WITHIN = "within"
+    TIER = "tier"
 
 
 # Which operators make sense for which kind of fact.
@@ -40,12 +41,14 @@ OPS_BY_KIND = {
     Kind.PLACE: frozenset({Op.WITHIN}),
     Kind.FLAG: frozenset({Op.EQUALS}),
     Kind.COUNT: NUMBER_OPS,
-    Kind.MONEY: NUMBER_OPS,
+    Kind.MONEY: NUMBER_OPS | {Op.TIER},
     Kind.CODES: LIST_OPS,
 }
 MULTI_VALUE_OPS = frozenset(
-    {Op.ONE_OF, Op.NOT_ONE_OF, Op.ANY_OF, Op.ALL_OF, Op.MENTIONS, Op.WITHIN}
+    {Op.ONE_OF, Op.NOT_ONE_OF, Op.ANY_OF, Op.ALL_OF, Op.MENTIONS, Op.WITHIN, Op.TIER}
 )
+# Words that qualify a `mentions` condition, written beside it in the same mapping.
+MENTION_MODIFIERS = ("not_after", "not_within")
 # The operator a bare value or list means, by kind of fact.
 DEFAULT_OP = {Kind.CODES: Op.ANY_OF, Kind.PROSE: Op.MENTIONS, Kind.PLACE: Op.WITHIN}
 
@@ -58,13 +61,62 @@ _COMPARE: dict[Op, tuple[str, Callable[[int, int], bool], str]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class AmountTier:
+    """One row of the policy's amount table (`amount_tiers`): amounts from `low_fen`
+    (included) up to `below_fen` (excluded; None: every larger amount)."""
+
+    id: str
+    label: str
+    low_fen: int
+    below_fen: int | None
+
+    def holds(self, amount_fen: int) -> bool:
+        return amount_fen >= self.low_fen and (
+            self.below_fen is None or amount_fen < self.below_fen
+        )
+
+
+def mentioned(
+    text: str, words: tuple[str, ...], not_after: tuple[str, ...], not_within: tuple[str, ...]
+) -> bool:
+    """Whether some word of `words` occurs in `text` other than right after a word of
+    `not_after` ("没有持刀") or as part of a phrase of `not_within` ("砍树")."""
+    for word in words:
+        start = text.find(word)
+        while start >= 0:
+            if not _excused(text, start, word, not_after, not_within):
+                return True
+            start = text.find(word, start + 1)
+    return False
+
+
+def _excused(
+    text: str, start: int, word: str, not_after: tuple[str, ...], not_within: tuple[str, ...]
+) -> bool:
+    if any(text.endswith(negation, 0, start) for negation in not_after):
+        return True
+    for phrase in not_within:
+        offset = phrase.find(word)
+        while offset >= 0:
+            if start >= offset and text.startswith(phrase, start - offset):
+                return True
+            offset = phrase.find(word, offset + 1)
+    return False
+
+
+@dataclass(frozen=True, slots=True)
 class Condition:
-    """`fact op value`. Money values are held in fen; `values` is used by multi-value ops."""
+    """`fact op value`. Money values are held in fen; `values` is used by multi-value ops.
+    A `mentions` condition may carry `not_after` and `not_within` words; a `tier`
+    condition carries the rows of the amount table it names."""
 
     fact: str
     op: Op
     value: Scalar = ""
     values: tuple[Scalar, ...] = ()
+    not_after: tuple[str, ...] = ()
+    not_within: tuple[str, ...] = ()
+    tiers: tuple[AmountTier, ...] = ()
 
     def holds(self, facts: Facts) -> bool:
         actual = facts[self.fact]
@@ -82,7 +134,13 @@ class Condition:
             case Op.ALL_OF:
                 return isinstance(actual, tuple) and all(v in actual for v in self.values)
             case Op.MENTIONS:
-                return isinstance(actual, str) and any(str(v) in actual for v in self.values)
+                return isinstance(actual, str) and mentioned(
+                    actual, tuple(str(v) for v in self.values), self.not_after, self.not_within
+                )
+            case Op.TIER:
+                if isinstance(actual, bool) or not isinstance(actual, int):
+                    return False
+                return any(tier.holds(actual) for tier in self.tiers)
             case Op.WITHIN:
                 return isinstance(actual, str) and any(
                     actual == v or actual.startswith(f"{v}/") for v in self.values
@@ -115,6 +173,8 @@ class Condition:
                 # Free text stays out of the engine: durable_engine posts a flag per
                 # `mentions` condition, computed with `holds`' own substring test.
                 raise ValueError("mentions conditions compile to flags in durable_engine")
+            case Op.TIER:
+                return _any([_all(_tier_bounds(f, tier)) for tier in self.tiers])
             case Op.WITHIN:
                 return _any(
                     [
@@ -148,12 +208,26 @@ class Condition:
             case Op.ALL_OF:
                 return f"{spec.label}同时含{'、'.join(shown)}"
             case Op.MENTIONS:
-                return f"{spec.label}提到" + "或".join(f"“{v}”" for v in self.values)
+                said = f"{spec.label}提到" + "或".join(f"“{v}”" for v in self.values)
+                if self.not_after:
+                    said += f"（紧跟在{'、'.join(self.not_after)}之后的不算）"
+                if self.not_within:
+                    said += f"（{'、'.join(self.not_within)}中的不算）"
+                return said
+            case Op.TIER:
+                return f"{spec.label}在" + "或".join(f"“{t.label}”" for t in self.tiers) + "档"
             case Op.WITHIN:
                 return f"{spec.label}在" + "或".join(str(v) for v in self.values)
             case _:
                 _, _, symbol = _COMPARE[self.op]
                 return f"{spec.label} {symbol} {describe_value(spec, self.value)}"
+
+
+def _tier_bounds(fact: str, tier: AmountTier) -> list[Json]:
+    bounds: list[Json] = [{"$gte": {fact: tier.low_fen}}]
+    if tier.below_fen is not None:
+        bounds.append({"$lt": {fact: tier.below_fen}})
+    return bounds
 
 
 def _any(terms: list[Json]) -> Json:

@@ -29,7 +29,7 @@ from typing import Any
 
 import durable_rules_engine as core
 
-from fengqiao.policy.conditions import Json, Op
+from fengqiao.policy.conditions import Condition, Json, Op
 from fengqiao.policy.facts import PLACE_PARTS, Facts
 from fengqiao.policy.model import Rule
 
@@ -45,8 +45,9 @@ _RESULTS = {1: "no rule matched", 2: "event id already seen"}
 
 # Free text never goes to the engine: matching `.*word.*` patterns over a long summary in
 # durable_rules cost two thirds of each decision (8.8k/s against 33k/s with short text).
-# Each distinct `mentions` condition becomes a yes/no fact computed before posting.
-Mentions = dict[tuple[str, ...], str]
+# Each distinct `mentions` condition becomes a yes/no fact computed before posting, with
+# the condition's own test (`Condition.holds`: negations and phrases included).
+Mentions = dict[Condition, str]
 
 
 def _facts_read(rules: Sequence[Rule]) -> set[str]:
@@ -69,8 +70,8 @@ def compile_ruleset(rules: Sequence[Rule]) -> tuple[dict[str, Json], Mentions]:
         terms = []
         for condition in rule.conditions:
             if condition.op is Op.MENTIONS:
-                words = tuple(str(v) for v in condition.values)
-                terms.append({mentions.setdefault(words, f"mentions_{len(mentions)}"): True})
+                flag = mentions.setdefault(condition, f"mentions_{len(mentions)}")
+                terms.append({flag: True})
             else:
                 terms.append(condition.to_durable())
         out[rule.id] = {
@@ -108,9 +109,8 @@ class DurableMatcher:
         event: dict[str, Any] = {
             k: list(v) if isinstance(v, tuple) else v for k, v in facts.items() if k in self._facts
         }
-        summary = str(facts.get("summary", ""))
-        for words, flag in self._mentions.items():
-            event[flag] = any(word in summary for word in words)
+        for condition, flag in self._mentions.items():
+            event[flag] = condition.holds(facts)
         event["id"] = f"e{next(self._event_ids)}"
         event["sid"] = _SID
         code, state = core.assert_event(self._ruleset, json.dumps(event, ensure_ascii=False))

@@ -18,6 +18,7 @@ from fengqiao.policy.model import Rule
 
 _EXCLUDING = frozenset({Op.NOT, Op.NOT_ONE_OF})
 _BOUNDS = frozenset({Op.AT_LEAST, Op.MORE_THAN, Op.AT_MOST, Op.LESS_THAN})
+_RANGES = _BOUNDS | {Op.TIER}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,16 @@ class _Range:
 
     def holds(self, value: int) -> bool:
         return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+
+def _ranges(condition: Condition) -> list[_Range]:
+    """The amounts a bound or a `tier` condition lets through, as ranges."""
+    if condition.op is Op.TIER:
+        return [
+            _Range(t.low_fen, None if t.below_fen is None else t.below_fen - 1)
+            for t in condition.tiers
+        ]
+    return [_range(condition)]
 
 
 def _range(condition: Condition) -> _Range:
@@ -70,11 +81,13 @@ def _scalar_implies(a: Condition, b: Condition) -> bool:
     allowed = _allowed(a)
     if allowed is not None:
         return all(b.holds({b.fact: value}) for value in allowed)
-    if a.op in _BOUNDS:
-        if b.op in _BOUNDS:
-            return _range(a).within(_range(b))
+    if a.op in _RANGES:
+        if b.op in _RANGES:
+            return all(any(r.within(s) for s in _ranges(b)) for r in _ranges(a))
         if b.op in _EXCLUDING:
-            return not any(isinstance(v, int) and _range(a).holds(v) for v in _excluded(b))
+            return not any(
+                isinstance(v, int) and r.holds(v) for v in _excluded(b) for r in _ranges(a)
+            )
         return False
     # `a` excludes values of an open-ended fact: only a weaker exclusion follows.
     return b.op in _EXCLUDING and _excluded(b) <= _excluded(a)
@@ -99,7 +112,10 @@ def implies(a: Condition, b: Condition) -> bool:
         case Kind.CODES:
             return _codes_implies(a, b)
         case Kind.PROSE:
-            # Every word of `a` that appears brings along a word of `b` inside it.
+            # Every word of `a` that appears brings along a word of `b` inside it; when
+            # `b` excuses some occurrences (negations, phrases), that proves nothing.
+            if b.not_after or b.not_within:
+                return False
             return all(any(str(w) in str(v) for w in b.values) for v in a.values)
         case Kind.PLACE:
             return all(b.holds({b.fact: str(place)}) for place in a.values)

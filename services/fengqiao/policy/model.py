@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from fengqiao.domain.model import Priority, Route
-from fengqiao.policy.conditions import Condition
+from fengqiao.policy.conditions import AmountTier, Condition
 
 
 class DeadlineUnit(StrEnum):
@@ -112,6 +112,8 @@ class Policy:
     rules: tuple[Rule, ...]
     escalation: tuple[Rule, ...] = ()
     timing: Timing = Timing()
+    # The amount table (`amount_tiers`) that `tier` conditions and `by_tier` deadlines read.
+    amount_tiers: tuple[AmountTier, ...] = ()
 
     def all_rules(self) -> tuple[Rule, ...]:
         return self.rules + self.escalation

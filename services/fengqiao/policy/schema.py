@@ -12,8 +12,8 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from fengqiao.domain.vocabulary import RECIPIENT_ROLES, SUBMITTED, TRIGGERS
 from fengqiao.policy.check import MAX_RULES
-from fengqiao.policy.check_shapes import MAX_DEADLINE, MAX_YUAN, ROUTES
-from fengqiao.policy.conditions import MULTI_VALUE_OPS, OPS_BY_KIND, Op
+from fengqiao.policy.check_shapes import MAX_DEADLINE, MAX_YUAN, ROUTES, TIER_ID
+from fengqiao.policy.conditions import MENTION_MODIFIERS, MULTI_VALUE_OPS, OPS_BY_KIND, Op
 from fengqiao.policy.facts import FACTS, Kind
 from fengqiao.policy.problems import Problem
 from fengqiao.policy.yaml_safe import position
@@ -22,6 +22,8 @@ Schema = dict[str, Any]
 
 _TEXT: Schema = {"type": "string", "minLength": 1}
 _ID: Schema = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}
+_TIER_ID: Schema = {"type": "string", "pattern": TIER_ID.pattern, "description": "金额分档编号"}
+_YUAN: Schema = {"type": "number", "minimum": 0, "maximum": MAX_YUAN, "description": "元"}
 
 
 def _enum(codes: Any, description: str) -> Schema:
@@ -54,6 +56,10 @@ def _condition(name: str) -> Schema:
         op.value: many if op in MULTI_VALUE_OPS else one
         for op in sorted(OPS_BY_KIND[spec.kind], key=lambda o: list(Op).index(o))
     }
+    if Op.TIER.value in ops:
+        ops[Op.TIER.value] = _one_or_many(_TIER_ID)
+    if spec.kind is Kind.PROSE:
+        ops |= dict.fromkeys(MENTION_MODIFIERS, many)
     return {
         "description": spec.label,
         "anyOf": [
@@ -94,8 +100,39 @@ def _deadline() -> Schema:
         "required": ["by_amount"],
         "additionalProperties": False,
     }
-    return {"description": "期限：{hours|days|working_days: N} 或按金额分档 {by_amount: [...]}",
-            "oneOf": [fixed, by_amount]}  # fmt: skip
+    by_tier = {
+        "type": "object",
+        "properties": {
+            "by_tier": {
+                "type": "object",
+                "propertyNames": _TIER_ID,
+                "additionalProperties": fixed,
+                "minProperties": 1,
+            }
+        },
+        "required": ["by_tier"],
+        "additionalProperties": False,
+    }
+    return {"description": "期限：{hours|days|working_days: N}，或按 amount_tiers 分档 "
+                           "{by_tier: {分档: 期限}}，或（旧写法）{by_amount: [...]}",
+            "oneOf": [fixed, by_tier, by_amount]}  # fmt: skip
+
+
+def _amount_tiers() -> Schema:
+    tier = {
+        "type": "object",
+        "properties": {"id": _TIER_ID, "label": _TEXT, "below": _YUAN, "at_most": _YUAN},
+        "required": ["id", "label"],
+        "additionalProperties": False,
+        "not": {"required": ["below", "at_most"]},
+    }
+    return {
+        "description": "金额分档表：分流条件 amount: {tier: …} 与期限 by_tier 共用；"
+        "各档上限 below（不含）或 at_most（含）逐档递增，最后一档不写上限",
+        "type": "array",
+        "items": tier,
+        "minItems": 1,
+    }
 
 
 def _rule(escalation: bool) -> Schema:
@@ -144,6 +181,7 @@ def policy_schema() -> Schema:
         "type": "object",
         "properties": {
             "version": _TEXT,
+            "amount_tiers": _amount_tiers(),
             "routes": {
                 "type": "object",
                 "properties": dict.fromkeys(ROUTES, route),
