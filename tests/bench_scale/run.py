@@ -106,10 +106,20 @@ def env_for(nats_url: str, data_dir: Path, database_url: str) -> dict[str, str]:
 
 
 async def fengqiao(env: dict[str, str], *argv: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fengqiao", *argv, cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    """`fengqiao ARGV…`; a service's log lines go to `<data dir>/<argv>.log` (a pipe
+    nobody reads would stop it once full)."""
+    if argv[0] == "readmodel":
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fengqiao", *argv, cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+    data = Path(env["FENGQIAO_DATA_DIR"])
+    data.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240  # once, before the process
+    with (data / f"{'-'.join(argv)}.log").open("a") as log:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fengqiao", *argv, cwd=ROOT, env=env,
+            stdout=log, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
 
 
 def dispute_rows(env: dict[str, str]) -> int:
