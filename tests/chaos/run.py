@@ -55,8 +55,8 @@ stream, over NATS — and the receiver's log, and prints one line per scenario:
 
 The run exits 1 if any scenario has lost, doubled, stranded, twins, untold, lost
 deliveries or missed deadlines above 0, was not idle in time, or could not apply its
-faults; 2 on a harness error. Every wait is bounded, and every process started is stopped on the way out,
-Ctrl-C and SIGTERM included."""
+faults; 2 on a harness error. Every wait is bounded, and every process started is
+stopped on the way out, Ctrl-C and SIGTERM included."""
 
 from __future__ import annotations
 
