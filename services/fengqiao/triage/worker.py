@@ -102,8 +102,10 @@ class TriageWorker:
                 await self._closed(event)
 
     async def _closed(self, event: events_pb2.DisputeEvent) -> None:
-        for timer in (timers.DEADLINE, timers.RESPONSE, timers.NEAR):
-            await timers.cancel(self._bus.js, timer, f"{event.dispute_id}.*")
+        # Acknowledgement timers too (notification's): nobody is reminded of a closed
+        # dispute, and its timer would find that out only when it fired.
+        for timer in (timers.DEADLINE, timers.RESPONSE, timers.NEAR, timers.ACK):
+            await timers.cancel(self._bus.js, timer, f"{event.dispute_id}.>")
         if event.kind == "withdrawn":
             return
         record = await self._store.require(event.dispute_id)
