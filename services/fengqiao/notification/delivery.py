@@ -23,6 +23,7 @@ from fengqiao.notification.recipients import party_index
 from fengqiao.platform.bus import Bus, dead_letter_subject
 from fengqiao.platform.codec import decode
 from fengqiao.platform.consume import Retry
+from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import notification_pb2
 
@@ -60,7 +61,7 @@ class DeliveryWorker:
         errors = []
         sent: list[str] = []
         held = 0.0  # > 0: another replica is sending a channel; look again after this
-        with structlog.contextvars.bound_contextvars(dispute_id=n.dispute_id):
+        with bound(dispute_id=n.dispute_id):
             channels = await self._channels(n)
             for index, channel in enumerate(channels):
                 done = f"{n.id}.{index}"

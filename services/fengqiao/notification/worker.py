@@ -44,6 +44,7 @@ from fengqiao.platform import timers
 from fengqiao.platform.bus import TIMER, Bus, recipient_subject
 from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.consume import RejectMessage
+from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import events_pb2, notification_pb2
 
@@ -89,7 +90,7 @@ class NotificationWorker:
         event = decode(msg.data, events_pb2.DisputeEvent())
         if event.kind != "agreement_reached":
             return
-        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+        with bound(dispute_id=event.dispute_id):
             record = await self._store.require(event.dispute_id)
             if record.level not in _CONFIRMABLE:
                 return
@@ -101,7 +102,7 @@ class NotificationWorker:
         event = decode(msg.data, events_pb2.DisputeEvent())
         if event.kind != "follow_up_due":
             raise RejectMessage(f"not a follow-up timer: {event.kind!r}")
-        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+        with bound(dispute_id=event.dispute_id):
             record = await self._store.require(event.dispute_id)
             if record.status not in (Status.AGREED, Status.RESOLVED) or record.satisfaction:
                 log.info("follow_up_not_needed", status=record.status.value)
@@ -113,7 +114,7 @@ class NotificationWorker:
     async def handle_deadline_near(self, msg: Msg) -> None:
         """The step's deadline is near: tell its people (not the parties) once."""
         event = decode(msg.data, events_pb2.DisputeEvent())
-        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+        with bound(dispute_id=event.dispute_id):
             record = await self._store.require(event.dispute_id)
             decision = record.decision
             if decision is None or record.status.closed or record.step != event.step:
@@ -131,7 +132,7 @@ class NotificationWorker:
         key = msg.subject.removeprefix(f"{TIMER}.{timers.ACK}.")
         # Earlier versions scheduled one timer per notification, keyed by its id.
         ids = list(event.notification_ids) or [key]
-        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+        with bound(dispute_id=event.dispute_id):
             originals = await self._notifications(ids)
             record = await self._store.require(event.dispute_id)
             waiting = [n for n in originals if n.acknowledged_at is None]
@@ -214,7 +215,7 @@ class NotificationWorker:
         *,
         respond_by: datetime | None = None,
     ) -> None:
-        with structlog.contextvars.bound_contextvars(dispute_id=dispute.id):
+        with bound(dispute_id=dispute.id):
             sent = await asyncio.gather(
                 *(
                     self._send(dispute.id, event_id, kind, recipient, text, respond_by=respond_by)
