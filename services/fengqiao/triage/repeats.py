@@ -10,12 +10,12 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from fengqiao.domain.epoch import from_micros, micros
+from fengqiao.domain.epoch import micros
 from fengqiao.domain.model import DisputeRecord
 
 MAX_CONFLICTS = 50
@@ -38,7 +38,10 @@ def party_keys(record: DisputeRecord) -> list[str]:
 # Keys whose last written state a counter remembers, to write over it without a read.
 REMEMBERED_KEYS = 4096
 
-Seen = dict[str, datetime]
+# Dispute id → when it was received, in microseconds since 1970 (as stored): a busy
+# grid's key holds every dispute of the window, compared and rewritten on each new one.
+Seen = dict[str, int]
+_DAY_US = 86_400_000_000
 
 
 class RepeatCounter:
@@ -57,10 +60,10 @@ class RepeatCounter:
     ) -> tuple[int, int]:
         """(similar_recent, party_recent): earlier disputes within the window before this one.
         With `remember`, this dispute is counted for the ones after it (idempotently)."""
-        at = record.dispute.received_at
-        if at is None:
+        if record.dispute.received_at is None:
             return 0, 0
-        since = at - timedelta(days=window_days)
+        at = micros(record.dispute.received_at)
+        since = at - window_days * _DAY_US
         similar, *by_party = await asyncio.gather(
             *(
                 self._count(key, record.id, at, since, remember)
@@ -69,9 +72,7 @@ class RepeatCounter:
         )
         return similar, max(by_party, default=0)
 
-    async def _count(
-        self, key: str, dispute_id: str, at: datetime, since: datetime, remember: bool
-    ) -> int:
+    async def _count(self, key: str, dispute_id: str, at: int, since: int, remember: bool) -> int:
         if not remember:
             seen, _ = await self._read(key)
             return _earlier(seen, dispute_id, at, since)
@@ -142,19 +143,19 @@ class RepeatCounter:
         return _decode(entry.value or b"{}"), entry.revision
 
 
-def _earlier(seen: Seen, dispute_id: str, at: datetime, since: datetime) -> int:
+def _earlier(seen: Seen, dispute_id: str, at: int, since: int) -> int:
     return sum(1 for other, when in seen.items() if other != dispute_id and since <= when < at)
 
 
 def _encode(seen: Seen) -> bytes:
     """`{dispute id: received at, in microseconds since the epoch}` as JSON: a busy grid's
     key holds every dispute of the window, rewritten on each new one, so it is kept lean."""
-    return json.dumps({k: micros(v) for k, v in seen.items()}).encode()
+    return json.dumps(seen).encode()
 
 
 def _decode(data: bytes) -> Seen:
     """Reads what `_encode` writes, and the ISO times earlier versions wrote."""
     return {
-        k: from_micros(v) if isinstance(v, int) else datetime.fromisoformat(v)
+        k: v if isinstance(v, int) else micros(datetime.fromisoformat(v))
         for k, v in json.loads(data).items()
     }
