@@ -53,7 +53,8 @@ class RepeatCounter:
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
         self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
-        self._written: OrderedDict[str, tuple[Seen, int]] = OrderedDict()
+        # What was written last to each key: the map, its revision and its bytes.
+        self._written: OrderedDict[str, tuple[Seen, int, bytes]] = OrderedDict()
 
     async def counts(
         self, record: DisputeRecord, window_days: int, *, remember: bool
@@ -79,14 +80,21 @@ class RepeatCounter:
         async with self._turn(key):
             known = self._written.pop(key, None)
             for _ in range(MAX_CONFLICTS):
-                seen, revision = known if known is not None else await self._read(key)
+                revision: int | None
+                last: bytes | None
+                if known is not None:
+                    seen, revision, last = known
+                else:
+                    (seen, revision), last = await self._read(key), None
                 known = None
                 earlier = _earlier(seen, dispute_id, at, since)
                 if dispute_id in seen:
                     return earlier
                 kept = {k: v for k, v in seen.items() if v >= since}
+                # Nothing left the window: what this process wrote last, one entry longer.
+                grown = _append(last, dispute_id, at) if last and len(kept) == len(seen) else None
                 kept[dispute_id] = at
-                data = _encode(kept)
+                data = grown or _encode(kept)
                 try:
                     if revision is None:
                         written = await self._kv.create(key, data)
@@ -94,7 +102,7 @@ class RepeatCounter:
                         written = await self._kv.update(key, data, last=revision)
                 except KeyWrongLastSequenceError:
                     continue  # another process wrote it: read it
-                self._remember(key, kept, written)
+                self._remember(key, kept, written, data)
                 return earlier
         raise RuntimeError(f"{key}: {MAX_CONFLICTS} write conflicts in a row")
 
@@ -112,8 +120,8 @@ class RepeatCounter:
             else:
                 self._turns[key] = (lock, users - 1)
 
-    def _remember(self, key: str, seen: Seen, revision: int) -> None:
-        self._written[key] = (seen, revision)
+    def _remember(self, key: str, seen: Seen, revision: int, data: bytes) -> None:
+        self._written[key] = (seen, revision, data)
         if len(self._written) > REMEMBERED_KEYS:
             self._written.popitem(last=False)
 
@@ -151,6 +159,13 @@ def _encode(seen: Seen) -> bytes:
     """`{dispute id: received at, in microseconds since the epoch}` as JSON: a busy grid's
     key holds every dispute of the window, rewritten on each new one, so it is kept lean."""
     return json.dumps(seen).encode()
+
+
+def _append(data: bytes, dispute_id: str, at: int) -> bytes:
+    """`_encode` of the map `data` was made of, with `dispute_id: at` added last (not
+    yet in it): the same bytes, without encoding every entry again."""
+    entry = b"%s: %d}" % (json.dumps(dispute_id).encode(), at)
+    return b"{" + entry if data == b"{}" else data[:-1] + b", " + entry
 
 
 def _decode(data: bytes) -> Seen:
