@@ -12,7 +12,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+import uvloop
 
+from fengqiao import cli
 from fengqiao.cli import main
 from fengqiao.domain.model import CHINA
 from fengqiao.platform.bus import Bus
@@ -248,3 +250,12 @@ async def test_bus_show_reads_binary_values_and_messages_as_json(stack: Stack) -
     assert code == 1 and "没有键" in err
     code, _, err = await run_cli(stack, "bus", "show", "nowhere", "x")
     assert code == 1 and "disputes" in err and "DISPUTES" in err
+
+
+def test_commands_run_on_uvloop() -> None:
+    """Every command, the services included, runs its coroutine on uvloop's loop."""
+
+    async def loop_type() -> type:
+        return type(asyncio.get_running_loop())
+
+    assert cli._run(loop_type()) is uvloop.Loop

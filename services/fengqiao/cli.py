@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+import uvloop
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -142,6 +142,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+T = TypeVar("T")
+
+
+def _run(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on uvloop: the same asyncio, with its loop, transports and timers in C.
+    In a closed-loop `make bench` the standard loop's own work (callbacks, polling,
+    socket writes, a timer per NATS request) was a quarter of each service's samples,
+    and uvloop cut the CPU of a dispute by about 12 %."""
+    return uvloop.run(main)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -177,13 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     command: str = args.command
     if command in ALL:
-        asyncio.run(_serve(settings, [command]))
+        _run(_serve(settings, [command]))
         return 0
     if command == "up":
-        asyncio.run(_serve(settings, ALL))
+        _run(_serve(settings, ALL))
         return 0
     if command == "demo":
-        return asyncio.run(run_demo(settings, args.samples))
+        return _run(run_demo(settings, args.samples))
     if command in ("notifications", "retention", "bus", "readmodel") and not settings.nats_url:
         print(
             "请设置 FENGQIAO_NATS_URL（set FENGQIAO_NATS_URL to the NATS server）", file=sys.stderr
@@ -191,11 +202,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if command in ("notifications", "readmodel"):
         run = ops_cli.notifications if command == "notifications" else readmodel_cli.run
-        return asyncio.run(run(settings, args))
+        return _run(run(settings, args))
     if command == "bus" and args.bus_command == "show":
-        return asyncio.run(ops_cli.bus_show(settings, args.where, args.key))
+        return _run(ops_cli.bus_show(settings, args.where, args.key))
     if command == "bus":
-        return asyncio.run(ops_cli.bus_setup(settings, args.replicas))
+        return _run(ops_cli.bus_setup(settings, args.replicas))
     if command == "retention":
         if args.days < MIN_RETENTION_DAYS:
             print(
@@ -204,15 +215,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 2
-        return asyncio.run(ops_cli.retention(settings, args.days, dry_run=args.dry_run))
+        return _run(ops_cli.retention(settings, args.days, dry_run=args.dry_run))
     if command == "health":
-        return asyncio.run(_health(args.target, settings.grpc_tls))
+        return _run(_health(args.target, settings.grpc_tls))
     if command == "report":
         target = args.target or _client_target(settings.intake_addr)
-        return asyncio.run(ops_cli.report(args, settings, target))
+        return _run(ops_cli.report(args, settings, target))
     if command == "submit":
         target = args.target or _client_target(settings.intake_addr)
-        return asyncio.run(_submit(args.file, target, settings.grpc_tls))
+        return _run(_submit(args.file, target, settings.grpc_tls))
     return _rules(args, settings)
 
 

@@ -8,9 +8,12 @@ from pathlib import Path
 import grpc
 import pytest
 
+from fengqiao.platform.bus import connect
+from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.runtime import running
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
+from fengqiao.v1.events_pb2 import DisputeEvent
 from tests.conftest import FAST_POLICY, sample, settings_for
 from tests.support import eventually
 
@@ -81,3 +84,95 @@ async def test_unacknowledged_is_reminded_then_the_level_up_is_told(
     kinds = [e.kind for e in record.timeline]
     assert "acknowledged" in kinds
     assert any(e.event_id == f"notified-ack_overdue-{step_one}" for e in record.timeline)
+
+
+def _policy_telling_two_institutions(tmp_path: Path) -> Path:
+    """The drill policy with an hour to respond and to decide, telling the grid worker,
+    the community mediation room and the party of a local assignment."""
+    policy = tmp_path / "policy.yaml"
+    text = FAST_POLICY.read_text(encoding="utf-8")
+    text = text.replace("deadline: {seconds: 2}", "deadline: {hours: 1}")
+    text = text.replace(
+        "notify: [grid_worker, party]", "notify: [grid_worker, community_mediation_room, party]"
+    )
+    policy.write_text(text, encoding="utf-8")
+    return policy
+
+
+async def test_one_acknowledgement_timer_waits_for_the_whole_assignment(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    """An assignment schedules one timer for all of its notifications that need an
+    acknowledgement, not one per recipient."""
+    policy = _policy_telling_two_institutions(tmp_path)
+    names = ("intake", "triage", "notification")
+    async with (
+        running(settings_for(nats_server.url, policy), names) as stack,
+        grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as intake_ch,
+        grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('notification')}") as notify_ch,
+    ):
+        intake = intake_pb2_grpc.IntakeServiceStub(intake_ch)
+        notify = notification_pb2_grpc.NotificationServiceStub(notify_ch)
+        dispute_id = (await intake.SubmitDispute(sample("01"))).dispute_id
+        await eventually(
+            lambda: intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=dispute_id)),
+            lambda r: any(e.kind == "notified" for e in r.timeline),
+        )
+        told = await notify.ListNotifications(
+            notification_pb2.ListNotificationsRequest(dispute_id=dispute_id)
+        )
+        bus = await connect(nats_server.url, "probe")
+        try:
+            schedules = f"disputes.schedule.ack.{dispute_id}.>"
+            info = await bus.js.stream_info("DISPUTES", subjects_filter=schedules)
+            timer = f"disputes.schedule.ack.{dispute_id}.routed-{dispute_id}-1"
+            assert info.state.subjects == {timer: 1}
+            fact = decode(
+                (await bus.js.get_last_msg("DISPUTES", timer)).data or b"", DisputeEvent()
+            )
+        finally:
+            await bus.close()
+    waiting = {n.id for n in told.notifications if n.needs_ack}
+    assert len(waiting) == 2  # the grid worker and the mediation room, not the party
+    assert (fact.kind, fact.step) == ("ack_due", 1)
+    assert set(fact.notification_ids) == waiting
+
+
+async def test_a_timer_of_one_notification_still_reminds_then_tells_the_level_up(
+    nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    """Timers scheduled by earlier versions, one per notification and keyed by its id,
+    still work after an upgrade."""
+    policy = _policy_telling_two_institutions(tmp_path)
+    names = ("intake", "triage", "notification")
+    async with (
+        running(settings_for(nats_server.url, policy), names) as stack,
+        grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as intake_ch,
+        grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('notification')}") as notify_ch,
+    ):
+        intake = intake_pb2_grpc.IntakeServiceStub(intake_ch)
+        notify = notification_pb2_grpc.NotificationServiceStub(notify_ch)
+        dispute_id = (await intake.SubmitDispute(sample("01"))).dispute_id
+        by_dispute = notification_pb2.ListNotificationsRequest(dispute_id=dispute_id)
+        first = await eventually(
+            lambda: notify.ListNotifications(by_dispute), lambda r: len(r.notifications) >= 3
+        )
+        grid = next(n for n in first.notifications if n.recipient_role == "grid_worker")
+        bus = await connect(nats_server.url, "probe")
+        try:
+            # What an earlier version's schedule delivers when it fires.
+            fired = DisputeEvent(
+                event_id=f"ack_due-1-{grid.id}", dispute_id=dispute_id, kind="ack_due", step=1
+            )
+            await bus.js.publish(f"disputes.timer.ack.{grid.id}", encode(fired))
+        finally:
+            await bus.close()
+        told = await eventually(
+            lambda: notify.ListNotifications(by_dispute),
+            lambda r: any(n.event == "ack_overdue" for n in r.notifications),
+        )
+    reminded = [n for n in told.notifications if n.event == "ack_reminder"]
+    assert [n.recipient_role for n in reminded] == ["grid_worker"]
+    overdue = [n for n in told.notifications if n.event == "ack_overdue"]
+    assert [n.recipient_role for n in overdue] == ["community_mediation_room"]
+    assert grid.recipient_label in overdue[0].message

@@ -47,6 +47,7 @@ from fengqiao.domain.errors import FengqiaoError
 from fengqiao.domain.model import Status
 from fengqiao.intake.submission import submitted_event
 from fengqiao.platform.bus import BUS_UNAVAILABLE, STREAM, SUBMITTED, Bus, publish_event
+from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore
 from fengqiao.readmodel import ReadModel
 
@@ -83,7 +84,7 @@ class Sweeper:
         while True:
             page = await self._reads.received_waiting(self._done, until, PAGE)
             for received_us, dispute_id in page:
-                with structlog.contextvars.bound_contextvars(dispute_id=dispute_id):
+                with bound(dispute_id=dispute_id):
                     republished += await self._announce_if_stranded(dispute_id)
                 self._done = (received_us, dispute_id)
             looked_at += len(page)

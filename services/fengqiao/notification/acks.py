@@ -4,6 +4,7 @@ they are told. Pure: no I/O."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Final
 
@@ -21,6 +22,8 @@ SUPERVISOR: Final = {
     "police_station": "street_leader",
     "court_mediation_centre": "street_leader",
 }
+# One timer per assignment (`disputes.timer.ack.<dispute>.<event>`) waits for all of its
+# notifications that need an acknowledgement.
 REMIND: Final = 1  # first time the acknowledgement timer fires
 ESCALATE: Final = 2  # second time
 # If the decision gave no response time, wait this long before reminding.
@@ -45,8 +48,10 @@ def reminder_message(dispute: Dispute, original: Notification) -> str:
     )
 
 
-def supervisor_message(dispute: Dispute, original: Notification) -> str:
+def supervisor_message(dispute: Dispute, unconfirmed: Sequence[Notification]) -> str:
+    """To the level up of every recipient in `unconfirmed` (one assignment's)."""
+    who = "、".join(n.recipient_label for n in unconfirmed)
     return (
-        f"【督办】{original.recipient_label}经催办仍未确认接收纠纷 {dispute.id}"
+        f"【督办】{who}经催办仍未确认接收纠纷 {dispute.id}"
         f"（{label(CATEGORIES, dispute.category)}，{dispute.location.path()}），请督促落实。"
     )

@@ -19,10 +19,12 @@ from fengqiao.domain.model import Notification
 from fengqiao.notification.channels import DeliveryFailed, Sender
 from fengqiao.notification.claims import Claims, Verdict, needs_claim
 from fengqiao.notification.directory import Channel, Directory
+from fengqiao.notification.phones import PartyPhones
 from fengqiao.notification.recipients import party_index
 from fengqiao.platform.bus import Bus, dead_letter_subject
 from fengqiao.platform.codec import decode
 from fengqiao.platform.consume import Retry
+from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import notification_pb2
 
@@ -47,7 +49,7 @@ class DeliveryWorker:
         self._directory = directory
         self._sender = sender
         self._retry = retry
-        self._disputes = DisputeStore(bus)
+        self._phones = PartyPhones(DisputeStore(bus))
         self._claims = Claims(bus.deliveries)
 
     def use_directory(self, directory: Directory) -> None:
@@ -60,7 +62,7 @@ class DeliveryWorker:
         errors = []
         sent: list[str] = []
         held = 0.0  # > 0: another replica is sending a channel; look again after this
-        with structlog.contextvars.bound_contextvars(dispute_id=n.dispute_id):
+        with bound(dispute_id=n.dispute_id):
             channels = await self._channels(n)
             if not channels:
                 # Retrying cannot help until the directory lists the recipient: no send,
@@ -129,11 +131,7 @@ class DeliveryWorker:
         index = party_index(n.recipient_id)
         if index is None:
             return ""
-        # Only one field is wanted: read the message, not the whole domain record.
-        record = await self._disputes.get_message(n.dispute_id)
-        if record is None or index >= len(record.dispute.parties):
-            return ""
-        return record.dispute.parties[index].phone
+        return await self._phones.phone(n.dispute_id, index)
 
     async def _dead_letter(self, msg: Msg, notification_id: str, attempts: int, error: str) -> None:
         await self._bus.js.publish(

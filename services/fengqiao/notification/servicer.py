@@ -17,7 +17,6 @@ from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidAr
 from fengqiao.domain.ids import check_dispute_id
 from fengqiao.domain.model import Notification, TimelineEntry
 from fengqiao.notification import acks
-from fengqiao.platform import timers
 from fengqiao.platform.bus import (
     NOTIFY_STREAM,
     Bus,
@@ -99,8 +98,9 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
             problems.append(FieldViolation("who", "请填写确认人（who is required）"))
         if problems:
             raise InvalidArgument(problems)
+        # The assignment's acknowledgement timer stays: when it fires, it passes over
+        # the notifications acknowledged by then.
         acknowledged = await self._acknowledge(key, who)
-        await timers.cancel(self._bus.js, timers.ACK, key)
         entry = TimelineEntry(
             at=acknowledged.acknowledged_at or datetime.now(UTC),
             kind="acknowledged",

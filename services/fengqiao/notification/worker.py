@@ -44,6 +44,7 @@ from fengqiao.platform import timers
 from fengqiao.platform.bus import TIMER, Bus, recipient_subject
 from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.consume import RejectMessage
+from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import events_pb2, notification_pb2
 
@@ -89,7 +90,7 @@ class NotificationWorker:
         event = decode(msg.data, events_pb2.DisputeEvent())
         if event.kind != "agreement_reached":
             return
-        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+        with bound(dispute_id=event.dispute_id):
             record = await self._store.require(event.dispute_id)
             if record.level not in _CONFIRMABLE:
                 return
@@ -101,7 +102,7 @@ class NotificationWorker:
         event = decode(msg.data, events_pb2.DisputeEvent())
         if event.kind != "follow_up_due":
             raise RejectMessage(f"not a follow-up timer: {event.kind!r}")
-        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+        with bound(dispute_id=event.dispute_id):
             record = await self._store.require(event.dispute_id)
             if record.status not in (Status.AGREED, Status.RESOLVED) or record.satisfaction:
                 log.info("follow_up_not_needed", status=record.status.value)
@@ -113,7 +114,7 @@ class NotificationWorker:
     async def handle_deadline_near(self, msg: Msg) -> None:
         """The step's deadline is near: tell its people (not the parties) once."""
         event = decode(msg.data, events_pb2.DisputeEvent())
-        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+        with bound(dispute_id=event.dispute_id):
             record = await self._store.require(event.dispute_id)
             decision = record.decision
             if decision is None or record.status.closed or record.step != event.step:
@@ -125,58 +126,85 @@ class NotificationWorker:
             await self._deliver(record.dispute, event.event_id, event.kind, messages)
 
     async def handle_ack_due(self, msg: Msg) -> None:
-        """An assignment notification not yet acknowledged: remind, then tell the level up."""
+        """An assignment's notifications not yet acknowledged: remind their recipients,
+        then, if still unacknowledged after as long again, tell each one's level up."""
         event = decode(msg.data, events_pb2.DisputeEvent())
         key = msg.subject.removeprefix(f"{TIMER}.{timers.ACK}.")
-        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
-            original = await self._notification(key)
+        # Earlier versions scheduled one timer per notification, keyed by its id.
+        ids = list(event.notification_ids) or [key]
+        with bound(dispute_id=event.dispute_id):
+            originals = await self._notifications(ids)
             record = await self._store.require(event.dispute_id)
-            if original.acknowledged_at is not None or record.status.closed:
-                log.info("ack_not_needed", notification_id=key)
+            waiting = [n for n in originals if n.acknowledged_at is None]
+            if not waiting or record.status.closed:
+                log.info("ack_not_needed", timer=key, step=event.step)
                 return
-            _, event_id, _ = acks.parts_of(key)
+            _, event_id, _ = acks.parts_of(waiting[0].id)
             if event.step == acks.REMIND:
-                await self._remind(record.dispute, original, key, event_id)
+                await self._remind(record.dispute, waiting, key, event_id)
             else:
-                role = acks.SUPERVISOR.get(original.recipient_role, "street_leader")
-                text = acks.supervisor_message(record.dispute, original)
-                messages = [(r, text) for r in recipients_for_roles(record.dispute, (role,))]
-                await self._deliver(
-                    record.dispute, f"ack_overdue-{event_id}", "ack_overdue", messages
-                )
+                await self._tell_supervisors(record.dispute, waiting, event_id)
 
     async def _remind(
-        self, dispute: Dispute, original: Notification, key: str, event_id: str
+        self, dispute: Dispute, waiting: list[Notification], key: str, event_id: str
     ) -> None:
-        recipient = Recipient(
-            original.recipient_id,
-            original.recipient_role,
-            original.recipient_label,
-            original.channel,
-        )
-        text = acks.reminder_message(dispute, original)
-        await self._deliver(
-            dispute, f"ack_reminder-{event_id}", "ack_reminder", [(recipient, text)]
-        )
+        messages = [
+            (
+                Recipient(n.recipient_id, n.recipient_role, n.recipient_label, n.channel),
+                acks.reminder_message(dispute, n),
+            )
+            for n in waiting
+        ]
+        await self._deliver(dispute, f"ack_reminder-{event_id}", "ack_reminder", messages)
         # Wait as long again as the first time before telling the level up.
         now = datetime.now(UTC)
-        wait = now - original.created_at if now > original.created_at else acks.DEFAULT_WAIT
+        told = min(n.created_at for n in waiting)
+        wait = now - told if now > told else acks.DEFAULT_WAIT
         escalate = events_pb2.DisputeEvent(
             event_id=f"ack_due-{acks.ESCALATE}-{key}",
             dispute_id=dispute.id,
             kind="ack_due",
             step=acks.ESCALATE,
+            notification_ids=[n.id for n in waiting],
         )
         await timers.schedule(self._bus.js, timers.ACK, key, escalate, now + wait)
 
-    async def _notification(self, key: str) -> Notification:
-        try:
-            entry = await self._bus.notifications.get(key)
-        except KeyNotFoundError as exc:
-            raise RejectMessage(f"no notification {key}") from exc
-        return notification_from_proto(
-            decode(entry.value or b"{}", notification_pb2.Notification())
+    async def _tell_supervisors(
+        self, dispute: Dispute, waiting: list[Notification], event_id: str
+    ) -> None:
+        by_role: dict[str, list[Notification]] = {}
+        for n in waiting:
+            role = acks.SUPERVISOR.get(n.recipient_role, "street_leader")
+            by_role.setdefault(role, []).append(n)
+        messages: dict[str, tuple[Recipient, str]] = {}
+        for role, unconfirmed in by_role.items():
+            text = acks.supervisor_message(dispute, unconfirmed)
+            for r in recipients_for_roles(dispute, (role,)):
+                messages.setdefault(r.id, (r, text))
+        await self._deliver(
+            dispute, f"ack_overdue-{event_id}", "ack_overdue", list(messages.values())
         )
+
+    async def _notifications(self, keys: list[str]) -> list[Notification]:
+        """The stored notifications of `keys` that still exist (retention may delete one)."""
+        entries = await asyncio.gather(
+            *(self._bus.notifications.get(k) for k in keys), return_exceptions=True
+        )
+        found = []
+        for key, entry in zip(keys, entries, strict=True):
+            if isinstance(entry, KeyNotFoundError):
+                log.info("notification_gone", notification_id=key)
+                continue
+            if isinstance(entry, BaseException):
+                raise entry
+            found.append(
+                notification_from_proto(
+                    decode(entry.value or b"{}", notification_pb2.Notification())
+                )
+            )
+        if not found:
+            raise RejectMessage(f"no notification {', '.join(keys)}")
+        return found
 
     async def _deliver(
         self,
@@ -187,13 +215,20 @@ class NotificationWorker:
         *,
         respond_by: datetime | None = None,
     ) -> None:
-        with structlog.contextvars.bound_contextvars(dispute_id=dispute.id):
-            await asyncio.gather(
+        with bound(dispute_id=dispute.id):
+            sent = await asyncio.gather(
                 *(
                     self._send(dispute.id, event_id, kind, recipient, text, respond_by=respond_by)
                     for recipient, text in messages
                 )
             )
+            # One timer for the assignment, not one per recipient: when it fires, it
+            # reminds those who have not acknowledged (written after the notifications,
+            # so they exist when it fires; a redelivery schedules it again, and the
+            # stream drops the repeat by id).
+            waiting = [key for key, needs_ack in sent if needs_ack]
+            if waiting and respond_by is not None:
+                await self._schedule_ack(dispute.id, event_id, waiting, respond_by)
             told = [r for r, _ in messages]
             notified = TimelineEntry(
                 at=datetime.now(UTC),
@@ -202,6 +237,20 @@ class NotificationWorker:
                 event_id=f"notified-{event_id}",
             )
             await self._store.append_once(dispute.id, notified)
+
+    async def _schedule_ack(
+        self, dispute_id: str, event_id: str, keys: list[str], respond_by: datetime
+    ) -> None:
+        timer = f"{dispute_id}.{event_id}"
+        reminder = events_pb2.DisputeEvent(
+            event_id=f"ack_due-{acks.REMIND}-{timer}",
+            dispute_id=dispute_id,
+            kind="ack_due",
+            step=acks.REMIND,
+            respond_by=timestamp(respond_by),
+            notification_ids=keys,
+        )
+        await timers.schedule(self._bus.js, timers.ACK, timer, reminder, respond_by)
 
     async def _send(
         self,
@@ -212,7 +261,9 @@ class NotificationWorker:
         text: str,
         *,
         respond_by: datetime | None,
-    ) -> None:
+    ) -> tuple[str, bool]:
+        """Record and publish one notification; its key, and whether it awaits an
+        acknowledgement."""
         key = notification_key(dispute_id, event_id, recipient.id)
         needs_ack = respond_by is not None and recipient.role != "party"
         notification = Notification(
@@ -241,17 +292,8 @@ class NotificationWorker:
         await self._bus.js.publish(
             recipient_subject(recipient.id), data, headers={"Nats-Msg-Id": key}
         )
-        if needs_ack and respond_by is not None:
-            reminder = events_pb2.DisputeEvent(
-                event_id=f"ack_due-{acks.REMIND}-{key}",
-                dispute_id=dispute_id,
-                kind="ack_due",
-                step=acks.REMIND,
-                respond_by=timestamp(respond_by),
-            )
-            await timers.schedule(self._bus.js, timers.ACK, key, reminder, respond_by)
         if not created:
-            return
+            return key, needs_ack
         log.info(
             "notification_recorded",
             notification_id=key,
@@ -261,3 +303,4 @@ class NotificationWorker:
             channel=recipient.channel,
             attempt=1,
         )
+        return key, needs_ack

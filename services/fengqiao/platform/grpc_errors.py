@@ -29,6 +29,7 @@ from fengqiao.domain.errors import (
     Unavailable,
 )
 from fengqiao.platform.bus import BUS_UNAVAILABLE
+from fengqiao.platform.logs import bound
 
 log = structlog.get_logger()
 Req = TypeVar("Req")
@@ -129,7 +130,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 def _wrap_unary(method: str, inner: Any) -> Any:
     async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(rpc=method):
+        with bound(rpc=method):
             try:
                 response = await inner(request, context)
             except FengqiaoError as exc:
@@ -151,7 +152,7 @@ def _wrap_unary(method: str, inner: Any) -> Any:
 def _wrap_stream(method: str, inner: Any) -> Any:
     async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(rpc=method):
+        with bound(rpc=method):
             try:
                 async for item in inner(request, context):
                     yield item

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
@@ -21,6 +23,19 @@ _LEVELS = {
     "exception": logging.ERROR,
     "critical": logging.CRITICAL,
 }
+
+
+@contextmanager
+def bound(**ids: Any) -> Iterator[None]:
+    """Bind `ids` to every log line within, and restore what they were bound to before,
+    as `structlog.contextvars.bound_contextvars` does. That one copies the whole context
+    to see what it replaces (4 % of notification's CPU, where every message binds its
+    dispute); resetting the variables' tokens restores the same at a fraction of it."""
+    tokens = structlog.contextvars.bind_contextvars(**ids)
+    try:
+        yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
 
 
 def _logger_class(level: int) -> type[structlog.typing.FilteringBoundLogger]:

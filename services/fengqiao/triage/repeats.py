@@ -10,12 +10,12 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from fengqiao.domain.epoch import from_micros, micros
+from fengqiao.domain.epoch import micros
 from fengqiao.domain.model import DisputeRecord
 
 MAX_CONFLICTS = 50
@@ -38,7 +38,10 @@ def party_keys(record: DisputeRecord) -> list[str]:
 # Keys whose last written state a counter remembers, to write over it without a read.
 REMEMBERED_KEYS = 4096
 
-Seen = dict[str, datetime]
+# Dispute id → when it was received, in microseconds since 1970 (as stored): a busy
+# grid's key holds every dispute of the window, compared and rewritten on each new one.
+Seen = dict[str, int]
+_DAY_US = 86_400_000_000
 
 
 class RepeatCounter:
@@ -50,17 +53,18 @@ class RepeatCounter:
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
         self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
-        self._written: OrderedDict[str, tuple[Seen, int]] = OrderedDict()
+        # What was written last to each key: the map, its revision and its bytes.
+        self._written: OrderedDict[str, tuple[Seen, int, bytes]] = OrderedDict()
 
     async def counts(
         self, record: DisputeRecord, window_days: int, *, remember: bool
     ) -> tuple[int, int]:
         """(similar_recent, party_recent): earlier disputes within the window before this one.
         With `remember`, this dispute is counted for the ones after it (idempotently)."""
-        at = record.dispute.received_at
-        if at is None:
+        if record.dispute.received_at is None:
             return 0, 0
-        since = at - timedelta(days=window_days)
+        at = micros(record.dispute.received_at)
+        since = at - window_days * _DAY_US
         similar, *by_party = await asyncio.gather(
             *(
                 self._count(key, record.id, at, since, remember)
@@ -69,23 +73,28 @@ class RepeatCounter:
         )
         return similar, max(by_party, default=0)
 
-    async def _count(
-        self, key: str, dispute_id: str, at: datetime, since: datetime, remember: bool
-    ) -> int:
+    async def _count(self, key: str, dispute_id: str, at: int, since: int, remember: bool) -> int:
         if not remember:
             seen, _ = await self._read(key)
             return _earlier(seen, dispute_id, at, since)
         async with self._turn(key):
             known = self._written.pop(key, None)
             for _ in range(MAX_CONFLICTS):
-                seen, revision = known if known is not None else await self._read(key)
+                revision: int | None
+                last: bytes | None
+                if known is not None:
+                    seen, revision, last = known
+                else:
+                    (seen, revision), last = await self._read(key), None
                 known = None
                 earlier = _earlier(seen, dispute_id, at, since)
                 if dispute_id in seen:
                     return earlier
                 kept = {k: v for k, v in seen.items() if v >= since}
+                # Nothing left the window: what this process wrote last, one entry longer.
+                grown = _append(last, dispute_id, at) if last and len(kept) == len(seen) else None
                 kept[dispute_id] = at
-                data = _encode(kept)
+                data = grown or _encode(kept)
                 try:
                     if revision is None:
                         written = await self._kv.create(key, data)
@@ -93,7 +102,7 @@ class RepeatCounter:
                         written = await self._kv.update(key, data, last=revision)
                 except KeyWrongLastSequenceError:
                     continue  # another process wrote it: read it
-                self._remember(key, kept, written)
+                self._remember(key, kept, written, data)
                 return earlier
         raise RuntimeError(f"{key}: {MAX_CONFLICTS} write conflicts in a row")
 
@@ -111,8 +120,8 @@ class RepeatCounter:
             else:
                 self._turns[key] = (lock, users - 1)
 
-    def _remember(self, key: str, seen: Seen, revision: int) -> None:
-        self._written[key] = (seen, revision)
+    def _remember(self, key: str, seen: Seen, revision: int, data: bytes) -> None:
+        self._written[key] = (seen, revision, data)
         if len(self._written) > REMEMBERED_KEYS:
             self._written.popitem(last=False)
 
@@ -142,19 +151,26 @@ class RepeatCounter:
         return _decode(entry.value or b"{}"), entry.revision
 
 
-def _earlier(seen: Seen, dispute_id: str, at: datetime, since: datetime) -> int:
+def _earlier(seen: Seen, dispute_id: str, at: int, since: int) -> int:
     return sum(1 for other, when in seen.items() if other != dispute_id and since <= when < at)
 
 
 def _encode(seen: Seen) -> bytes:
     """`{dispute id: received at, in microseconds since the epoch}` as JSON: a busy grid's
     key holds every dispute of the window, rewritten on each new one, so it is kept lean."""
-    return json.dumps({k: micros(v) for k, v in seen.items()}).encode()
+    return json.dumps(seen).encode()
+
+
+def _append(data: bytes, dispute_id: str, at: int) -> bytes:
+    """`_encode` of the map `data` was made of, with `dispute_id: at` added last (not
+    yet in it): the same bytes, without encoding every entry again."""
+    entry = b"%s: %d}" % (json.dumps(dispute_id).encode(), at)
+    return b"{" + entry if data == b"{}" else data[:-1] + b", " + entry
 
 
 def _decode(data: bytes) -> Seen:
     """Reads what `_encode` writes, and the ISO times earlier versions wrote."""
     return {
-        k: from_micros(v) if isinstance(v, int) else datetime.fromisoformat(v)
+        k: v if isinstance(v, int) else micros(datetime.fromisoformat(v))
         for k, v in json.loads(data).items()
     }

@@ -19,6 +19,7 @@ from fengqiao.platform import timers
 from fengqiao.platform.bus import Bus, publish_event
 from fengqiao.platform.codec import decode
 from fengqiao.platform.consume import RejectMessage
+from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore, Stored
 from fengqiao.policy.deadlines import due
 from fengqiao.triage.repeats import RepeatCounter
@@ -43,7 +44,7 @@ class TriageWorker:
 
     async def handle_submitted(self, msg: Msg) -> None:
         event = _decode(msg, {"submitted"})
-        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+        with bound(dispute_id=event.dispute_id):
             found = await self._store.read(event.dispute_id)
             record = found.record
             if record.status is Status.RECEIVED:
@@ -93,7 +94,7 @@ class TriageWorker:
 
     async def handle_event(self, msg: Msg) -> None:
         event = _decode(msg, None)
-        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+        with bound(dispute_id=event.dispute_id):
             if event.kind in ESCALATING:
                 await self._escalate(event.dispute_id, event.kind, event.step, event.event_id)
             elif event.kind == "accepted":
@@ -102,8 +103,10 @@ class TriageWorker:
                 await self._closed(event)
 
     async def _closed(self, event: events_pb2.DisputeEvent) -> None:
-        for timer in (timers.DEADLINE, timers.RESPONSE, timers.NEAR):
-            await timers.cancel(self._bus.js, timer, f"{event.dispute_id}.*")
+        # Acknowledgement timers too (notification's): nobody is reminded of a closed
+        # dispute, and its timer would find that out only when it fired.
+        for timer in (timers.DEADLINE, timers.RESPONSE, timers.NEAR, timers.ACK):
+            await timers.cancel(self._bus.js, timer, f"{event.dispute_id}.>")
         if event.kind == "withdrawn":
             return
         record = await self._store.require(event.dispute_id)
@@ -115,7 +118,7 @@ class TriageWorker:
 
     async def handle_timer(self, msg: Msg) -> None:
         event = _decode(msg, {"deadline_expired", "response_expired"})
-        with structlog.contextvars.bound_contextvars(dispute_id=event.dispute_id):
+        with bound(dispute_id=event.dispute_id):
             record = await self._store.require(event.dispute_id)
             if event.kind == "response_expired" and record.status is not Status.ROUTED:
                 log.info("timer_ignored", timer=event.kind, step=event.step, reason="accepted")

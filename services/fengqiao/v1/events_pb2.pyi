@@ -3,10 +3,12 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from fengqiao.v1 import dispute_pb2 as _dispute_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -38,12 +40,13 @@ class DisputeEvent(_message.Message):
     STEP_FIELD_NUMBER: _builtins.int
     FROM_ROUTE_FIELD_NUMBER: _builtins.int
     RESPOND_BY_FIELD_NUMBER: _builtins.int
+    NOTIFICATION_IDS_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """Unique per fact; also the Nats-Msg-Id, so a republish is dropped by the server."""
     dispute_id: _builtins.str
     kind: _builtins.str
     """submitted, routed, escalated, a CaseEvent kind, deadline_expired, response_expired,
-    follow_up_due.
+    follow_up_due, deadline_near, ack_due.
     """
     step: _builtins.int
     """The dispute's step the fact belongs to (timers of an older step are stale)."""
@@ -69,6 +72,12 @@ class DisputeEvent(_message.Message):
         time); notifications not acknowledged by then are reminded.
         """
 
+    @_builtins.property
+    def notification_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """ack_due: the notifications of one assignment whose acknowledgement the timer waits
+        for (empty on timers of earlier versions, one per notification and keyed by its id).
+        """
+
     def __init__(
         self,
         *,
@@ -82,10 +91,11 @@ class DisputeEvent(_message.Message):
         step: _builtins.int = ...,
         from_route: _dispute_pb2.Route.ValueType = ...,
         respond_by: _timestamp_pb2.Timestamp | None = ...,
+        notification_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute", "event", b"event", "respond_by", b"respond_by"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute", "dispute_id", b"dispute_id", "event", b"event", "event_id", b"event_id", "from_route", b"from_route", "kind", b"kind", "respond_by", b"respond_by", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute", "dispute_id", b"dispute_id", "event", b"event", "event_id", b"event_id", "from_route", b"from_route", "kind", b"kind", "notification_ids", b"notification_ids", "respond_by", b"respond_by", "step", b"step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
