@@ -40,6 +40,7 @@ from fengqiao.report import Period
 from fengqiao.samples import read_submission, sample_files
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
 from tests.bench.load import Milestones, Submitter, Watch, closed_loop
+from tests.bench.procs import free_port
 from tests.conftest import ROOT
 from tests.postgres import running_postgres
 from tests.readmodel.records import STREETS, make_record
@@ -97,8 +98,11 @@ def env_for(nats_url: str, data_dir: Path, database_url: str) -> dict[str, str]:
         "FENGQIAO_NATS_URL": nats_url,
         "FENGQIAO_DATA_DIR": str(data_dir),
         "FENGQIAO_DATABASE_URL": database_url,
-        "FENGQIAO_INTAKE_ADDR": "127.0.0.1:50151",
-        "FENGQIAO_NOTIFICATION_ADDR": "127.0.0.1:50153",
+        # Free ports: gRPC binds with SO_REUSEPORT, so a service left over from a killed
+        # run would silently share a fixed port and answer half the calls.
+        "FENGQIAO_INTAKE_ADDR": f"127.0.0.1:{free_port()}",
+        "FENGQIAO_TRIAGE_ADDR": f"127.0.0.1:{free_port()}",
+        "FENGQIAO_NOTIFICATION_ADDR": f"127.0.0.1:{free_port()}",
         "FENGQIAO_LOG_LEVEL": "warning",
         "FENGQIAO_LOG_FORMAT": "json",
     }
