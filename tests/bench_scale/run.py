@@ -52,6 +52,7 @@ WARM_UP = 200
 CALLERS = 32
 TOLD_SECONDS = 120.0
 ROUNDS = 2
+STOP_SECONDS = 20.0
 IN_FLIGHT = 2000
 CALLS = 200
 START = datetime(2017, 1, 1, tzinfo=UTC)
@@ -126,6 +127,18 @@ async def fengqiao(env: dict[str, str], *argv: str) -> asyncio.subprocess.Proces
         )  # fmt: skip
 
 
+async def stop(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped within STOP_SECONDS (said on stdout:
+    a service that ignores SIGTERM is a defect, but must not hang the run)."""
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), STOP_SECONDS)
+    except TimeoutError:
+        print(f"pid {process.pid} did not stop within {STOP_SECONDS:g} s of SIGTERM: killed")
+        process.kill()
+        await process.wait()
+
+
 def dispute_rows(env: dict[str, str]) -> int:
     url = database_url(env["FENGQIAO_DATABASE_URL"], Path(env["FENGQIAO_DATA_DIR"]))
     engine = create(url)
@@ -188,8 +201,7 @@ async def submit_rates(env: dict[str, str]) -> tuple[float, float]:
     finally:
         await watch.close()
         for process in procs:
-            process.terminate()
-            await process.wait()
+            await stop(process)
 
 
 async def measure(
@@ -263,8 +275,7 @@ async def measure(
             out["intake RSS"] = f"{rss_mb(intake.pid):.0f} MB"
     finally:
         for process in (intake, notification):
-            process.terminate()
-            await process.wait()
+            await stop(process)
     # The submit path, with the store loaded and with an empty one beside it (its own
     # nats-server and database), in turns; the best of ROUNDS each, as the machine's
     # other work comes and goes.
