@@ -25,6 +25,7 @@ class IntakeService:
     _server: GrpcServer
     _reads: ReadModel
     _sweeping: asyncio.Task[None]
+    _stop_sweeping: asyncio.Event
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> IntakeService:
@@ -41,10 +42,12 @@ class IntakeService:
             await reads.stop()
             raise
         sweeper = Sweeper(bus, reads, settings.sweep_seconds)
-        sweeping = asyncio.create_task(sweeper.run(), name="sweep-stranded")
-        return cls("intake", server.port, server, reads, sweeping)
+        stop = asyncio.Event()
+        sweeping = asyncio.create_task(sweeper.run(stop), name="sweep-stranded")
+        return cls("intake", server.port, server, reads, sweeping, stop)
 
     async def stop(self) -> None:
+        self._stop_sweeping.set()
         self._sweeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._sweeping

@@ -36,6 +36,7 @@ though the step's deadline still escalates. See README, Known limits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -67,14 +68,17 @@ class Sweeper:
         # Every dispute up to here (received time, id) has been looked at.
         self._done: tuple[int, str] | None = None
 
-    async def run(self) -> None:
-        """Sweep now and every `interval` seconds, until cancelled."""
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sweep now and every `interval` seconds, until `stop` is set. (Not only until
+        cancelled: a cancellation that met a read's own timeout in the same moment was
+        once lost, and the sweeper slept out its interval with the service stopping.)"""
+        while not stop.is_set():
             try:
                 await self.sweep()
             except _RETRIED as exc:  # the next sweep tries again
                 log.warning("sweep_failed", error=repr(exc))
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._interval)
 
     async def sweep(self) -> int:
         """Look at the disputes received `interval` seconds ago or earlier and not looked
