@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -21,6 +22,9 @@ from fengqiao.platform.settings import Settings
 from fengqiao.triage.service import TriageService
 
 log = structlog.get_logger()
+
+# A graceful stop longer than this is stuck: below Kubernetes' default grace (30 s).
+STOP_SECONDS = 20.0
 
 Starter = Callable[[Bus, Settings], Awaitable[Running]]
 SERVICES: dict[str, Starter] = {
@@ -76,6 +80,24 @@ async def running(settings: Settings, names: Sequence[str]) -> AsyncIterator[Sta
             scrape.stop()
 
 
+def stop_within(seconds: float, exit: Callable[[int], object] = os._exit) -> asyncio.TimerHandle:
+    """Bound a graceful stop: if the process is still stopping after `seconds`, log what
+    it is waiting for (`stop_overran`, each task and where it waits) and exit 1, as an
+    orchestrator's SIGKILL would, but saying why. Nothing accepted is lost by it: what
+    was in hand is redelivered. Cancel the handle once stopped."""
+
+    def overran() -> None:
+        waiting = []
+        for task in asyncio.all_tasks():
+            frames = task.get_stack(limit=1)
+            where = f"{frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else "?"
+            waiting.append(f"{task.get_name()} at {where}")
+        log.error("stop_overran", seconds=seconds, waiting=sorted(waiting))
+        exit(1)
+
+    return asyncio.get_running_loop().call_later(seconds, overran)
+
+
 async def serve_until_signalled(settings: Settings, names: Sequence[str]) -> None:
     """Run until SIGINT or SIGTERM, then stop gracefully; on SIGHUP every service that can
     takes its files again. A stop signal while the services are still starting (waiting
@@ -107,12 +129,17 @@ async def serve_until_signalled(settings: Settings, names: Sequence[str]) -> Non
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_stop)
     loop.add_signal_handler(signal.SIGHUP, on_reload)
+    watchdog: asyncio.TimerHandle | None = None
     try:
         async with running(settings, names) as stack:
             started.append(stack)
             await stop.wait()
             log.info("shutdown_requested")
+            watchdog = stop_within(STOP_SECONDS)
     except asyncio.CancelledError:
         if started or not stop.is_set():
             raise
         log.info("start_abandoned")
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
