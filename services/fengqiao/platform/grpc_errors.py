@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -127,46 +128,43 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         return handler
 
 
+@asynccontextmanager
+async def _boundary(
+    method: str, context: grpc.aio.ServicerContext[Any, Any]
+) -> AsyncIterator[None]:
+    """One RPC's error boundary: a domain error or NATS away becomes its status, anything
+    else is logged as `rpc_crashed`; every outcome is timed and logged."""
+    started = time.perf_counter()
+    with bound(rpc=method):
+        try:
+            yield
+        except FengqiaoError as exc:
+            _finished(started, "error", exc)
+            await _abort(context, exc)
+        except BUS_UNAVAILABLE as exc:
+            unavailable = bus_unavailable(exc)
+            _finished(started, "error", unavailable)
+            await _abort(context, unavailable)
+        except Exception:
+            log.exception("rpc_crashed")
+            raise
+        _finished(started, "ok")
+
+
 def _wrap_unary(method: str, inner: Any) -> Any:
     async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        started = time.perf_counter()
-        with bound(rpc=method):
-            try:
-                response = await inner(request, context)
-            except FengqiaoError as exc:
-                _finished(started, "error", exc)
-                await _abort(context, exc)
-            except BUS_UNAVAILABLE as exc:
-                unavailable = bus_unavailable(exc)
-                _finished(started, "error", unavailable)
-                await _abort(context, unavailable)
-            except Exception:
-                log.exception("rpc_crashed")
-                raise
-            _finished(started, "ok")
-            return response
+        async with _boundary(method, context):
+            response = await inner(request, context)
+        return response
 
     return call
 
 
 def _wrap_stream(method: str, inner: Any) -> Any:
     async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        started = time.perf_counter()
-        with bound(rpc=method):
-            try:
-                async for item in inner(request, context):
-                    yield item
-            except FengqiaoError as exc:
-                _finished(started, "error", exc)
-                await _abort(context, exc)
-            except BUS_UNAVAILABLE as exc:
-                unavailable = bus_unavailable(exc)
-                _finished(started, "error", unavailable)
-                await _abort(context, unavailable)
-            except Exception:
-                log.exception("rpc_crashed")
-                raise
-            _finished(started, "ok")
+        async with _boundary(method, context):
+            async for item in inner(request, context):
+                yield item
 
     return call
 
