@@ -3,6 +3,7 @@ version changes, and answers reads only once it holds the caller's writes."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,5 +141,27 @@ async def test_a_read_cuts_short_the_wait_for_more_changes(
             await bus.disputes.put(r.id, stored(r))  # each a short batch, then a wait
             page, _ = await reads.disputes(DisputeFilter(), 10, "", _now())
             assert len(page) == n
+    finally:
+        await reads.stop()
+
+
+async def test_a_follower_stops_even_when_its_cancellation_is_lost(
+    bus: Bus, nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    """Python 3.11's `wait_for` (inside nats-py's fetch) can drop a cancellation that meets
+    an arriving message; the follower then fetched on forever and its service never
+    stopped. The stop event alone ends its loop: here the task is never cancelled."""
+    settings = settings_for(nats_server.url, data_dir=tmp_path)
+    for r in records(10, 5):
+        await bus.disputes.put(r.id, stored(r))
+    reads = await ReadModel.start(bus, settings, [DISPUTES])
+    try:
+        await reads.disputes(DisputeFilter(), 10, "", _now())
+        follower = reads._followers[DISPUTES.bucket]
+        task = follower._task
+        assert task is not None and not task.done()
+        follower._stopping.set()
+        await asyncio.wait_for(asyncio.shield(task), 5)
+        assert not task.cancelled()  # it returned on its own
     finally:
         await reads.stop()
