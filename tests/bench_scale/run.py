@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -40,7 +41,7 @@ from fengqiao.report import Period
 from fengqiao.samples import read_submission, sample_files
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
 from tests.bench.load import Milestones, Submitter, Watch, closed_loop
-from tests.bench.procs import free_port
+from tests.bench.procs import cpu_seconds, free_port
 from tests.conftest import ROOT
 from tests.postgres import running_postgres
 from tests.readmodel.records import STREETS, make_record
@@ -177,11 +178,23 @@ async def until_serving(stub: intake_pb2_grpc.IntakeServiceAsyncStub) -> None:
             await asyncio.sleep(0.05)
 
 
-async def submit_rates(env: dict[str, str]) -> tuple[float, float]:
-    """Disputes a second answered, and routed with every recipient told, for SUBMITS
-    submissions from CALLERS callers (closed loop, after a warm-up) through intake, triage
-    and notification started afresh on `env`'s bus and database."""
-    procs = [await fengqiao(env, role) for role in ("intake", "triage", "notification")]
+@dataclass(frozen=True)
+class SubmitRound:
+    """One closed loop of the submit path: disputes a second answered, and routed with
+    every recipient told; and CPU milliseconds a dispute of each process (nats-server
+    included) while the loop ran, which the machine's other work does not change."""
+
+    answered: float
+    told: float
+    cpu_ms: dict[str, float]
+
+
+async def submit_round(env: dict[str, str], nats_pid: int) -> SubmitRound:
+    """SUBMITS submissions from CALLERS callers (closed loop, after a warm-up) through
+    intake, triage and notification started afresh on `env`'s bus and database."""
+    roles = ("intake", "triage", "notification")
+    procs = {role: await fengqiao(env, role) for role in roles}
+    pids = {role: p.pid for role, p in procs.items()} | {"nats-server": nats_pid}
     watch = await Watch.start(env["FENGQIAO_NATS_URL"])
     try:
         async with grpc.aio.insecure_channel(env["FENGQIAO_INTAKE_ADDR"]) as channel:
@@ -192,22 +205,47 @@ async def submit_rates(env: dict[str, str]) -> tuple[float, float]:
             requests = [read_submission(p) for p in sample_files(ROOT / "rules" / "samples")]
             prefix = f"scale-{time.time_ns()}"
             await closed_loop(Submitter(stub, requests, f"{prefix}-warm"), WARM_UP, CALLERS)
+            before = {role: cpu_seconds(pid) for role, pid in pids.items()}
             done = await closed_loop(Submitter(stub, requests, prefix), SUBMITS, CALLERS)
             told = await watch.wait_told(done.ids.values(), time.perf_counter() + TOLD_SECONDS)
+            cpu = {r: (cpu_seconds(pid) - before[r]) * 1000 / SUBMITS for r, pid in pids.items()}
             reached = Milestones.of(done, SUBMITS, watch)
         if reached.accepted_s is None or reached.told_s is None or not told:
             raise RuntimeError(f"submissions failed or were not told in time: {done.errors}")
-        return SUBMITS / reached.accepted_s, SUBMITS / reached.told_s
+        return SubmitRound(SUBMITS / reached.accepted_s, SUBMITS / reached.told_s, cpu)
     finally:
         await watch.close()
-        for process in procs:
+        for process in procs.values():
             await stop(process)
 
 
+def compare_submits(loaded: list[SubmitRound], empty: list[SubmitRound]) -> dict[str, str]:
+    """The best rate of each store, and the median CPU a dispute of each process."""
+    out = {}
+    for label, rate in (("answered", "answered"), ("routed and every recipient told", "told")):
+        best_loaded = max(getattr(r, rate) for r in loaded)
+        best_empty = max(getattr(r, rate) for r in empty)
+        out[f"submit, {label}: loaded / empty store"] = (
+            f"{best_loaded:,.0f} / {best_empty:,.0f} per s "
+            f"({(best_loaded / best_empty - 1) * 100:+.0f} %)"
+        )
+    for role in loaded[0].cpu_ms:
+        a = statistics.median(r.cpu_ms[role] for r in loaded)
+        b = statistics.median(r.cpu_ms[role] for r in empty)
+        out[f"submit, CPU ms a dispute, {role}: loaded / empty"] = f"{a:.2f} / {b:.2f}"
+    a = statistics.median(sum(r.cpu_ms.values()) for r in loaded)
+    b = statistics.median(sum(r.cpu_ms.values()) for r in empty)
+    out["submit, CPU ms a dispute, all: loaded / empty"] = (
+        f"{a:.2f} / {b:.2f} ({(a / b - 1) * 100:+.0f} %)"
+    )
+    return out
+
+
 async def measure(
-    name: str, env: dict[str, str], count: int, empty_url: str = ""
+    name: str, env: dict[str, str], nats_pid: int, count: int, empty_url: str = ""
 ) -> dict[str, str]:
-    """`empty_url`: a database of the same kind, empty, for the submit path's baseline."""
+    """`nats_pid`: the loaded store's nats-server; `empty_url`: a database of the same
+    kind, empty, for the submit path's baseline."""
     out: dict[str, str] = {}
     started = time.perf_counter()
     rebuild = await fengqiao(env, "readmodel", "rebuild")
@@ -277,25 +315,23 @@ async def measure(
         for process in (intake, notification):
             await stop(process)
     # The submit path, with the store loaded and with an empty one beside it (its own
-    # nats-server and database), in turns; the best of ROUNDS each, as the machine's
-    # other work comes and goes.
+    # nats-server and database), in turns A B B A so neither always runs first; the best
+    # rate of each, as the machine's other work comes and goes, and the CPU each used.
     empty_root = Path(env["FENGQIAO_DATA_DIR"]).parent / f"empty-{name}"
     empty_nats = await EmbeddedNats.start(empty_root / "nats")
-    rates: dict[str, list[tuple[float, float]]] = {"loaded": [], "empty": []}
+    rounds: dict[str, list[SubmitRound]] = {"loaded": [], "empty": []}
     try:
         empty_env = env_for(empty_nats.url, empty_root / "data", empty_url)
-        for _ in range(ROUNDS):
-            rates["loaded"].append(await submit_rates(env))
-            rates["empty"].append(await submit_rates(empty_env))
+        stores = {
+            "loaded": (env, nats_pid),
+            "empty": (empty_env, empty_nats.process.pid),
+        }
+        for turn in range(ROUNDS):
+            for store in ("loaded", "empty") if turn % 2 == 0 else ("empty", "loaded"):
+                rounds[store].append(await submit_round(*stores[store]))
     finally:
         await empty_nats.stop()
-    loaded = tuple(max(r[i] for r in rates["loaded"]) for i in (0, 1))
-    empty = tuple(max(r[i] for r in rates["empty"]) for i in (0, 1))
-    for label, index in (("answered", 0), ("routed and every recipient told", 1)):
-        change = (loaded[index] / empty[index] - 1) * 100
-        out[f"submit, {label}: loaded / empty store"] = (
-            f"{loaded[index]:,.0f} / {empty[index]:,.0f} per s ({change:+.0f} %)"
-        )
+    out |= compare_submits(rounds["loaded"], rounds["empty"])
     print(f"\n== {name}, {count:,} disputes ==")
     for key, value in out.items():
         print(f"{key:60} {value}")
@@ -311,13 +347,21 @@ async def main(count: int, notifications: int) -> None:
             await load(bus, count, notifications)
         finally:
             await bus.close()
-        results = {"SQLite": await measure("SQLite", env_for(nats.url, root / "sqlite", ""), count)}
+        results = {
+            "SQLite": await measure(
+                "SQLite", env_for(nats.url, root / "sqlite", ""), nats.process.pid, count
+            )
+        }
         with running_postgres() as pg:
             url = pg.new_database()
             # The SQLite run's submissions are stored too.
             stored = count + ROUNDS * (WARM_UP + SUBMITS)
             results["PostgreSQL"] = await measure(
-                "PostgreSQL", env_for(nats.url, root / "pg", url), stored, pg.new_database()
+                "PostgreSQL",
+                env_for(nats.url, root / "pg", url),
+                nats.process.pid,
+                stored,
+                pg.new_database(),
             )
         print(f"\n{'':60} {'SQLite':36} PostgreSQL")
         for key in results["SQLite"]:
