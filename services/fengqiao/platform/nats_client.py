@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import structlog
-from nats.aio.client import Client
 
+from fengqiao.platform.nats_lean import Client
 from fengqiao.platform.setting_files import missing_files
 
 log = structlog.get_logger()
