@@ -23,9 +23,8 @@ from typing import Final
 
 import nats.errors
 import structlog
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from fengqiao.convert import notification_from_proto, notification_to_proto
+from fengqiao.convert import notification_to_proto
 from fengqiao.domain.anonymise import (
     Scrubber,
     anonymise_notification,
@@ -34,7 +33,7 @@ from fengqiao.domain.anonymise import (
     is_anonymised,
     is_due,
 )
-from fengqiao.domain.model import DisputeRecord
+from fengqiao.domain.model import DisputeRecord, Notification
 from fengqiao.platform.bus import (
     DLQ,
     DLQ_STREAM,
@@ -44,17 +43,16 @@ from fengqiao.platform.bus import (
     Bus,
     kv_values,
 )
-from fengqiao.platform.codec import Unreadable, decode, encode
-from fengqiao.platform.store import DisputeStore, record_from_bytes
+from fengqiao.platform.cas import Outcome, compare_and_set
+from fengqiao.platform.codec import Unreadable, encode
+from fengqiao.platform.store import DisputeStore, notification_from_bytes, record_from_bytes
 from fengqiao.triage.repeats import RepeatCounter
-from fengqiao.v1 import notification_pb2
 
 log = structlog.get_logger()
 
 # Below this, a follow-up visit (回访) or a late appeal could still need the parties.
 MIN_RETENTION_DAYS: Final = 30
 DEFAULT_RETENTION_DAYS: Final = 365
-_MAX_CONFLICTS: Final = 50
 # How long after anonymising a record a later run still checks its old revisions are gone.
 FINISH_WITHIN: Final = timedelta(days=30)
 
@@ -134,25 +132,14 @@ async def _anonymise(
 
 
 async def _anonymise_notifications(bus: Bus, dispute_id: str, scrub: Scrubber) -> None:
-    kv = bus.notifications
+    def decide(current: Notification | None) -> Outcome[None]:
+        if current is None or (clean := anonymise_notification(current, scrub)) == current:
+            return Outcome(None)
+        return Outcome(None, encode(notification_to_proto(clean)))
+
     for value in await kv_values(bus.js, KV_NOTIFICATIONS, f"{dispute_id}.>"):
-        key = notification_from_proto(decode(value, notification_pb2.Notification())).id
-        for _ in range(_MAX_CONFLICTS):
-            try:
-                entry = await kv.get(key)
-            except KeyNotFoundError:
-                break
-            if entry.value is None or entry.revision is None:
-                break
-            current = notification_from_proto(decode(entry.value, notification_pb2.Notification()))
-            clean = anonymise_notification(current, scrub)
-            if clean == current:
-                break
-            try:
-                await kv.update(key, encode(notification_to_proto(clean)), last=entry.revision)
-            except KeyWrongLastSequenceError:
-                continue
-            break
+        key = notification_from_bytes(value).id
+        await compare_and_set(bus.notifications, key, notification_from_bytes, decide)
 
 
 async def _purge_old_revisions(bus: Bus, dispute_id: str) -> None:

@@ -7,7 +7,6 @@ of them makes it (`claims.py`)."""
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from fengqiao.notification.claims import Claims, Verdict, needs_claim
 from fengqiao.notification.directory import Channel, Directory
 from fengqiao.notification.phones import PartyPhones
 from fengqiao.notification.recipients import party_index
+from fengqiao.platform.backoff import backoff
 from fengqiao.platform.bus import Bus, dead_letter_subject
 from fengqiao.platform.codec import decode
 from fengqiao.platform.consume import Retry
@@ -39,8 +39,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Exponential from `base_seconds`, with up to ±25 % jitter, capped."""
-        raw: float = min(self.base_seconds * 2.0 ** (attempt - 1), self.max_seconds)
-        return raw * random.uniform(0.75, 1.25)  # jitter spreads retries; not security
+        return backoff(attempt, self.base_seconds, self.max_seconds, jitter=0.25)
 
 
 class DeliveryWorker:

@@ -10,9 +10,8 @@ from typing import Any
 import grpc
 import structlog
 from nats.js.api import ConsumerConfig, DeliverPolicy
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from fengqiao.convert import notification_from_proto, notification_to_proto
+from fengqiao.convert import notification_to_proto
 from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from fengqiao.domain.ids import check_dispute_id
 from fengqiao.domain.model import Notification, TimelineEntry
@@ -22,8 +21,9 @@ from fengqiao.platform.bus import (
     Bus,
     recipient_subject,
 )
+from fengqiao.platform.cas import Outcome, compare_and_set
 from fengqiao.platform.codec import decode, encode
-from fengqiao.platform.store import MAX_CONFLICTS, DisputeStore
+from fengqiao.platform.store import DisputeStore, notification_from_bytes
 from fengqiao.readmodel import ReadModel
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
 
@@ -118,26 +118,19 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         return notification_to_proto(acknowledged)
 
     async def _acknowledge(self, key: str, who: str) -> Notification:
-        for _ in range(MAX_CONFLICTS):
-            try:
-                entry = await self._bus.notifications.get(key)
-            except KeyNotFoundError as exc:
-                raise NotFound(f"没有编号为 {key} 的通知（no notification {key}）") from exc
-            current = notification_from_proto(
-                decode(entry.value or b"{}", notification_pb2.Notification())
-            )
+        def decide(current: Notification | None) -> Outcome[Notification]:
+            if current is None:
+                raise NotFound(f"没有编号为 {key} 的通知（no notification {key}）")
             if current.acknowledged_at is not None:
-                return current
+                return Outcome(current)
             if not current.needs_ack:
                 raise FailedPrecondition(
                     "此通知无需确认（this notification needs no acknowledgement）"
                 )
             done = replace(current, acknowledged_at=datetime.now(UTC), acknowledged_by=who)
-            try:
-                await self._bus.notifications.update(
-                    key, encode(notification_to_proto(done)), last=entry.revision
-                )
-            except KeyWrongLastSequenceError:
-                continue
-            return done
-        raise RuntimeError(f"notification {key}: {MAX_CONFLICTS} write conflicts in a row")
+            return Outcome(done, encode(notification_to_proto(done)))
+
+        written = await compare_and_set(
+            self._bus.notifications, key, notification_from_bytes, decide
+        )
+        return written.result

@@ -26,6 +26,7 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
+from fengqiao.platform.backoff import backoff
 from fengqiao.platform.codec import encode
 from fengqiao.platform.nats_client import PLAIN, NatsConnectError, NatsOptions, open_connection
 from fengqiao.v1.events_pb2 import DisputeEvent
@@ -265,7 +266,7 @@ async def publish_event(js: JetStreamContext, event: DisputeEvent) -> None:
 
 def redelivery_delay(num_delivered: int) -> float:
     """Seconds before a failed message is tried again: 1, 2, 4 … capped at 60."""
-    return float(min(2 ** max(num_delivered - 1, 0), 60))
+    return backoff(num_delivered, 1.0, 60.0)
 
 
 async def kv_values(js: JetStreamContext, bucket: str, pattern: str = ">") -> list[bytes]:

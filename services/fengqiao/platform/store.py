@@ -7,19 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import structlog
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyWrongLastSequenceError
 
-from fengqiao.convert import entry_to_proto, record_from_proto, record_to_proto
+from fengqiao.convert import (
+    entry_to_proto,
+    notification_from_proto,
+    record_from_proto,
+    record_to_proto,
+)
 from fengqiao.domain.errors import NotFound
-from fengqiao.domain.model import DisputeRecord, TimelineEntry
+from fengqiao.domain.model import DisputeRecord, Notification, TimelineEntry
 from fengqiao.platform.bus import Bus
+from fengqiao.platform.cas import Outcome, compare_and_set, read_entry
 from fengqiao.platform.codec import decode, encode
-from fengqiao.v1 import dispute_pb2
+from fengqiao.v1 import dispute_pb2, notification_pb2
 
-log = structlog.get_logger()
-
-MAX_CONFLICTS = 50
 V = TypeVar("V")
 R = TypeVar("R")
 
@@ -30,6 +32,11 @@ Change = Callable[[DisputeRecord], DisputeRecord | None]
 def record_from_bytes(data: bytes) -> DisputeRecord:
     """A record as stored in the `disputes` bucket."""
     return record_from_proto(decode(data, dispute_pb2.DisputeRecord()))
+
+
+def notification_from_bytes(data: bytes) -> Notification:
+    """A notification as stored in the `notifications` bucket."""
+    return notification_from_proto(decode(data, notification_pb2.Notification()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,39 +115,24 @@ class DisputeStore:
         attempt: Callable[[V], tuple[bytes | None, R]],
         first: tuple[V, int] | None = None,
     ) -> R:
-        """The one compare-and-set loop: `attempt` turns the latest value (`read` from the
-        stored bytes, or `first`) into the bytes to write, or None to write nothing, and
-        the result to return; a write that lost to another is tried again on the newer."""
-        for _ in range(MAX_CONFLICTS):
-            if first is None:
-                found = await self._get_bytes(dispute_id)
-                if found is None:
-                    raise NotFound(f"no dispute with id {dispute_id}")
-                first = (read(found[0]), found[1])
-            (current, revision), first = first, None
+        """`attempt` turns the latest value (`read` from the stored bytes, or `first`) into
+        the bytes to write, or None to write nothing, and the result to return."""
+
+        def decide(current: V | None) -> Outcome[R]:
+            if current is None:
+                raise NotFound(f"no dispute with id {dispute_id}")
             data, result = attempt(current)
-            if data is None:
-                return result
-            try:
-                await self._kv.update(dispute_id, data, last=revision)
-            except KeyWrongLastSequenceError:
-                log.debug("dispute_update_conflicted", dispute_id=dispute_id, revision=revision)
-                continue
-            return result
-        raise RuntimeError(f"dispute {dispute_id}: {MAX_CONFLICTS} write conflicts in a row")
+            return Outcome(result, data)
+
+        written = await compare_and_set(self._kv, dispute_id, read, decide, first)
+        return written.result
 
     async def _get(self, dispute_id: str) -> Stored | None:
         found = await self._get_bytes(dispute_id)
         return Stored(record_from_bytes(found[0]), found[1]) if found else None
 
     async def _get_bytes(self, dispute_id: str) -> tuple[bytes, int] | None:
-        try:
-            entry = await self._kv.get(dispute_id)
-        except KeyNotFoundError:
-            return None
-        if entry.value is None or entry.revision is None:
-            return None
-        return entry.value, entry.revision
+        return await read_entry(self._kv, dispute_id)
 
 
 def _message(data: bytes) -> dispute_pb2.DisputeRecord:

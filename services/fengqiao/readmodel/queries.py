@@ -11,8 +11,8 @@ from sqlalchemy import ColumnElement, Engine, and_, func, literal, select, tuple
 from fengqiao.domain.model import Colour, DisputeRecord, Notification, Route, Status
 from fengqiao.domain.paging import check_page_size, decode_token, encode_token, invalid_token
 from fengqiao.domain.stats import Stats
-from fengqiao.platform.store import record_from_bytes
-from fengqiao.readmodel.rows import micros, read_notification
+from fengqiao.platform.store import notification_from_bytes, record_from_bytes
+from fengqiao.readmodel.rows import micros
 from fengqiao.readmodel.schema import COUNTED, disputes, notifications
 
 
@@ -132,7 +132,7 @@ def notification_page(
         rows = connection.execute(query).all()
     page = rows[:size]
     token = encode_token((str(page[-1][0]), page[-1][1])) if len(rows) > size else ""
-    return [read_notification(r[2]) for r in page], token
+    return [notification_from_bytes(r[2]) for r in page], token
 
 
 def _int_token(text: str) -> int:

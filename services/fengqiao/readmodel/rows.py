@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fengqiao.convert import facts_from_proto, from_timestamp, notification_from_proto
+from fengqiao.convert import facts_from_proto, from_timestamp
 from fengqiao.domain import epoch
 from fengqiao.domain.anonymise import ANONYMISED
-from fengqiao.domain.model import Notification
 from fengqiao.domain.stats import figures_of
 from fengqiao.platform.codec import decode
 from fengqiao.readmodel.schema import COUNTED
@@ -69,7 +68,3 @@ def notification_row(key: str, seq: int, data: bytes) -> Row:
         "created_us": micros(from_timestamp(m, "created_at")) or 0,
         "data": data,
     }
-
-
-def read_notification(data: bytes) -> Notification:
-    return notification_from_proto(decode(data, notification_pb2.Notification()))

@@ -10,15 +10,14 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from fengqiao.domain.epoch import micros
 from fengqiao.domain.model import DisputeRecord
-
-MAX_CONFLICTS = 50
+from fengqiao.platform.cas import DELETE, Outcome, compare_and_set, read_entry
 
 
 def _digest(text: str) -> str:
@@ -41,6 +40,9 @@ REMEMBERED_KEYS = 4096
 # Dispute id → when it was received, in microseconds since 1970 (as stored): a busy
 # grid's key holds every dispute of the window, compared and rewritten on each new one.
 Seen = dict[str, int]
+# A key's map as a counter holds it, with the bytes this process wrote for it (None when
+# another process wrote them): a map one entry longer is those bytes and one entry.
+Held = tuple[Seen, bytes | None]
 _DAY_US = 86_400_000_000
 
 
@@ -53,8 +55,8 @@ class RepeatCounter:
     def __init__(self, kv: KeyValue) -> None:
         self._kv = kv
         self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
-        # What was written last to each key: the map, its revision and its bytes.
-        self._written: OrderedDict[str, tuple[Seen, int, bytes]] = OrderedDict()
+        # What was written last to each key, and its revision.
+        self._written: OrderedDict[str, tuple[Held, int]] = OrderedDict()
 
     async def counts(
         self, record: DisputeRecord, window_days: int, *, remember: bool
@@ -78,33 +80,25 @@ class RepeatCounter:
             seen, _ = await self._read(key)
             return _earlier(seen, dispute_id, at, since)
         async with self._turn(key):
-            known = self._written.pop(key, None)
-            for _ in range(MAX_CONFLICTS):
-                revision: int | None
-                last: bytes | None
-                if known is not None:
-                    seen, revision, last = known
-                else:
-                    (seen, revision), last = await self._read(key), None
-                known = None
+
+            def decide(current: Held | None) -> Outcome[_Counted]:
+                seen, last = current or ({}, None)
                 earlier = _earlier(seen, dispute_id, at, since)
                 if dispute_id in seen:
-                    return earlier
+                    return Outcome(_Counted(earlier, seen, b""))
                 kept = {k: v for k, v in seen.items() if v >= since}
                 # Nothing left the window: what this process wrote last, one entry longer.
                 grown = _append(last, dispute_id, at) if last and len(kept) == len(seen) else None
                 kept[dispute_id] = at
                 data = grown or _encode(kept)
-                try:
-                    if revision is None:
-                        written = await self._kv.create(key, data)
-                    else:
-                        written = await self._kv.update(key, data, last=revision)
-                except KeyWrongLastSequenceError:
-                    continue  # another process wrote it: read it
-                self._remember(key, kept, written, data)
-                return earlier
-        raise RuntimeError(f"{key}: {MAX_CONFLICTS} write conflicts in a row")
+                return Outcome(_Counted(earlier, kept, data), data)
+
+            known = self._written.pop(key, None)
+            written = await compare_and_set(self._kv, key, _held, decide, known)
+            counted = written.result
+            if written.revision is not None:
+                self._remember(key, (counted.seen, counted.data), written.revision)
+            return counted.earlier
 
     @contextlib.asynccontextmanager
     async def _turn(self, key: str) -> AsyncIterator[None]:
@@ -120,35 +114,40 @@ class RepeatCounter:
             else:
                 self._turns[key] = (lock, users - 1)
 
-    def _remember(self, key: str, seen: Seen, revision: int, data: bytes) -> None:
-        self._written[key] = (seen, revision, data)
+    def _remember(self, key: str, value: Held, revision: int) -> None:
+        self._written[key] = (value, revision)
         if len(self._written) > REMEMBERED_KEYS:
             self._written.popitem(last=False)
 
     async def forget(self, record: DisputeRecord) -> None:
         """Take `record` out of its parties' counts: the keys are digests of phone numbers,
         so an anonymised dispute must not stay linked to one."""
+
+        def decide(seen: Seen | None) -> Outcome[None]:
+            if seen is None or record.id not in seen:
+                return Outcome(None)
+            kept = {k: v for k, v in seen.items() if k != record.id}
+            return Outcome(None, _encode(kept) if kept else DELETE)
+
         for key in party_keys(record):
-            for _ in range(MAX_CONFLICTS):
-                seen, revision = await self._read(key)
-                if revision is None or record.id not in seen:
-                    break
-                kept = {k: v for k, v in seen.items() if k != record.id}
-                try:
-                    if kept:
-                        await self._kv.update(key, _encode(kept), last=revision)
-                    else:
-                        await self._kv.delete(key, last=revision)
-                except KeyWrongLastSequenceError:
-                    continue
-                break
+            self._written.pop(key, None)
+            await compare_and_set(self._kv, key, _decode, decide)
 
     async def _read(self, key: str) -> tuple[Seen, int | None]:
-        try:
-            entry = await self._kv.get(key)
-        except KeyNotFoundError:
-            return {}, None
-        return _decode(entry.value or b"{}"), entry.revision
+        found = await read_entry(self._kv, key)
+        return (_decode(found[0]), found[1]) if found else ({}, None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    earlier: int  # the count asked for
+    seen: Seen  # the key's map after this dispute
+    data: bytes  # its bytes as written
+
+
+def _held(data: bytes) -> Held:
+    """A stored map read back: its bytes were not written by this process."""
+    return _decode(data), None
 
 
 def _earlier(seen: Seen, dispute_id: str, at: int, since: int) -> int:
