@@ -18,18 +18,17 @@ from fengqiao import cli_ops as ops_cli
 from fengqiao import cli_readmodel as readmodel_cli
 from fengqiao import cli_rules as rules_cli
 from fengqiao.demo import run_demo
+from fengqiao.domain.errors import Misconfigured, NatsConnectError, SampleError, SettingsError
 from fengqiao.domain.model import PolicyContext, Route
 from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
 from fengqiao.platform.grpc_tls import GrpcTls
 from fengqiao.platform.logs import configure_logging
-from fengqiao.platform.nats_client import NatsConnectError
-from fengqiao.platform.settings import Settings, SettingsError
+from fengqiao.platform.settings import Settings
 from fengqiao.policy import PolicyError
-from fengqiao.readmodel import DatabaseError
 from fengqiao.report import day_argument
 from fengqiao.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
 from fengqiao.runtime import serve_until_signalled
-from fengqiao.samples import SampleError, read_submission
+from fengqiao.samples import read_submission
 from fengqiao.v1 import intake_pb2_grpc
 
 ALL = ("intake", "triage", "notification")
@@ -175,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NatsConnectError as exc:
         print(f"无法连接消息总线（NATS）: {exc}", file=sys.stderr)
         return 1
-    except DatabaseError as exc:
+    except Misconfigured as exc:  # the database's, the embedded nats-server's: the message says
         print(exc, file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -33,6 +33,7 @@ from fengqiao.domain.anonymise import (
     is_anonymised,
     is_due,
 )
+from fengqiao.domain.errors import FengqiaoError
 from fengqiao.domain.model import DisputeRecord, Notification
 from fengqiao.platform.bus import (
     DLQ,
@@ -44,7 +45,7 @@ from fengqiao.platform.bus import (
     kv_values,
 )
 from fengqiao.platform.cas import Outcome, compare_and_set
-from fengqiao.platform.codec import Unreadable, encode
+from fengqiao.platform.codec import encode
 from fengqiao.platform.store import DisputeStore, notification_from_bytes, record_from_bytes
 from fengqiao.triage.repeats import RepeatCounter
 
@@ -84,7 +85,7 @@ async def apply_retention(
             continue
         try:
             await _anonymise(bus, store, record, now, days)
-        except (nats.errors.Error, Unreadable, RuntimeError, TimeoutError) as exc:
+        except (nats.errors.Error, FengqiaoError, TimeoutError) as exc:
             # One dispute that cannot be done must not hold back all the others.
             log.error("dispute_anonymise_failed", dispute_id=record.id, error=repr(exc))
             report.failed.append(record.id)

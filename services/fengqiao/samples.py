@@ -7,11 +7,8 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
+from fengqiao.domain.errors import SampleError
 from fengqiao.v1 import dispute_pb2, intake_pb2
-
-
-class SampleError(ValueError):
-    pass
 
 
 def read_submission(path: Path) -> intake_pb2.SubmitDisputeRequest:

@@ -26,10 +26,11 @@ from nats.js.errors import NoStreamResponseError
 from ruamel.yaml import YAML
 from structlog.testing import capture_logs
 
+from fengqiao.domain.errors import NatsConnectError, SettingsError
 from fengqiao.platform.bus import KV_DISPUTES, NOTIFY_MAX_AGE_SECONDS, connect
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.platform.nats_client import NatsConnectError, NatsOptions, open_connection
-from fengqiao.platform.settings import Settings, SettingsError
+from fengqiao.platform.nats_client import NatsOptions, open_connection
+from fengqiao.platform.settings import Settings
 from fengqiao.platform.store import DisputeStore
 from fengqiao.readmodel.apply import DISPUTES
 from fengqiao.readmodel.database import create, database_url, migrate

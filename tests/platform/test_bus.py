@@ -9,6 +9,7 @@ import pytest
 from nats.aio.msg import Msg
 from nats.js.api import StreamConfig
 
+from fengqiao.domain.errors import NatsConnectError
 from fengqiao.platform.bus import (
     NOTIFY,
     NOTIFY_MAX_AGE_SECONDS,
@@ -17,7 +18,7 @@ from fengqiao.platform.bus import (
     declared_names,
 )
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.platform.nats_client import NatsConnectError, open_connection, server_urls
+from fengqiao.platform.nats_client import open_connection, server_urls
 
 
 async def test_a_stream_is_updated_only_when_it_differs(nats_server: EmbeddedNats) -> None:

@@ -6,13 +6,23 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 from structlog.testing import capture_logs
 
+from fengqiao.domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FengqiaoError,
+    RejectMessage,
+    Retry,
+    Unreadable,
+    WriteConflicts,
+)
 from fengqiao.platform.bus import STREAM, Bus
-from fengqiao.platform.consume import Consumer, RejectMessage, Retry, consume
+from fengqiao.platform.consume import Consumer, consume
 from tests.support import eventually
 
 SUBJECT = "disputes.consume-test.FQ-1"
@@ -80,6 +90,26 @@ async def test_a_message_that_can_never_be_handled_is_terminated_not_retried(bus
     assert info.num_redelivered == 0 and len(handler.deliveries) == 1
     (rejected,) = [e for e in logs if e["event"] == "message_rejected"]
     assert rejected["error"] == "not a dispute event"
+
+
+@pytest.mark.parametrize(
+    "error", [AlreadyExists("已存在"), FailedPrecondition("已办结"), Unreadable("not a Dispute")]
+)
+async def test_every_permanent_error_is_terminated(bus: Bus, error: FengqiaoError) -> None:
+    """The error says its own fate (AlreadyExists and FailedPrecondition once went round
+    the retry path: the consumer kept its own list of what is permanent)."""
+    durable = f"consume-{type(error).__name__.lower()}"
+    handler = Recorder(error)
+    await run(bus, handler, durable, until=1)
+    await eventually(lambda: settled(bus, durable), bool)
+    info = await bus.js.consumer_info(STREAM, durable)
+    assert info.num_redelivered == 0 and len(handler.deliveries) == 1
+
+
+async def test_a_transient_error_of_ours_is_retried(bus: Bus) -> None:
+    handler = Recorder(WriteConflicts("FQ-1: 50 write conflicts in a row"), None)
+    await run(bus, handler, "consume-conflicts", until=2)
+    assert [n for n, _ in handler.deliveries] == [1, 2]
 
 
 async def _pull(bus: Bus, durable: str, ack_wait: float) -> JetStreamContext.PullSubscription:

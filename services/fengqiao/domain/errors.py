@@ -1,9 +1,38 @@
-"""The one error vocabulary. Services raise these; the gRPC interceptor maps them to
-status codes, and bus consumers map them to ack / nak / term."""
+"""The one error vocabulary. Every error fengqiao raises on purpose is one of these, and
+each says whether trying again can help (`permanent`). The gRPC boundary
+(`platform/grpc_errors.py`) turns them into status codes; the bus consumer
+(`platform/consume.py`) settles a message by them: `term` if permanent, else `nak` with a
+delay. The command line prints a `Misconfigured` and exits non-zero.
+
+    FengqiaoError
+    ├── InvalidArgument      permanent  INVALID_ARGUMENT, with field violations
+    ├── Unreadable           permanent  bytes that are not the message they should be
+    ├── NotFound             permanent  NOT_FOUND
+    ├── AlreadyExists        permanent  ALREADY_EXISTS
+    ├── FailedPrecondition   permanent  FAILED_PRECONDITION: not in this state
+    ├── RejectMessage        permanent  a bus message no handler can ever take
+    ├── Unavailable          retry      UNAVAILABLE with RetryInfo: behind or away for now
+    │   ├── Retry            retry      the handler chose the delay
+    │   ├── DeliveryFailed   retry      a channel's receiver did not take a message
+    │   ├── WriteConflicts   retry      a key kept losing its compare-and-set
+    │   └── Rewound          retry      the read model's rows went back: follow again
+    └── Misconfigured        permanent  the process cannot start as configured
+        ├── SettingsError               a FENGQIAO_* value
+        ├── PolicyError                 the rules or directory file (fengqiao.policy.problems,
+        │                               beside the problems it lists)
+        ├── SampleError                 a sample dispute file
+        ├── DatabaseError               the read model's database
+        ├── NatsConnectError            NATS unreachable or refusing this service
+        └── EmbeddedNatsError           the embedded nats-server of `up`/`demo`
+
+NATS's own errors while the bus is away are not wrapped; the boundaries name them
+(`platform/bus.BUS_UNAVAILABLE`) and treat them as `Unavailable`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +46,9 @@ class FieldViolation:
 class FengqiaoError(Exception):
     """Base of every error fengqiao raises on purpose."""
 
+    # True: the same request or message fails the same way however often it is tried.
+    permanent: ClassVar[bool] = True
+
 
 class InvalidArgument(FengqiaoError):
     """The request itself is wrong; retrying it unchanged will fail again."""
@@ -25,6 +57,11 @@ class InvalidArgument(FengqiaoError):
         self.violations = tuple(violations)
         fields = ", ".join(v.field for v in self.violations)
         super().__init__(f"invalid request: {fields}")
+
+
+class Unreadable(FengqiaoError, ValueError):
+    """Bytes that are neither binary protobuf nor protobuf JSON of the expected message.
+    Reading them again gives the same answer: a message carrying them is rejected."""
 
 
 class NotFound(FengqiaoError):
@@ -39,10 +76,61 @@ class FailedPrecondition(FengqiaoError):
     pass
 
 
+class RejectMessage(FengqiaoError):
+    """The message can never be handled; retrying is pointless."""
+
+
 class Unavailable(FengqiaoError):
     """Something fengqiao depends on is behind or away for now; retrying later can help,
     after about `retry_after_seconds`."""
 
+    permanent = False
+
     def __init__(self, message: str, retry_after_seconds: float = 2.0) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class Retry(Unavailable):
+    """Try this message again after `delay` seconds (the handler chose the delay)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"retry in {delay:.1f}s", retry_after_seconds=delay)
+        self.delay = delay
+
+
+class DeliveryFailed(Unavailable):
+    """The channel did not take the notification; worth trying again later."""
+
+
+class WriteConflicts(Unavailable):
+    """A key lost its compare-and-set too many times in a row to other writers."""
+
+
+class Rewound(Unavailable):
+    """The database holds less than the follower resumed after (it was reset by a rebuild):
+    the follower must start again from what the database holds."""
+
+
+class Misconfigured(FengqiaoError):
+    """The process cannot start as configured; the message says what to change."""
+
+
+class SettingsError(Misconfigured, ValueError):
+    """A `FENGQIAO_*` variable has a value fengqiao cannot use."""
+
+
+class SampleError(Misconfigured, ValueError):
+    """A sample dispute file cannot be read as a submission."""
+
+
+class DatabaseError(Misconfigured):
+    """The read model's database cannot be opened or used; the message says what to do."""
+
+
+class NatsConnectError(Misconfigured):
+    """NATS could not be reached or refused this service; the message says what to check."""
+
+
+class EmbeddedNatsError(Misconfigured):
+    """The embedded nats-server could not be found or started."""

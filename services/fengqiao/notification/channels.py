@@ -17,6 +17,7 @@ import httpx
 import structlog
 
 from fengqiao.domain.anonymise import mask_phone
+from fengqiao.domain.errors import DeliveryFailed
 from fengqiao.domain.model import Notification
 from fengqiao.notification.directory import Channel
 
@@ -25,10 +26,6 @@ log = structlog.get_logger()
 SIGNATURE_HEADER: Final = "X-Fengqiao-Signature"
 TIMESTAMP_HEADER: Final = "X-Fengqiao-Timestamp"
 ID_HEADER: Final = "X-Fengqiao-Notification-Id"
-
-
-class DeliveryFailed(Exception):
-    """The channel did not take the notification; worth trying again later."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,9 @@ import structlog
 from nats.aio.msg import Msg
 
 from fengqiao.convert import notification_from_proto
+from fengqiao.domain.errors import DeliveryFailed, Retry
 from fengqiao.domain.model import Notification
-from fengqiao.notification.channels import DeliveryFailed, Sender
+from fengqiao.notification.channels import Sender
 from fengqiao.notification.claims import Claims, Verdict, needs_claim
 from fengqiao.notification.directory import Channel, Directory
 from fengqiao.notification.phones import PartyPhones
@@ -23,7 +24,6 @@ from fengqiao.notification.recipients import party_index
 from fengqiao.platform.backoff import backoff
 from fengqiao.platform.bus import Bus, dead_letter_subject
 from fengqiao.platform.codec import decode
-from fengqiao.platform.consume import Retry
 from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import notification_pb2

@@ -19,6 +19,7 @@ from fengqiao.convert import (
     route_from_proto,
     timestamp,
 )
+from fengqiao.domain.errors import RejectMessage
 from fengqiao.domain.model import (
     Dispute,
     Notification,
@@ -43,7 +44,6 @@ from fengqiao.notification.recipients import (
 from fengqiao.platform import timers
 from fengqiao.platform.bus import TIMER, Bus, recipient_subject
 from fengqiao.platform.codec import decode, encode
-from fengqiao.platform.consume import RejectMessage
 from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import events_pb2, notification_pb2

@@ -26,9 +26,10 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
+from fengqiao.domain.errors import NatsConnectError
 from fengqiao.platform.backoff import backoff
 from fengqiao.platform.codec import encode
-from fengqiao.platform.nats_client import PLAIN, NatsConnectError, NatsOptions, open_connection
+from fengqiao.platform.nats_client import PLAIN, NatsOptions, open_connection
 from fengqiao.v1.events_pb2 import DisputeEvent
 
 log = structlog.get_logger()

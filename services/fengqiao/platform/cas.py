@@ -22,7 +22,7 @@ import structlog
 from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from fengqiao.domain.errors import Unavailable
+from fengqiao.domain.errors import WriteConflicts
 
 log = structlog.get_logger()
 
@@ -37,10 +37,6 @@ class _Delete:
 
 
 DELETE: Final = _Delete()
-
-
-class WriteConflicts(Unavailable):
-    """A key lost `MAX_CONFLICTS` writes in a row to other writers; later may succeed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,14 +16,11 @@ from typing import TypeVar
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
+from fengqiao.domain.errors import Unreadable
+
 M = TypeVar("M", bound=Message)
 
 _JSON_START = 0x7B  # "{"
-
-
-class Unreadable(ValueError):
-    """Bytes that are neither binary protobuf nor protobuf JSON of the expected message.
-    Reading them again gives the same answer: a message carrying them is rejected."""
 
 
 def encode(message: Message) -> bytes:

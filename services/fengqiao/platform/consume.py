@@ -12,9 +12,8 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from fengqiao.domain.errors import InvalidArgument, NotFound
+from fengqiao.domain.errors import FengqiaoError, Retry
 from fengqiao.platform.bus import ACK_WAIT_SECONDS, STREAM, pull_consumer, redelivery_delay
-from fengqiao.platform.codec import Unreadable
 
 log = structlog.get_logger()
 
@@ -23,22 +22,6 @@ FETCH_WAIT_SECONDS = 5.0
 # Messages fetched at once, and so handled at once: well within the ack wait however slow
 # one of them is, since each settles on its own.
 FETCH_BATCH = 64
-
-
-class RejectMessage(Exception):
-    """The message can never be handled; retrying is pointless."""
-
-
-class Retry(Exception):
-    """Try this message again after `delay` seconds (the handler chose the delay)."""
-
-    def __init__(self, delay: float) -> None:
-        super().__init__(f"retry in {delay:.1f}s")
-        self.delay = delay
-
-
-# Outcomes that will not change on redelivery: stop delivering (`term`).
-_PERMANENT = (RejectMessage, Unreadable, InvalidArgument, NotFound, UnicodeDecodeError)
 
 
 async def consume(
@@ -133,21 +116,29 @@ async def _settle(msg: Msg, handler: Handler) -> None:
         await handler(msg)
     except Retry as retry:
         await msg.nak(delay=retry.delay)
-    except _PERMANENT as exc:
-        log.error("message_rejected", subject=msg.subject, error=str(exc), delivered=delivered)
-        await msg.term()
-    except Exception as exc:
-        delay = redelivery_delay(delivered)
-        log.warning(
-            "message_failed",
-            subject=msg.subject,
-            error=repr(exc),
-            delivered=delivered,
-            retry_in_seconds=delay,
-        )
-        await msg.nak(delay=delay)
+    except FengqiaoError as exc:
+        if exc.permanent:  # redelivered, it fails the same way: stop delivering it
+            log.error("message_rejected", subject=msg.subject, error=str(exc),
+                      delivered=delivered)  # fmt: skip
+            await msg.term()
+        else:
+            await _again(msg, delivered, exc)
+    except Exception as exc:  # not ours to judge (a library's, a bug): worth another try
+        await _again(msg, delivered, exc)
     else:
         await msg.ack()
+
+
+async def _again(msg: Msg, delivered: int, exc: Exception) -> None:
+    delay = redelivery_delay(delivered)
+    log.warning(
+        "message_failed",
+        subject=msg.subject,
+        error=repr(exc),
+        delivered=delivered,
+        retry_in_seconds=delay,
+    )
+    await msg.nak(delay=delay)
 
 
 @dataclass

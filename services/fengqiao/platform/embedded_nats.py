@@ -15,14 +15,12 @@ from pathlib import Path
 
 import structlog
 
+from fengqiao.domain.errors import EmbeddedNatsError
+
 log = structlog.get_logger()
 
 STOP_GRACE_SECONDS = 5.0
 START_TIMEOUT_SECONDS = 10.0
-
-
-class EmbeddedNatsError(RuntimeError):
-    pass
 
 
 def nats_server_binary() -> Path:

@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
-from fengqiao.domain.errors import NotFound
+from fengqiao.domain.errors import NotFound, Unreadable
 from fengqiao.platform.bus import (
     DLQ_STREAM,
     KV_DISPUTES,
@@ -18,7 +18,7 @@ from fengqiao.platform.bus import (
     STREAM,
     declared_names,
 )
-from fengqiao.platform.codec import Unreadable, decode, to_json
+from fengqiao.platform.codec import decode, to_json
 from fengqiao.v1 import dispute_pb2, events_pb2, notification_pb2
 
 # What each bucket's values and each stream's messages are; the rest hold small JSON.

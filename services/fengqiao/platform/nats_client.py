@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import structlog
 
+from fengqiao.domain.errors import NatsConnectError
 from fengqiao.platform.nats_lean import Client
 from fengqiao.platform.setting_files import missing_files
 
@@ -22,10 +23,6 @@ log = structlog.get_logger()
 
 # Answers that retrying cannot change: stop at once rather than wait out the timeout.
 _REFUSALS: Final = ("authorization violation", "authentication", "certificate")
-
-
-class NatsConnectError(RuntimeError):
-    """NATS could not be reached or refused this service; the message says what to check."""
 
 
 def inbox_prefix(service: str) -> str:

@@ -7,16 +7,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from fengqiao.domain.errors import SettingsError
 from fengqiao.platform.grpc_tls import PLAIN_GRPC, GrpcTls
 from fengqiao.platform.nats_client import PLAIN, NatsOptions
 
 LogFormat = Literal["auto", "json", "console"]
 _LOG_FORMATS: tuple[LogFormat, ...] = ("auto", "json", "console")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-class SettingsError(ValueError):
-    """A `FENGQIAO_*` variable has a value fengqiao cannot use."""
 
 
 # Below the consumers' max_deliver, so the last attempt can still move to dead letters.

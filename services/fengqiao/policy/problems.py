@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fengqiao.domain.errors import Misconfigured
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -16,7 +18,7 @@ class Problem:
         return f"{source}:{self.line}:{self.column}: {self.zh}\n    {self.en}"
 
 
-class PolicyError(Exception):
+class PolicyError(Misconfigured):
     """The rules file cannot be used; `problems` says every reason found, in file order."""
 
     def __init__(self, source: str, problems: list[Problem]) -> None:

@@ -1,8 +1,8 @@
 """The read model: disputes and notifications projected from their KV buckets into SQL
 (SQLite by default, PostgreSQL when configured), for listings, figures and reports."""
 
+from fengqiao.domain.errors import DatabaseError
 from fengqiao.readmodel.apply import DISPUTES, NOTIFICATIONS
-from fengqiao.readmodel.database import DatabaseError
 from fengqiao.readmodel.model import ReadModel, open_engine
 from fengqiao.readmodel.queries import DisputeFilter
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
+from fengqiao.domain.errors import Rewound
 from fengqiao.platform.bus import KV_DISPUTES, KV_NOTIFICATIONS
 from fengqiao.readmodel.database import writing
 from fengqiao.readmodel.rows import Row, dispute_row, notification_row
@@ -122,11 +123,6 @@ def applied_seq(engine: Engine, stream: str) -> int:
             select(progress.c.applied_seq).where(progress.c.stream == stream)
         ).scalar()
     return int(found or 0)
-
-
-class Rewound(Exception):
-    """The database holds less than the follower resumed after (it was reset by a rebuild):
-    the follower must start again from what the database holds."""
 
 
 @dataclass(frozen=True, slots=True)

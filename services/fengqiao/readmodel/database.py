@@ -24,6 +24,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, text
 from sqlalchemy.engine import make_url
 
+from fengqiao.domain.errors import DatabaseError
 from fengqiao.platform.bus import KV_DISPUTES, KV_NOTIFICATIONS
 from fengqiao.readmodel.schema import disputes, meta, notifications, progress
 
@@ -36,10 +37,6 @@ SQLITE_FILE: Final = "readmodel.sqlite3"
 _BUSY_TIMEOUT_MS: Final = 30_000
 # Any constant: the key of PostgreSQL's advisory lock around migrations.
 _MIGRATION_LOCK: Final = 0x66656E67
-
-
-class DatabaseError(RuntimeError):
-    """The read model's database cannot be opened or used; the message says what to do."""
 
 
 def _alembic_config() -> Config:

@@ -21,13 +21,12 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import Engine, insert, select
 
-from fengqiao.domain.errors import Unavailable
+from fengqiao.domain.errors import Rewound, Unavailable
 from fengqiao.readmodel import build
 from fengqiao.readmodel.apply import (
     Batch,
     Change,
     Projection,
-    Rewound,
     applied_seq,
     apply_batch,
 )

@@ -13,14 +13,14 @@ import sqlalchemy.exc
 import structlog
 from sqlalchemy import Engine
 
-from fengqiao.domain.errors import Unavailable
+from fengqiao.domain.errors import DatabaseError, Unavailable
 from fengqiao.domain.model import DisputeRecord, Notification
 from fengqiao.domain.stats import Stats
 from fengqiao.platform.bus import Bus
 from fengqiao.platform.settings import Settings
 from fengqiao.readmodel import queries
 from fengqiao.readmodel.apply import DISPUTES, NOTIFICATIONS, Projection
-from fengqiao.readmodel.database import DatabaseError, create, database_url, migrate
+from fengqiao.readmodel.database import create, database_url, migrate
 from fengqiao.readmodel.follower import Follower
 
 log = structlog.get_logger()

@@ -12,13 +12,13 @@ import structlog
 from nats.aio.msg import Msg
 
 from fengqiao.convert import decision_to_proto, dispute_to_proto, route_to_proto, timestamp
+from fengqiao.domain.errors import RejectMessage
 from fengqiao.domain.lifecycle import CLOSING, ESCALATING, assign
 from fengqiao.domain.model import DisputeRecord, PolicyContext, Route, Status
 from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.platform import timers
 from fengqiao.platform.bus import Bus, publish_event
 from fengqiao.platform.codec import decode
-from fengqiao.platform.consume import RejectMessage
 from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore, Stored
 from fengqiao.policy.deadlines import due
