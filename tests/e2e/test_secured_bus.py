@@ -42,7 +42,7 @@ from tests.intake.test_record_event import event, routed_dispute
 from tests.support import eventually
 
 DEPLOY = ROOT / "deploy" / "nats"
-USERS = ("intake", "triage", "notification", "operator")
+USERS = ("intake", "triage", "notification", "operator", "policy")
 KEEP = timedelta(days=365)
 
 

@@ -1,12 +1,13 @@
 """Runs the compiled policy on its one engine thread, as durable_rules requires, and swaps
-in a new policy version atomically."""
+in a new policy version atomically: a decision takes the compiled policy in force when it
+starts (`current`) and finishes with it, whatever is activated meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -18,7 +19,6 @@ from fengqiao.policy import (
     Policy,
     PolicyError,
     RuleTrace,
-    load_policy,
     parse_policy,
     policy_version,
 )
@@ -30,14 +30,18 @@ class PolicyRunner:
     def __init__(self, compiled: CompiledPolicy, executor: ThreadPoolExecutor) -> None:
         self._compiled = compiled
         self._executor = executor
+        # Every version this process decided with: an open dispute's step keeps its own
+        # version's clocks (the follow-up delay) after a newer one is activated.
+        self._known: dict[str, Policy] = {compiled.version: compiled.policy}
 
     @classmethod
-    async def load(cls, path: Path) -> PolicyRunner:
-        """Check and compile the rules file at `path` on a fresh engine thread."""
+    async def start(cls, data: bytes, source: str) -> PolicyRunner:
+        """Check and compile the rules file `data` (named `source`) on a fresh engine
+        thread; `PolicyError` if it has problems."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-engine")
         loop = asyncio.get_running_loop()
         try:
-            compiled = await loop.run_in_executor(executor, _compile, path)
+            compiled = await loop.run_in_executor(executor, _compile, data, source)
         except BaseException:
             executor.shutdown(wait=False)
             raise
@@ -46,58 +50,69 @@ class PolicyRunner:
             policy_version=compiled.version,
             label=compiled.policy.label,
             rules=len(compiled.policy.rules),
-            file=str(path),
+            source=source,
             calendar_known_until=calendar_known_until(),
         )
         return cls(compiled, executor)
 
     @property
+    def current(self) -> CompiledPolicy:
+        """The compiled policy in force now: take it once per decision."""
+        return self._compiled
+
+    @property
     def policy(self) -> Policy:
         return self._compiled.policy
 
-    async def reload(self, path: Path) -> bool:
-        """Check and compile `path` on the engine thread and put it in force; decisions
+    def policy_of(self, version: str) -> Policy:
+        """The policy of `version` if this process knows it, else the one in force."""
+        return self._known.get(version, self._compiled.policy)
+
+    async def activate(self, data: bytes, source: str, **why: Any) -> bool:
+        """Check and compile `data` on the engine thread and put it in force; decisions
         already under way finish on the old version. A file with problems changes
-        nothing: False, and every problem logged."""
+        nothing: False, and every problem logged (`why` says where the version came
+        from, in both log lines)."""
+        refused = policy_version(data)
+        if refused == self._compiled.version:
+            return True
         loop = asyncio.get_running_loop()
-        refused = ""
         try:
-            data = await loop.run_in_executor(self._executor, path.read_bytes)
-            refused = policy_version(data)
-            compiled = await loop.run_in_executor(self._executor, _compile_bytes, data, str(path))
-        except OSError as exc:
-            problems = [f"{path}: cannot read: {exc}"]
+            compiled = await loop.run_in_executor(self._executor, _compile, data, source)
         except PolicyError as exc:
-            problems = [p.format(exc.source) for p in exc.problems]
-        else:
-            problems = []
-        if problems:
             log.error(
-                "policy_reload_failed",
-                file=str(path),
+                "policy_activation_failed",
                 refused_version=refused,
                 policy_version=self._compiled.version,
-                problems=problems,
+                problems=[p.format(exc.source) for p in exc.problems],
+                **why,
             )
             return False
         previous, self._compiled = self._compiled, compiled
+        self._known[compiled.version] = compiled.policy
         log.info(
-            "policy_reloaded",
+            "policy_activated",
             policy_version=compiled.version,
             previous_version=previous.version,
             label=compiled.policy.label,
             rules=len(compiled.policy.rules),
-            file=str(path),
             calendar_known_until=calendar_known_until(),
+            **why,
         )
         return True
 
     async def decide(
-        self, dispute: Dispute, context: PolicyContext, now: datetime, trigger: str = SUBMITTED
+        self,
+        dispute: Dispute,
+        context: PolicyContext,
+        now: datetime,
+        trigger: str = SUBMITTED,
+        compiled: CompiledPolicy | None = None,
     ) -> Decision:
-        compiled = self._compiled
+        """The decision of `compiled` (default: the policy in force now)."""
+        policy = compiled or self._compiled
         return await asyncio.get_running_loop().run_in_executor(
-            self._executor, compiled.decide, dispute, context, now, trigger
+            self._executor, policy.decide, dispute, context, now, trigger
         )
 
     def warn_if_estimated(self, decision: Decision, dispute: Dispute) -> None:
@@ -116,7 +131,7 @@ class PolicyRunner:
     ) -> tuple[Decision, tuple[RuleTrace, ...]]:
         """The live decision (durable_rules) with the plain-Python trace beside it."""
         compiled = self._compiled
-        decision = await self.decide(dispute, context, now, trigger)
+        decision = await self.decide(dispute, context, now, trigger, compiled)
         explained, trace = compiled.explain(dispute, context, now, trigger)
         if explained.rule_id != decision.rule_id:
             log.error(
@@ -131,9 +146,5 @@ class PolicyRunner:
         self._executor.shutdown(wait=False)
 
 
-def _compile(path: Path) -> CompiledPolicy:
-    return CompiledPolicy(load_policy(path))
-
-
-def _compile_bytes(data: bytes, source: str) -> CompiledPolicy:
+def _compile(data: bytes, source: str) -> CompiledPolicy:
     return CompiledPolicy(parse_policy(data, source))
