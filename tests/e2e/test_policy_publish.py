@@ -107,7 +107,7 @@ async def test_publish_and_roll_back_across_two_replicas_while_disputes_flow(
             for replica in replicas:
                 await eventually(
                     lambda r=replica: asyncio.sleep(0, r.events("policy_activation_failed")),
-                    lambda found: bool(found),
+                    bool,
                 )
             assert await versions_in_force(replicas) == [second, second]
 
@@ -123,7 +123,7 @@ async def test_publish_and_roll_back_across_two_replicas_while_disputes_flow(
                     *(
                         intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=d))
                         for d in submitted
-                    )  # fmt: skip
+                    )
                 ),
                 lambda rs: all(r.step == 1 for r in rs),
             )
