@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -32,6 +34,10 @@ async def fengqiao(nats_url: str, *argv: str) -> tuple[int, str]:
     out, _ = await process.communicate()
     assert process.returncode is not None
     return process.returncode, out.decode()
+
+
+async def refusals(replica: ServiceProcess) -> list[dict[str, Any]]:
+    return replica.events("policy_activation_failed")
 
 
 async def versions_in_force(replicas: list[ServiceProcess]) -> list[str]:
@@ -63,7 +69,7 @@ async def test_publish_and_roll_back_across_two_replicas_while_disputes_flow(
         intake = intake_pb2_grpc.IntakeServiceStub(channel)
 
         async def submit(n: int) -> None:
-            requests = []
+            requests: list[intake_pb2.SubmitDisputeRequest] = []
             for _ in range(n):
                 request = sample("12")  # a small renovation debt: default-local
                 request.request_id = f"flow-{len(submitted) + len(requests)}"
@@ -105,10 +111,7 @@ async def test_publish_and_roll_back_across_two_replicas_while_disputes_flow(
             # Past the command, straight into the bucket: both replicas refuse it.
             refused = await put_in_force(bus, broken.read_text(encoding="utf-8"))
             for replica in replicas:
-                await eventually(
-                    lambda r=replica: asyncio.sleep(0, r.events("policy_activation_failed")),
-                    bool,
-                )
+                await eventually(partial(refusals, replica), bool)
             assert await versions_in_force(replicas) == [second, second]
 
             code, out = await fengqiao(nats_server.url, "rules", "rollback", first[:12])
