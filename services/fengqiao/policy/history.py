@@ -45,7 +45,8 @@ def _step(dispute: Dispute, entry: TimelineEntry, number: int) -> Step:
         dispute=dispute if c is None else replace(dispute, risk_flags=c.risk_flags),
         context=PolicyContext(
             current_level=entry.from_route,
-            times_escalated=c.times_escalated if c is not None else number - 1,
+            # Before this decision: 0 for the routing and the first escalation.
+            times_escalated=c.times_escalated if c is not None else max(number - 2, 0),
             similar_recent=c.similar_recent if c is not None else 0,
             party_recent=c.party_recent if c is not None else 0,
         ),
