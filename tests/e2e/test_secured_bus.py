@@ -162,6 +162,10 @@ async def as_user(secured: SecuredNats, user: str, *argv: str) -> str:
     return out.decode()
 
 
+async def activations(service: ServiceProcess) -> int:
+    return len(service.events("policy_activated"))
+
+
 async def test_policy_staff_publish_and_roll_back_as_their_own_user(
     secured: SecuredNats, tmp_path: Path
 ) -> None:
@@ -173,14 +177,10 @@ async def test_policy_staff_publish_and_roll_back_as_their_own_user(
             secured, "policy", "rules", "publish", str(edited), "--comment", "标签修订"
         )
         first = policy_version((ROOT / "rules" / "triage.yaml").read_bytes())
-        await eventually(
-            partial(asyncio.sleep, 0, triage), lambda t: len(t.events("policy_activated")) == 1
-        )
+        await eventually(partial(activations, triage), lambda n: n == 1)
         listed = await as_user(secured, "policy", "rules", "versions")
         await as_user(secured, "policy", "rules", "rollback", first[:12])
-        await eventually(
-            partial(asyncio.sleep, 0, triage), lambda t: len(t.events("policy_activated")) == 2
-        )
+        await eventually(partial(activations, triage), lambda n: n == 2)
         nc = await open_connection(secured.server.url, "cli", secured.options("policy"))
         try:
             with capture_logs() as logs, pytest.raises((TimeoutError, NoStreamResponseError)):
