@@ -4,6 +4,7 @@ refused and the one in force stays, and any past version can be read back."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,12 +16,13 @@ from structlog.testing import capture_logs
 from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import PolicyContext
 from fengqiao.domain.calendar import calendar_known_until
-from fengqiao.platform.bus import Bus
+from fengqiao.platform.bus import Bus, connect
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.policies import PolicyStore
 from fengqiao.policy import policy_version
 from fengqiao.policy.deadlines import CHINA
 from fengqiao.runtime import Stack, running
+from fengqiao.triage.policy_follow import PolicyFollower, start_runner
 from fengqiao.triage.runner import PolicyRunner
 from fengqiao.v1 import triage_pb2, triage_pb2_grpc
 from tests.conftest import POLICY, sample, settings_for
@@ -122,3 +124,33 @@ async def test_a_published_version_is_followed_and_every_version_read_back(
 
 async def _logged(logs: list[MutableMapping[str, Any]], event: str) -> bool:
     return any(e["event"] == event for e in logs)
+
+
+async def test_a_replica_follows_a_version_published_after_the_server_restarted(
+    tmp_path: Path,
+) -> None:
+    nats = await EmbeddedNats.start(tmp_path / "nats")
+    bus = await connect(nats.url, "triage")
+    runner = await start_runner(PolicyStore(bus.policies), POLICY)
+    follower = PolicyFollower(PolicyStore(bus.policies), runner, resync_seconds=0.2)
+    following = asyncio.create_task(follower.follow())
+    try:
+        port = nats.port
+        await nats.stop()
+        nats = await EmbeddedNats.start(tmp_path / "nats", port=port)
+        publisher = await connect(nats.url, "cli")
+        try:
+            newer = await put_in_force(publisher, relabelled("重启之后"))
+        finally:
+            await publisher.close()
+
+        async def in_force() -> str:
+            return runner.current.version
+
+        assert await eventually(in_force, lambda v: v == newer) == newer
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        runner.close()
+        await bus.close()
+        await nats.stop()

@@ -5,8 +5,9 @@ refused (`policy_activation_failed`) and the one in force stays.
 
 The rules file triage is started with (`FENGQIAO_POLICY_FILE`) is only the first version:
 on a bus with no active version it is published and activated (`bootstrap`); afterwards a
-new file goes live only through `fengqiao rules publish`. SIGHUP reads the active version
-again, in case a watch missed a change; the file is not read again."""
+new file goes live only through `fengqiao rules publish`. The active key is also read
+every `RESYNC_SECONDS`, and on SIGHUP, in case a watch missed a change; the file is not
+read again."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ log = structlog.get_logger()
 
 # After the watch fails (the server restarting, say), before it is set up again.
 WATCH_RETRY_SECONDS = 1.0
+# How often the active key is read besides the watch: one KV read per replica.
+RESYNC_SECONDS = 15.0
 BOOTSTRAPPED_BY = "triage"
 _WATCH_ERRORS: tuple[type[Exception], ...] = (nats.errors.Error, *BUS_UNAVAILABLE)
 
@@ -98,9 +101,12 @@ def _say_if_file_differs(file: Path, active: str) -> None:
 
 
 class PolicyFollower:
-    def __init__(self, store: PolicyStore, runner: PolicyRunner) -> None:
+    def __init__(
+        self, store: PolicyStore, runner: PolicyRunner, resync_seconds: float = RESYNC_SECONDS
+    ) -> None:
         self._store = store
         self._runner = runner
+        self._resync_seconds = resync_seconds
 
     async def apply(self, activation: Activation) -> bool:
         """Put `activation`'s version in force, unless it is already or has problems."""
@@ -130,11 +136,27 @@ class PolicyFollower:
             await self.apply(active)
 
     async def follow(self) -> None:
-        """Apply every activation as it happens, until cancelled."""
+        """Apply every activation as it happens, until cancelled. Beside the watch, the
+        active key is read again every `resync_seconds`: a watch is an ordered consumer
+        without heartbeats, and one whose consumer the server lost (a restart of an
+        ephemeral consumer's server) would otherwise wait in silence."""
+        resync = asyncio.create_task(self._resync(), name="policy-resync")
+        try:
+            while True:
+                try:
+                    async for activation in self._store.watch():
+                        await self.apply(activation)
+                except _WATCH_ERRORS as exc:
+                    log.warning("policy_watch_failed", error=str(exc) or type(exc).__name__)
+                await asyncio.sleep(WATCH_RETRY_SECONDS)
+        finally:
+            resync.cancel()
+            await asyncio.gather(resync, return_exceptions=True)
+
+    async def _resync(self) -> None:
         while True:
+            await asyncio.sleep(self._resync_seconds)
             try:
-                async for activation in self._store.watch():
-                    await self.apply(activation)
+                await self.sync()
             except _WATCH_ERRORS as exc:
                 log.warning("policy_watch_failed", error=str(exc) or type(exc).__name__)
-            await asyncio.sleep(WATCH_RETRY_SECONDS)

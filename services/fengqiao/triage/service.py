@@ -43,7 +43,6 @@ class TriageService:
         store = PolicyStore(bus.policies)
         runner = await start_runner(store, settings.policy_file)
         follower = PolicyFollower(store, runner)
-        watch = asyncio.create_task(follower.follow(), name="policy-follow")
         servicer = TriageServicer(runner, store, bus.js)
         server = await GrpcServer.start(
             settings.triage_addr,
@@ -69,6 +68,9 @@ class TriageService:
                 for timer in (timers.DEADLINE, timers.RESPONSE)
             ],
         ]
+        # Started last, so a failed start leaves no task behind; the watch begins with the
+        # version active now, so nothing published meanwhile is missed.
+        watch = asyncio.create_task(follower.follow(), name="policy-follow")
         return cls("triage", server.port, server, runner, consumers, follower, watch)
 
     @property
