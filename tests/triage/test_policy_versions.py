@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 from structlog.testing import capture_logs
 
 from fengqiao.convert import dispute_from_proto
@@ -113,6 +114,14 @@ async def test_a_published_version_is_followed_and_every_version_read_back(
     assert past.text == POLICY.read_text(encoding="utf-8")
     assert past.published_by == "triage" and past.published_at.seconds > 0
     assert past.rule_ids == first.rule_ids
+
+    for named, code in (
+        ("abc", grpc.StatusCode.INVALID_ARGUMENT),  # too short to name one
+        ("ffffffffff", grpc.StatusCode.NOT_FOUND),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await get_policy(stack, named)
+        assert info.value.code() == code
 
     with capture_logs() as logs:
         bad = await put_in_force(bus, "version: 坏\nroutes: {}\n")
