@@ -21,7 +21,14 @@ from fengqiao.convert import record_from_proto
 from fengqiao.domain.errors import FengqiaoError
 from fengqiao.platform.bus import connect
 from fengqiao.platform.grpc_tls import GrpcTls
-from fengqiao.platform.policies import PUBLISH, ROLLBACK, Activation, PolicyStore, PublishedVersion
+from fengqiao.platform.policies import (
+    PUBLISH,
+    ROLLBACK,
+    Activation,
+    PolicyStore,
+    PublishedVersion,
+    source_of,
+)
 from fengqiao.platform.settings import Settings
 from fengqiao.policy import CompiledPolicy, parse_policy, read_policy_file
 from fengqiao.policy.deadlines import CHINA
@@ -139,9 +146,7 @@ async def explain_stored(
     except grpc.aio.AioRpcError as exc:
         print(f"{exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
-    compiled = CompiledPolicy(
-        parse_policy(version.text.encode(), f"policies/{version.version[:12]}")
-    )
+    compiled = CompiledPolicy(parse_policy(version.text.encode(), source_of(version.version)))
     if not as_json:
         print(f"纠纷 {dispute_id} 第 {step.number} 步（{step.trigger}），{_when(step.at)}，"
               f"按版本 {version.version[:12]}（{version.label}，{version.published_by} "

@@ -20,7 +20,7 @@ from typing import Any
 from fengqiao.cli_policy import policy_store
 from fengqiao.domain.model import Decision
 from fengqiao.domain.vocabulary import CATEGORIES, label
-from fengqiao.platform.policies import PublishedVersion
+from fengqiao.platform.policies import PublishedVersion, source_of
 from fengqiao.platform.settings import Settings
 from fengqiao.platform.store import record_from_bytes
 from fengqiao.policy import CompiledPolicy, PolicyError, load_policy, parse_policy
@@ -41,7 +41,7 @@ def versions_lookup(published: list[PublishedVersion]) -> Callable[[str], Compil
             text = texts.get(version)
             try:
                 compiled[version] = (
-                    None if text is None else CompiledPolicy(parse_policy(text, version[:12]))
+                    None if text is None else CompiledPolicy(parse_policy(text, source_of(version)))
                 )
             except PolicyError:  # this code no longer reads it: decided by the fallback
                 compiled[version] = None

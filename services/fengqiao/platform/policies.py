@@ -56,6 +56,11 @@ class Activation:
     comment: str
 
 
+def source_of(version: str) -> str:
+    """How problems found in a published version name it (where a file has its path)."""
+    return f"policies/{version[:12]}"
+
+
 def _version_key(version: str) -> str:
     return f"{_VERSION}{version}"
 

@@ -19,7 +19,13 @@ import nats.errors
 import structlog
 
 from fengqiao.platform.bus import BUS_UNAVAILABLE
-from fengqiao.platform.policies import BOOTSTRAP, Activation, PolicyStore, PublishedVersion
+from fengqiao.platform.policies import (
+    BOOTSTRAP,
+    Activation,
+    PolicyStore,
+    PublishedVersion,
+    source_of,
+)
 from fengqiao.policy import PolicyError, parse_policy, policy_version, read_policy_file
 from fengqiao.triage.runner import PolicyRunner
 
@@ -31,11 +37,6 @@ WATCH_RETRY_SECONDS = 1.0
 RESYNC_SECONDS = 15.0
 BOOTSTRAPPED_BY = "triage"
 _WATCH_ERRORS: tuple[type[Exception], ...] = (nats.errors.Error, *BUS_UNAVAILABLE)
-
-
-def source_of(version: str) -> str:
-    """How problems of a published version name it."""
-    return f"policies/{version[:12]}"
 
 
 async def start_runner(store: PolicyStore, file: Path) -> PolicyRunner:

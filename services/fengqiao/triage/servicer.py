@@ -13,9 +13,8 @@ from fengqiao.convert import context_from_proto, decision_to_proto, dispute_from
 from fengqiao.domain.errors import FieldViolation, InvalidArgument
 from fengqiao.domain.validation import validate_dispute
 from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
-from fengqiao.platform.policies import PolicyStore, PublishedVersion
+from fengqiao.platform.policies import PolicyStore, PublishedVersion, source_of
 from fengqiao.policy import parse_policy
-from fengqiao.triage.policy_follow import source_of
 from fengqiao.triage.runner import PolicyRunner
 from fengqiao.v1 import triage_pb2, triage_pb2_grpc
 
