@@ -54,7 +54,22 @@ async def test_a_good_version_takes_over_and_a_bad_one_changes_nothing() -> None
         assert runner.current.version == policy_version(newer)
         (failed,) = [e for e in logs if e["event"] == "policy_activation_failed"]
         assert failed["problems"] and all("policies/bad" in p for p in failed["problems"])
-        assert runner.policy_of(first.version) is first.policy
+        assert await runner.policy_of(first.version) is first.policy
+    finally:
+        runner.close()
+
+
+async def test_a_step_keeps_its_own_versions_follow_up_delay(bus: Bus) -> None:
+    store = PolicyStore(bus.policies)
+    week = await put_in_force(bus, POLICY.read_text(encoding="utf-8"))
+    three_days = relabelled("三天回访").replace(
+        "follow_up_after: {days: 7}", "follow_up_after: {days: 3}"
+    )
+    runner = await PolicyRunner.start(three_days.encode(), "policies/new", store.text)
+    try:
+        assert runner.policy.timing.follow_up_after.amount == 3
+        assert (await runner.policy_of(week)).timing.follow_up_after.amount == 7
+        assert await runner.policy_of("0" * 64) is runner.policy  # not published: in force
     finally:
         runner.close()
 

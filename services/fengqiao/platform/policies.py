@@ -139,6 +139,11 @@ class PolicyStore:
             return None
         return _published(entry.value) if entry.value else None
 
+    async def text(self, version: str) -> bytes | None:
+        """The rules file published as `version`, or None."""
+        published = await self.get(version)
+        return published.text if published is not None else None
+
     async def active(self) -> Activation | None:
         try:
             entry = await self._kv.get(ACTIVE)

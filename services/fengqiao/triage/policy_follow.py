@@ -50,7 +50,9 @@ async def start_runner(store: PolicyStore, file: Path) -> PolicyRunner:
         published = await store.get(active.version)
         if published is not None:
             try:
-                runner = await PolicyRunner.start(published.text, source_of(active.version))
+                runner = await PolicyRunner.start(
+                    published.text, source_of(active.version), store.text
+                )
             except PolicyError as exc:
                 log.error(
                     "policy_activation_failed",
@@ -61,7 +63,7 @@ async def start_runner(store: PolicyStore, file: Path) -> PolicyRunner:
             else:
                 _say_if_file_differs(file, active.version)
                 return runner
-    return await PolicyRunner.start(read_policy_file(file), str(file))
+    return await PolicyRunner.start(read_policy_file(file), str(file), store.text)
 
 
 async def _bootstrap(store: PolicyStore, file: Path) -> None:

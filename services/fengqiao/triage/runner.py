@@ -5,6 +5,7 @@ starts (`current`) and finishes with it, whatever is activated meanwhile."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ import structlog
 from fengqiao.domain.calendar import calendar_known_until
 from fengqiao.domain.model import Decision, Dispute, PolicyContext
 from fengqiao.domain.vocabulary import SUBMITTED
+from fengqiao.platform.policies import source_of
 from fengqiao.policy import (
     CompiledPolicy,
     Policy,
@@ -26,18 +28,26 @@ from fengqiao.policy import (
 log = structlog.get_logger()
 
 
+# The text of a published version, or None if there is none by that SHA-256.
+LoadVersion = Callable[[str], Awaitable[bytes | None]]
+
+
 class PolicyRunner:
-    def __init__(self, compiled: CompiledPolicy, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, compiled: CompiledPolicy, executor: ThreadPoolExecutor, load: LoadVersion | None
+    ) -> None:
         self._compiled = compiled
         self._executor = executor
-        # Every version this process decided with: an open dispute's step keeps its own
-        # version's clocks (the follow-up delay) after a newer one is activated.
+        self._load = load
+        # Versions read so far: an open dispute's step keeps its own version's clocks (the
+        # follow-up delay) after a newer one is activated.
         self._known: dict[str, Policy] = {compiled.version: compiled.policy}
 
     @classmethod
-    async def start(cls, data: bytes, source: str) -> PolicyRunner:
+    async def start(cls, data: bytes, source: str, load: LoadVersion | None = None) -> PolicyRunner:
         """Check and compile the rules file `data` (named `source`) on a fresh engine
-        thread; `PolicyError` if it has problems."""
+        thread; `PolicyError` if it has problems. `load` reads other published versions
+        (`policy_of`)."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-engine")
         loop = asyncio.get_running_loop()
         try:
@@ -53,7 +63,7 @@ class PolicyRunner:
             source=source,
             calendar_known_until=calendar_known_until(),
         )
-        return cls(compiled, executor)
+        return cls(compiled, executor, load)
 
     @property
     def current(self) -> CompiledPolicy:
@@ -64,9 +74,21 @@ class PolicyRunner:
     def policy(self) -> Policy:
         return self._compiled.policy
 
-    def policy_of(self, version: str) -> Policy:
-        """The policy of `version` if this process knows it, else the one in force."""
-        return self._known.get(version, self._compiled.policy)
+    async def policy_of(self, version: str) -> Policy:
+        """The policy of published `version` (read once, checked, not compiled); the one in
+        force if there is no such version or this code cannot read it."""
+        known = self._known.get(version)
+        if known is not None:
+            return known
+        data = await self._load(version) if self._load is not None and version else None
+        if data is None:
+            return self._compiled.policy
+        try:
+            policy = await asyncio.to_thread(parse_policy, data, source_of(version))
+        except PolicyError:
+            return self._compiled.policy
+        self._known[version] = policy
+        return policy
 
     async def activate(self, data: bytes, source: str, **why: Any) -> bool:
         """Check and compile `data` on the engine thread and put it in force; decisions

@@ -114,7 +114,7 @@ class TriageWorker:
         record = await self._store.require(event.dispute_id)
         if record.closed_at is not None and record.decision is not None:
             # The closing step's own version says when the follow-up visit is due.
-            timing = self._runner.policy_of(record.decision.policy_version).timing
+            timing = (await self._runner.policy_of(record.decision.policy_version)).timing
             at = due(record.closed_at, timing.follow_up_after)
             await self._schedule(timers.FOLLOWUP, record, at)
 
