@@ -19,6 +19,7 @@ from nats.js import JetStreamContext
 from fengqiao.cli_rules import check, show_explained, test
 from fengqiao.convert import record_from_proto
 from fengqiao.domain.errors import FengqiaoError
+from fengqiao.domain.vocabulary import TRIGGERS, label
 from fengqiao.platform.bus import connect
 from fengqiao.platform.grpc_tls import GrpcTls
 from fengqiao.platform.policies import (
@@ -148,7 +149,8 @@ async def explain_stored(
         return 1
     compiled = CompiledPolicy(parse_policy(version.text.encode(), source_of(version.version)))
     if not as_json:
-        print(f"纠纷 {dispute_id} 第 {step.number} 步（{step.trigger}），{_when(step.at)}，"
+        print(f"纠纷 {dispute_id} 第 {step.number} 步（{label(TRIGGERS, step.trigger)}），"
+              f"{_when(step.at)}，"
               f"按版本 {version.version[:12]}（{version.label}，{version.published_by} "
               f"发布：{version.comment}）重新决定：")  # fmt: skip
         if not step.exact:
