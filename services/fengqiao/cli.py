@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from collections.abc import Coroutine, Sequence
@@ -15,7 +16,9 @@ from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fengqiao import cli_ops as ops_cli
+from fengqiao import cli_policy as policy_cli
 from fengqiao import cli_readmodel as readmodel_cli
+from fengqiao import cli_replay as replay_cli
 from fengqiao import cli_rules as rules_cli
 from fengqiao.demo import run_demo
 from fengqiao.domain.errors import Misconfigured, NatsConnectError, SampleError, SettingsError
@@ -114,9 +117,24 @@ def _parser() -> argparse.ArgumentParser:
         "cases", type=Path, nargs="*", help="case files (default: rules/tests/*.yaml)"
     )
     test.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
+    _add_explain_parser(rules)
+    _add_lifecycle_parsers(rules)
+    return parser
+
+
+def _add_explain_parser(rules: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     explain = rules.add_parser("explain", help="why a dispute goes where it goes")
-    explain.add_argument("file", type=Path, help="rules file")
-    explain.add_argument("dispute", type=Path, help="dispute or submission JSON")
+    explain.add_argument("file", type=Path, nargs="?", help="rules file")
+    explain.add_argument("dispute", type=Path, nargs="?", help="dispute or submission JSON")
+    explain.add_argument(
+        "--dispute",
+        dest="stored",
+        metavar="FQ-…",
+        help="a stored dispute: decide its step again under the version that decided it",
+    )
+    explain.add_argument(
+        "--step", type=int, default=0, help="with --dispute: which step (default: the current)"
+    )
     explain.add_argument("--json", action="store_true", help="machine-readable output")
     explain.add_argument(
         "--event",
@@ -138,7 +156,30 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--party-recent", type=int, default=0, help="earlier disputes of the same party"
     )
-    return parser
+
+
+def _add_lifecycle_parsers(rules: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """publish, versions, rollback, replay: versions on the bus, drafts on history."""
+    publish = rules.add_parser(
+        "publish", help="check and test a rules file, then put it in force on every replica"
+    )
+    publish.add_argument("file", type=Path)
+    publish.add_argument("--comment", required=True, help="why: shown in `rules versions`")
+    publish.add_argument("--by", default="", help="who publishes (default: the login name)")
+    publish.add_argument("--directory", type=Path, help="as for `rules check`")
+    rules.add_parser("versions", help="every published version, the active one marked")
+    rollback = rules.add_parser("rollback", help="put a published version back in force")
+    rollback.add_argument("version", help="its SHA-256, or the first 8 or more characters")
+    rollback.add_argument("--comment", default="", help="why")
+    rollback.add_argument("--by", default="", help="who (default: the login name)")
+    replay = rules.add_parser(
+        "replay", help="what a draft would have done to the stored disputes (writes nothing)"
+    )
+    replay.add_argument("file", type=Path, metavar="DRAFT")
+    replay.add_argument("--from", dest="first", type=day_argument, help="YYYY-MM-DD")
+    replay.add_argument("--to", dest="last", type=day_argument, help="YYYY-MM-DD")
+    replay.add_argument("--street", default="", help="e.g. 东街街道")
+    replay.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 T = TypeVar("T")
@@ -229,11 +270,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 def _rules(args: argparse.Namespace, settings: Settings) -> int:
     if args.rules_command == "check":
         path = args.file or settings.policy_file
-        beside = path.parent / "directory.yaml"
-        directory = args.directory or next(
-            (p for p in (beside, settings.directory_file) if p.is_file()), None
-        )
-        return rules_cli.check(path, directory, strict=args.strict)
+        return rules_cli.check(path, _directory(path, args.directory, settings), strict=args.strict)
     if args.rules_command == "schema":
         return rules_cli.schema()
     if args.rules_command == "diff":
@@ -244,6 +281,12 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
         return rules_cli.diff(live, edited)
     if args.rules_command == "test":
         return rules_cli.test(args.file or settings.policy_file, args.cases, verbose=args.verbose)
+    if args.rules_command in ("publish", "versions", "rollback", "replay") or args.stored:
+        return _run(_lifecycle(args, settings))
+    if args.file is None or args.dispute is None:
+        print("rules explain 需要规则文件和纠纷文件，或 --dispute 编号"
+              "（give FILE DISPUTE, or --dispute FQ-…）", file=sys.stderr)  # fmt: skip
+        return 2
     context = PolicyContext(
         current_level=None if args.level == "new" else Route(args.level),
         times_escalated=max(args.times_escalated, 0),
@@ -251,6 +294,40 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
         party_recent=max(args.party_recent, 0),
     )
     return rules_cli.explain(args.file, args.dispute, context, args.event, as_json=args.json)
+
+
+async def _lifecycle(args: argparse.Namespace, settings: Settings) -> int:
+    command: str = args.rules_command
+    by = (getattr(args, "by", "") or getpass.getuser()).strip()
+    if command == "publish":
+        return await policy_cli.publish(
+            settings, args.file, _directory(args.file, args.directory, settings), args.comment, by
+        )
+    if command == "versions":
+        return await policy_cli.versions(settings)
+    if command == "rollback":
+        return await policy_cli.rollback(settings, args.version, args.comment, by)
+    if command == "replay":
+        if args.first and args.last and args.first > args.last:
+            print("--from 应早于 --to（--from must not be after --to）", file=sys.stderr)
+            return 2
+        return await replay_cli.run(
+            settings, args.file, args.first, args.last, args.street.strip(), as_json=args.json
+        )
+    return await policy_cli.explain_stored(
+        args.stored.strip(),
+        args.step,
+        _client_target(settings.intake_addr),
+        _client_target(settings.triage_addr),
+        settings.grpc_tls,
+        as_json=args.json,
+    )
+
+
+def _directory(path: Path, given: Path | None, settings: Settings) -> Path | None:
+    """The directory `rules check` reads: given, else beside the file, else configured."""
+    beside = path.parent / "directory.yaml"
+    return given or next((p for p in (beside, settings.directory_file) if p.is_file()), None)
 
 
 async def _serve(settings: Settings, names: Sequence[str]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fengqiao.convert import dispute_from_proto
 from fengqiao.domain.errors import InvalidArgument
-from fengqiao.domain.model import PolicyContext
+from fengqiao.domain.model import Dispute, PolicyContext
 from fengqiao.domain.validation import validate_dispute
 from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.notification.directory import load_directory
@@ -58,15 +58,17 @@ def check(path: Path, directory: Path | None, *, strict: bool) -> int:
     return 1 if strict and findings else 0
 
 
-def test(path: Path, case_files: Sequence[Path], *, verbose: bool) -> int:
-    """Run the cases; the last line is `N passed, M failed`. Exit 1 on any failure."""
+def test(path: Path, case_files: Sequence[Path], *, verbose: bool, home: Path | None = None) -> int:
+    """Run the cases (default: `tests/*.yaml` in `home`, else beside the file); the last
+    line is `N passed, M failed`. Exit 1 on any failure."""
     compiled = CompiledPolicy(load_policy(path))
-    tests_dir = path.parent / "tests"
+    home = home or path.parent
+    tests_dir = home / "tests"
     files = list(case_files) or sorted(tests_dir.glob("*.yaml"))
     if not files:
         print(f"没有找到用例（no case files in {tests_dir}）", file=sys.stderr)
         return 1
-    results = run_cases(compiled, load_cases(files, path.parent / "samples"))
+    results = run_cases(compiled, load_cases(files, home / "samples"))
     for result in results:
         case = result.case
         if result.passed and not verbose:
@@ -136,8 +138,22 @@ def explain(
         for violation in exc.violations:
             print(f"  {violation.field}: {violation.description}", file=sys.stderr)
         return 2
-    decision, trace = compiled.explain(dispute, context, datetime.now(UTC), trigger)
-    engine = compiled.decide(dispute, context, decision.decided_at, trigger)
+    return show_explained(compiled, dispute, context, trigger, datetime.now(UTC), as_json=as_json)
+
+
+def show_explained(
+    compiled: CompiledPolicy,
+    dispute: Dispute,
+    context: PolicyContext,
+    trigger: str,
+    at: datetime,
+    *,
+    as_json: bool,
+) -> int:
+    """Print why `compiled` decides `dispute` as it does at `at`: each rule tried, each
+    condition, the verdict. Exit 1 if the engine and the plain evaluator disagree."""
+    decision, trace = compiled.explain(dispute, context, at, trigger)
+    engine = compiled.decide(dispute, context, at, trigger)
     if as_json:
         out = {
             "decision": {

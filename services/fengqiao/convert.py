@@ -24,6 +24,7 @@ from fengqiao.domain.model import (
     Priority,
     Route,
     Status,
+    StepContext,
     TimelineEntry,
 )
 from fengqiao.domain.stats import Facts, Stats
@@ -246,6 +247,25 @@ def entry_to_proto(e: TimelineEntry) -> pb.TimelineEntry:
         from_route=route_to_proto(e.from_route),
         trigger=e.trigger,
         actor=e.actor,
+        context=_step_context_to_proto(e.context) if e.context is not None else None,
+    )
+
+
+def _step_context_to_proto(c: StepContext) -> pb.StepContext:
+    return pb.StepContext(
+        similar_recent=c.similar_recent,
+        party_recent=c.party_recent,
+        times_escalated=c.times_escalated,
+        risk_flags=c.risk_flags,
+    )
+
+
+def _step_context_from_proto(m: pb.StepContext) -> StepContext:
+    return StepContext(
+        similar_recent=m.similar_recent,
+        party_recent=m.party_recent,
+        times_escalated=m.times_escalated,
+        risk_flags=tuple(_shared(f) for f in m.risk_flags),
     )
 
 
@@ -261,6 +281,7 @@ def entry_from_proto(m: pb.TimelineEntry) -> TimelineEntry:
         from_route=route_from_proto(m.from_route),
         trigger=_shared(m.trigger),
         actor=_shared(m.actor),
+        context=_step_context_from_proto(m.context) if m.HasField("context") else None,
     )
 
 

@@ -3,6 +3,7 @@ process of its own, loaded over gRPC from this process — beside ceilings and a
 measured in the same run on the same machine. Numbers to write down, not pass/fail.
 
     python -m tests.bench.run [--source DIR] [--disputes N] [--service-env K=V …]
+    python -m tests.bench.run --only replay [--replay-count N]   (the replay timing alone)
 
 `--source` benchmarks the services (and policy code) of another checkout, e.g. a
 `git worktree` of an earlier commit: its `services/` is put first on the services'
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fengqiao.samples import read_submission, sample_files
-from tests.bench import report
+from tests.bench import replay, report
 from tests.bench.ceilings import js_publish
 from tests.bench.phases import (
     ClosedResult,
@@ -64,6 +65,8 @@ class Options:
     extra_env: dict[str, str]
     skip_policy: bool
     open_seconds: float
+    only: str = ""
+    replay_count: int = replay.COUNT
 
 
 def parse(argv: Sequence[str] | None) -> Options:
@@ -90,9 +93,18 @@ def parse(argv: Sequence[str] | None) -> Options:
         help="an extra FENGQIAO_* setting for every service",
     )
     parser.add_argument("--skip-policy", action="store_true")
+    parser.add_argument(
+        "--only", choices=["replay"], default="", help="run one phase alone: the replay timing"
+    )
+    parser.add_argument(
+        "--replay-count", type=int, default=replay.COUNT, help="disputes the replay timing stores"
+    )
     args = parser.parse_args(argv)
     extra = dict(item.split("=", 1) for item in args.service_env)
-    return Options(args.source.resolve(), args.disputes, extra, args.skip_policy, args.open_seconds)
+    return Options(
+        args.source.resolve(), args.disputes, extra, args.skip_policy, args.open_seconds,
+        args.only, args.replay_count,
+    )  # fmt: skip
 
 
 def _git(source: Path, *args: str) -> str:
@@ -214,6 +226,8 @@ async def measure(
             echo,
             f"fengqiao with 2 triage and 2 notification processes: {n:,} disputes, 32 callers",
         )
+    report.section("rules replay: a draft over the stored history (target < 60 s)")
+    await phase("replay", asyncio.to_thread(replay.run, options.replay_count))
     summary(results, echo)
 
 
@@ -261,6 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" ({src['uncommitted_service_files']} uncommitted files under services/)"
     )
     code = 0
+    if options.only == "replay":
+        report.section("rules replay: a draft over the stored history (target < 60 s)")
+        results["replay"] = replay.run(options.replay_count)
+        out = ROOT / "var" / "bench" / f"{stamp}-replay.json"
+        report.write_json(out, results)
+        return 0 if results["replay"]["seconds"] < replay.TARGET_SECONDS else 1
     with tempfile.TemporaryDirectory(prefix="fq-bench-") as tmp_name, Processes() as processes:
         tmp = Path(tmp_name)
         try:

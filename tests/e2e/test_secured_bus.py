@@ -32,6 +32,7 @@ from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.nats_client import NatsOptions, open_connection
 from fengqiao.platform.settings import Settings
 from fengqiao.platform.store import DisputeStore
+from fengqiao.policy import policy_version
 from fengqiao.readmodel.apply import DISPUTES
 from fengqiao.readmodel.database import create, database_url, migrate
 from fengqiao.readmodel.follower import Follower
@@ -41,9 +42,10 @@ from tests.conftest import ROOT, sample
 from tests.e2e.processes import ServiceProcess
 from tests.intake.test_record_event import event, routed_dispute
 from tests.support import eventually
+from tests.triage.policies import relabelled
 
 DEPLOY = ROOT / "deploy" / "nats"
-USERS = ("intake", "triage", "notification", "operator")
+USERS = ("intake", "triage", "notification", "operator", "policy")
 KEEP = timedelta(days=365)
 
 
@@ -145,15 +147,53 @@ async def test_services_as_their_own_users_over_tls_climb_the_ladder(
 async def as_operator(secured: SecuredNats, *argv: str) -> str:
     """`fengqiao ARGV` run as the operator user; its output, after checking it succeeded
     without one permission violation."""
+    return await as_user(secured, "operator", *argv)
+
+
+async def as_user(secured: SecuredNats, user: str, *argv: str) -> str:
+    """`fengqiao ARGV` run as NATS user `user`, checked as `as_operator` is."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "fengqiao", *argv,
-        env={**os.environ, **secured.env("operator"), "FENGQIAO_NATS_URL": secured.server.url},
+        sys.executable, "-m", "fengqiao", *argv, cwd=ROOT,
+        env={**os.environ, **secured.env(user), "FENGQIAO_NATS_URL": secured.server.url},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()
     assert "nats_error" not in err.decode()
     return out.decode()
+
+
+async def activations(service: ServiceProcess) -> int:
+    return len(service.events("policy_activated"))
+
+
+async def test_policy_staff_publish_and_roll_back_as_their_own_user(
+    secured: SecuredNats, tmp_path: Path
+) -> None:
+    triage = await ServiceProcess.start("triage", secured.server.url, extra=secured.env("triage"))
+    edited = tmp_path / "triage.yaml"
+    edited.write_text(relabelled("修订一"), encoding="utf-8")
+    try:
+        published = await as_user(
+            secured, "policy", "rules", "publish", str(edited), "--comment", "标签修订"
+        )
+        first = policy_version((ROOT / "rules" / "triage.yaml").read_bytes())
+        await eventually(partial(activations, triage), lambda n: n == 1)
+        listed = await as_user(secured, "policy", "rules", "versions")
+        await as_user(secured, "policy", "rules", "rollback", first[:12])
+        await eventually(partial(activations, triage), lambda n: n == 2)
+        nc = await open_connection(secured.server.url, "cli", secured.options("policy"))
+        try:
+            with capture_logs() as logs, pytest.raises((TimeoutError, NoStreamResponseError)):
+                await nc.jetstream().publish("$KV.disputes.FQ-1", b"{}", timeout=1)
+        finally:
+            await nc.close()
+    finally:
+        await triage.stop()
+    assert "已发布并启用" in published and f"* {first[:12]}" not in listed
+    assert [e["policy_version"] for e in triage.events("policy_activated")][-1] == first
+    assert triage.events("nats_error") == []
+    assert [e["event"] for e in logs if e["event"] == "nats_error"] == ["nats_error"]
 
 
 async def test_the_operator_user_can_list_dead_letters(secured: SecuredNats) -> None:

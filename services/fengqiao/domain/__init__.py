@@ -21,6 +21,7 @@ from fengqiao.domain.model import (
     Priority,
     Route,
     Status,
+    StepContext,
     TimelineEntry,
 )
 
@@ -43,5 +44,6 @@ __all__ = [
     "Priority",
     "Route",
     "Status",
+    "StepContext",
     "TimelineEntry",
 ]

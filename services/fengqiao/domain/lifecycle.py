@@ -10,7 +10,15 @@ from typing import Final
 
 from fengqiao.domain.anonymise import is_anonymised
 from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
-from fengqiao.domain.model import CaseEvent, Decision, DisputeRecord, Status, TimelineEntry
+from fengqiao.domain.model import (
+    CaseEvent,
+    Decision,
+    DisputeRecord,
+    PolicyContext,
+    Status,
+    StepContext,
+    TimelineEntry,
+)
 from fengqiao.domain.vocabulary import RISK_FLAGS, TRIGGERS, label
 
 EVENTS: Final = MappingProxyType(
@@ -141,6 +149,9 @@ def _refusal(record: DisputeRecord, event: CaseEvent, allowed: frozenset[Status]
     )
 
 
+POLICY_CHANGED: Final = "policy_changed"
+
+
 def assign(
     record: DisputeRecord,
     decision: Decision,
@@ -148,23 +159,51 @@ def assign(
     trigger: str,
     event_id: str,
     response_due: datetime,
+    context: PolicyContext | None = None,
     actor: str = "triage",
 ) -> DisputeRecord:
-    """`record` handed to the rung `decision` names: routed (first time) or escalated."""
+    """`record` handed to the rung `decision` names: routed (first time) or escalated.
+    `context` is what the policy read besides the dispute; it is kept on the step. When the
+    step before was decided under another policy version, a `policy_changed` entry says
+    so first: the step just ended kept its own version, this one takes the active one."""
     first = record.decision is None
     verb = "分派至" if first else "升级至"
     why = "" if first else f"{label(TRIGGERS, trigger)}，"
-    entry = TimelineEntry(
-        at=decision.decided_at,
-        kind="routed" if first else "escalated",
-        summary=f"{why}{verb}{decision.route_label}（规则 {decision.rule_id}）：{decision.reason}",
-        rule_id=decision.rule_id,
-        route=decision.route,
-        policy_version=decision.policy_version,
-        event_id=event_id,
-        from_route=record.level,
-        trigger=trigger,
-        actor=actor,
+    context = context or PolicyContext()
+    entries: list[TimelineEntry] = []
+    previous = record.decision.policy_version if record.decision is not None else ""
+    if previous and previous != decision.policy_version:
+        entries.append(
+            TimelineEntry(
+                at=decision.decided_at,
+                kind=POLICY_CHANGED,
+                summary=f"分流政策已更新：第 {record.step} 步按版本 {previous[:12]} 决定，"
+                f"第 {record.step + 1} 步起按版本 {decision.policy_version[:12]} 决定",
+                policy_version=decision.policy_version,
+                event_id=f"{event_id}-policy",
+                actor=actor,
+            )
+        )
+    entries.append(
+        TimelineEntry(
+            at=decision.decided_at,
+            kind="routed" if first else "escalated",
+            summary=f"{why}{verb}{decision.route_label}（规则 {decision.rule_id}）："
+            f"{decision.reason}",
+            rule_id=decision.rule_id,
+            route=decision.route,
+            policy_version=decision.policy_version,
+            event_id=event_id,
+            from_route=record.level,
+            trigger=trigger,
+            actor=actor,
+            context=StepContext(
+                similar_recent=context.similar_recent,
+                party_recent=context.party_recent,
+                times_escalated=context.times_escalated,
+                risk_flags=record.dispute.risk_flags,
+            ),
+        )
     )
     return replace(
         record,
@@ -173,5 +212,5 @@ def assign(
         step=record.step + 1,
         response_due=response_due,
         accepted_at=None,
-        timeline=(*record.timeline, entry),
+        timeline=(*record.timeline, *entries),
     )

@@ -131,6 +131,18 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class StepContext:
+    """What a routing or escalation read besides the dispute as submitted: with the
+    step's trigger, level and time it decides the step again exactly as it was."""
+
+    similar_recent: int = 0
+    party_recent: int = 0
+    times_escalated: int = 0
+    # The dispute's risk flags then: a later `risk_raised` adds to the record's.
+    risk_flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TimelineEntry:
     at: datetime
     kind: str
@@ -142,6 +154,8 @@ class TimelineEntry:
     from_route: Route | None = None
     trigger: str = ""
     actor: str = ""
+    # Routed and escalated steps: what the policy read (None in records written before).
+    context: StepContext | None = None
 
 
 @dataclass(frozen=True, slots=True)

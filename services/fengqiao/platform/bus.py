@@ -61,6 +61,10 @@ KV_REQUESTS: Final = "intake_requests"
 KV_NOTIFICATIONS: Final = "notifications"
 KV_REPEATS: Final = "repeats"
 KV_DELIVERIES: Final = "deliveries"
+# Published policy versions and the one in force (`platform/policies.py`); the history
+# of its `active` key is the log of activations.
+KV_POLICIES: Final = "policies"
+POLICIES_HISTORY: Final = 64
 # Old revisions kept per dispute record: enough to read how a record changed.
 KV_HISTORY: Final = 16
 # Each bucket and how many revisions of a key it keeps.
@@ -70,6 +74,7 @@ _BUCKETS: Final = {
     KV_NOTIFICATIONS: 1,
     KV_REPEATS: 1,
     KV_DELIVERIES: 1,
+    KV_POLICIES: POLICIES_HISTORY,
 }
 
 CONSUMER_TRIAGE: Final = "triage"
@@ -114,6 +119,7 @@ class Bus:
     notifications: KeyValue
     repeats: KeyValue
     deliveries: KeyValue
+    policies: KeyValue
 
     async def close(self) -> None:
         # Every publish was already acknowledged and every message is acked explicitly, so
@@ -147,7 +153,7 @@ async def connect(
     log.info("nats_connected", url=url, service=name, user=options.user, tls=options.uses_tls)
     return Bus(
         nc, js, kv[KV_DISPUTES], kv[KV_REQUESTS], kv[KV_NOTIFICATIONS], kv[KV_REPEATS],
-        kv[KV_DELIVERIES],
+        kv[KV_DELIVERIES], kv[KV_POLICIES],
     )  # fmt: skip
 
 

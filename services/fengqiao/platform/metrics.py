@@ -110,7 +110,7 @@ _UPDATES: Final[Mapping[str, Callable[[Mapping[str, Any]], None]]] = {
     "message_rejected": _not_handled("rejected"),
     "nats_error": lambda e: NATS_ERRORS.inc(),
     "policy_loaded": _policy,
-    "policy_reloaded": _policy,
+    "policy_activated": _policy,
     "deadline_estimated": lambda e: ESTIMATED.inc(),
 }
 

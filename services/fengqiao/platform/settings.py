@@ -49,9 +49,9 @@ class Settings:
     intake_addr: str = "127.0.0.1:50051"
     triage_addr: str = "127.0.0.1:50052"
     notification_addr: str = "127.0.0.1:50053"
+    # The first policy version only: triage publishes it on a bus that has none, then
+    # follows the version published on the bus (`fengqiao rules publish`).
     policy_file: Path = Path("rules/triage.yaml")
-    # Check the policy file this often and put a changed one in force (0: only on SIGHUP).
-    policy_reload_seconds: float = 0.0
     # Where the embedded nats-server keeps JetStream data, and the SQLite read model.
     data_dir: Path = Path("var")
     # The read model's database: empty for SQLite under `data_dir`, or a PostgreSQL URL
@@ -112,9 +112,6 @@ class Settings:
             triage_addr=get("TRIAGE_ADDR", default.triage_addr),
             notification_addr=get("NOTIFICATION_ADDR", default.notification_addr),
             policy_file=Path(get("POLICY_FILE", str(default.policy_file))),
-            policy_reload_seconds=_number(
-                get, "POLICY_RELOAD_SECONDS", default.policy_reload_seconds, float
-            ),
             data_dir=Path(get("DATA_DIR", str(default.data_dir))),
             database_url=get("DATABASE_URL", default.database_url),
             log_format=log_format,
@@ -140,6 +137,14 @@ class Settings:
             ),
             sweep_seconds=_number(get, "SWEEP_SECONDS", default.sweep_seconds, float),
         )
+        if get("POLICY_RELOAD_SECONDS", "0") not in ("0", "0.0"):
+            # Watching the file would put a version in force past its checks and on one
+            # replica only; saying so beats a ConfigMap update that silently does nothing.
+            raise SettingsError(
+                "FENGQIAO_POLICY_RELOAD_SECONDS is no longer used: triage follows the policy "
+                "version published on the bus; publish a file with `fengqiao rules publish "
+                "FILE --comment …` and remove the variable"
+            )
         if settings.sms_gateway_url and not settings.sms_gateway_url.startswith(
             ("http://", "https://")
         ):

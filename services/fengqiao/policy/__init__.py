@@ -3,7 +3,7 @@ beyond reading the file it is given."""
 
 from fengqiao.policy.compiled import CompiledPolicy
 from fengqiao.policy.explain import ConditionTrace, RuleTrace
-from fengqiao.policy.load import load_policy, parse_policy, policy_version
+from fengqiao.policy.load import load_policy, parse_policy, policy_version, read_policy_file
 from fengqiao.policy.model import Deadline, DeadlineUnit, Policy, RouteSpec, Rule, Timing
 from fengqiao.policy.problems import PolicyError, Problem
 
@@ -22,4 +22,5 @@ __all__ = [
     "load_policy",
     "parse_policy",
     "policy_version",
+    "read_policy_file",
 ]

@@ -16,14 +16,17 @@ from fengqiao.policy.yaml_safe import read_yaml
 
 def load_policy(path: Path | str) -> Policy:
     """Read and check the rules file at `path`; raise `PolicyError` listing every problem."""
-    path = Path(path)
+    return parse_policy(read_policy_file(path), str(path))
+
+
+def read_policy_file(path: Path | str) -> bytes:
+    """The bytes of the rules file at `path`; `PolicyError` if it cannot be read."""
     try:
-        data = path.read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
         raise PolicyError(
             str(path), [Problem(1, 1, f"无法读取规则文件：{exc.strerror}", f"cannot read: {exc}")]
         ) from exc
-    return parse_policy(data, str(path))
 
 
 def policy_version(data: bytes) -> str:

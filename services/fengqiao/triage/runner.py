@@ -1,24 +1,26 @@
 """Runs the compiled policy on its one engine thread, as durable_rules requires, and swaps
-in a new policy version atomically."""
+in a new policy version atomically: a decision takes the compiled policy in force when it
+starts (`current`) and finishes with it, whatever is activated meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
+from typing import Any
 
 import structlog
 
 from fengqiao.domain.calendar import calendar_known_until
 from fengqiao.domain.model import Decision, Dispute, PolicyContext
 from fengqiao.domain.vocabulary import SUBMITTED
+from fengqiao.platform.policies import source_of
 from fengqiao.policy import (
     CompiledPolicy,
     Policy,
     PolicyError,
     RuleTrace,
-    load_policy,
     parse_policy,
     policy_version,
 )
@@ -26,18 +28,30 @@ from fengqiao.policy import (
 log = structlog.get_logger()
 
 
+# The text of a published version, or None if there is none by that SHA-256.
+LoadVersion = Callable[[str], Awaitable[bytes | None]]
+
+
 class PolicyRunner:
-    def __init__(self, compiled: CompiledPolicy, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, compiled: CompiledPolicy, executor: ThreadPoolExecutor, load: LoadVersion | None
+    ) -> None:
         self._compiled = compiled
         self._executor = executor
+        self._load = load
+        # Versions read so far: an open dispute's step keeps its own version's clocks (the
+        # follow-up delay) after a newer one is activated.
+        self._known: dict[str, Policy] = {compiled.version: compiled.policy}
 
     @classmethod
-    async def load(cls, path: Path) -> PolicyRunner:
-        """Check and compile the rules file at `path` on a fresh engine thread."""
+    async def start(cls, data: bytes, source: str, load: LoadVersion | None = None) -> PolicyRunner:
+        """Check and compile the rules file `data` (named `source`) on a fresh engine
+        thread; `PolicyError` if it has problems. `load` reads other published versions
+        (`policy_of`)."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy-engine")
         loop = asyncio.get_running_loop()
         try:
-            compiled = await loop.run_in_executor(executor, _compile, path)
+            compiled = await loop.run_in_executor(executor, _compile, data, source)
         except BaseException:
             executor.shutdown(wait=False)
             raise
@@ -46,58 +60,81 @@ class PolicyRunner:
             policy_version=compiled.version,
             label=compiled.policy.label,
             rules=len(compiled.policy.rules),
-            file=str(path),
+            source=source,
             calendar_known_until=calendar_known_until(),
         )
-        return cls(compiled, executor)
+        return cls(compiled, executor, load)
+
+    @property
+    def current(self) -> CompiledPolicy:
+        """The compiled policy in force now: take it once per decision."""
+        return self._compiled
 
     @property
     def policy(self) -> Policy:
         return self._compiled.policy
 
-    async def reload(self, path: Path) -> bool:
-        """Check and compile `path` on the engine thread and put it in force; decisions
-        already under way finish on the old version. A file with problems changes
-        nothing: False, and every problem logged."""
-        loop = asyncio.get_running_loop()
-        refused = ""
+    async def policy_of(self, version: str) -> Policy:
+        """The policy of published `version` (read once, checked, not compiled); the one in
+        force if there is no such version or this code cannot read it."""
+        known = self._known.get(version)
+        if known is not None:
+            return known
+        data = await self._load(version) if self._load is not None and version else None
+        if data is None:
+            return self._compiled.policy
         try:
-            data = await loop.run_in_executor(self._executor, path.read_bytes)
-            refused = policy_version(data)
-            compiled = await loop.run_in_executor(self._executor, _compile_bytes, data, str(path))
-        except OSError as exc:
-            problems = [f"{path}: cannot read: {exc}"]
+            policy = await asyncio.to_thread(parse_policy, data, source_of(version))
+        except PolicyError:
+            return self._compiled.policy
+        self._known[version] = policy
+        return policy
+
+    async def activate(self, data: bytes, source: str, **why: Any) -> bool:
+        """Check and compile `data` on the engine thread and put it in force; decisions
+        already under way finish on the old version. A file with problems changes
+        nothing: False, and every problem logged (`why` says where the version came
+        from, in both log lines)."""
+        refused = policy_version(data)
+        if refused == self._compiled.version:
+            return True
+        loop = asyncio.get_running_loop()
+        try:
+            compiled = await loop.run_in_executor(self._executor, _compile, data, source)
         except PolicyError as exc:
-            problems = [p.format(exc.source) for p in exc.problems]
-        else:
-            problems = []
-        if problems:
             log.error(
-                "policy_reload_failed",
-                file=str(path),
+                "policy_activation_failed",
                 refused_version=refused,
                 policy_version=self._compiled.version,
-                problems=problems,
+                problems=[p.format(exc.source) for p in exc.problems],
+                **why,
             )
             return False
         previous, self._compiled = self._compiled, compiled
+        self._known[compiled.version] = compiled.policy
         log.info(
-            "policy_reloaded",
+            "policy_activated",
             policy_version=compiled.version,
             previous_version=previous.version,
             label=compiled.policy.label,
             rules=len(compiled.policy.rules),
-            file=str(path),
             calendar_known_until=calendar_known_until(),
+            **why,
         )
         return True
 
     async def decide(
-        self, dispute: Dispute, context: PolicyContext, now: datetime, trigger: str = SUBMITTED
+        self,
+        dispute: Dispute,
+        context: PolicyContext,
+        now: datetime,
+        trigger: str = SUBMITTED,
+        compiled: CompiledPolicy | None = None,
     ) -> Decision:
-        compiled = self._compiled
+        """The decision of `compiled` (default: the policy in force now)."""
+        policy = compiled or self._compiled
         return await asyncio.get_running_loop().run_in_executor(
-            self._executor, compiled.decide, dispute, context, now, trigger
+            self._executor, policy.decide, dispute, context, now, trigger
         )
 
     def warn_if_estimated(self, decision: Decision, dispute: Dispute) -> None:
@@ -116,7 +153,7 @@ class PolicyRunner:
     ) -> tuple[Decision, tuple[RuleTrace, ...]]:
         """The live decision (durable_rules) with the plain-Python trace beside it."""
         compiled = self._compiled
-        decision = await self.decide(dispute, context, now, trigger)
+        decision = await self.decide(dispute, context, now, trigger, compiled)
         explained, trace = compiled.explain(dispute, context, now, trigger)
         if explained.rule_id != decision.rule_id:
             log.error(
@@ -131,9 +168,5 @@ class PolicyRunner:
         self._executor.shutdown(wait=False)
 
 
-def _compile(path: Path) -> CompiledPolicy:
-    return CompiledPolicy(load_policy(path))
-
-
-def _compile_bytes(data: bytes, source: str) -> CompiledPolicy:
+def _compile(data: bytes, source: str) -> CompiledPolicy:
     return CompiledPolicy(parse_policy(data, source))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from pathlib import Path
 
 from fengqiao.platform import timers
 from fengqiao.platform.bus import (
@@ -18,8 +17,9 @@ from fengqiao.platform.bus import (
 )
 from fengqiao.platform.consume import Consumer
 from fengqiao.platform.grpc_server import GrpcServer
+from fengqiao.platform.policies import PolicyStore
 from fengqiao.platform.settings import Settings
-from fengqiao.triage.policy_watch import PolicyWatch
+from fengqiao.triage.policy_follow import PolicyFollower, start_runner
 from fengqiao.triage.runner import PolicyRunner
 from fengqiao.triage.servicer import TriageServicer
 from fengqiao.triage.worker import TriageWorker
@@ -35,13 +35,15 @@ class TriageService:
     _server: GrpcServer
     _runner: PolicyRunner
     _consumers: list[Consumer]
-    _policy_file: Path
-    _watch: asyncio.Task[None] | None
+    _follower: PolicyFollower
+    _watch: asyncio.Task[None]
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> TriageService:
-        runner = await PolicyRunner.load(settings.policy_file)
-        servicer = TriageServicer(runner)
+        store = PolicyStore(bus.policies)
+        runner = await start_runner(store, settings.policy_file)
+        follower = PolicyFollower(store, runner)
+        servicer = TriageServicer(runner, store, bus.js)
         server = await GrpcServer.start(
             settings.triage_addr,
             lambda s: triage_pb2_grpc.add_TriageServiceServicer_to_server(servicer, s),
@@ -66,21 +68,23 @@ class TriageService:
                 for timer in (timers.DEADLINE, timers.RESPONSE)
             ],
         ]
-        watch = None
-        if settings.policy_reload_seconds > 0:
-            watch = asyncio.create_task(
-                PolicyWatch(runner, settings.policy_file).run(settings.policy_reload_seconds)
-            )
-        return cls("triage", server.port, server, runner, consumers, settings.policy_file, watch)
+        # Started last, so a failed start leaves no task behind; the watch begins with the
+        # version active now, so nothing published meanwhile is missed.
+        watch = asyncio.create_task(follower.follow(), name="policy-follow")
+        return cls("triage", server.port, server, runner, consumers, follower, watch)
+
+    @property
+    def policy_version(self) -> str:
+        """The version this replica decides with now."""
+        return self._runner.current.version
 
     async def reload(self) -> None:
-        """Put the policy file in force again (SIGHUP)."""
-        await self._runner.reload(self._policy_file)
+        """Read the active policy version from the bus again (SIGHUP)."""
+        await self._follower.sync()
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            await asyncio.gather(self._watch, return_exceptions=True)
+        self._watch.cancel()
+        await asyncio.gather(self._watch, return_exceptions=True)
         for consumer in self._consumers:
             await consumer.stop()
         await self._server.stop()

@@ -55,12 +55,13 @@ class TriageWorker:
     async def _route(self, found: Stored) -> DisputeRecord:
         record = found.record
         now = datetime.now(UTC)
-        timing = self._runner.policy.timing
+        compiled = self._runner.current  # this decision finishes on it, whatever is activated
+        timing = compiled.policy.timing
         similar, party = await self._repeats.counts(
             record, timing.repeat_window_days, remember=True
         )
         context = PolicyContext(similar_recent=similar, party_recent=party)
-        decision = await self._runner.decide(record.dispute, context, now)
+        decision = await self._runner.decide(record.dispute, context, now, compiled=compiled)
         event_id = assignment_event_id(record.id, 1)
 
         def apply(current: DisputeRecord) -> DisputeRecord | None:
@@ -72,6 +73,7 @@ class TriageWorker:
                 trigger=SUBMITTED,
                 event_id=event_id,
                 response_due=due(now, timing.response),
+                context=context,
             )
 
         stored = await self._store.update(record.id, apply, start=found)
@@ -110,8 +112,10 @@ class TriageWorker:
         if event.kind == "withdrawn":
             return
         record = await self._store.require(event.dispute_id)
-        if record.closed_at is not None:
-            at = due(record.closed_at, self._runner.policy.timing.follow_up_after)
+        if record.closed_at is not None and record.decision is not None:
+            # The closing step's own version says when the follow-up visit is due.
+            timing = (await self._runner.policy_of(record.decision.policy_version)).timing
+            at = due(record.closed_at, timing.follow_up_after)
             await self._schedule(timers.FOLLOWUP, record, at)
 
     # -- timers -------------------------------------------------------------------------
@@ -145,7 +149,10 @@ class TriageWorker:
             )
             return
         now = datetime.now(UTC)
-        timing = self._runner.policy.timing
+        # The step ending kept the version it was decided under; the next takes the one
+        # in force now, and keeps it to the end of this decision.
+        compiled = self._runner.current
+        timing = compiled.policy.timing
         similar, party = await self._repeats.counts(
             record, timing.repeat_window_days, remember=False
         )
@@ -155,7 +162,7 @@ class TriageWorker:
             similar_recent=similar,
             party_recent=party,
         )
-        decision = await self._runner.decide(record.dispute, context, now, trigger)
+        decision = await self._runner.decide(record.dispute, context, now, trigger, compiled)
 
         def apply(current: DisputeRecord) -> DisputeRecord | None:
             if current.has_event(event_id) or current.step != step or current.status.closed:
@@ -166,6 +173,7 @@ class TriageWorker:
                 trigger=trigger,
                 event_id=event_id,
                 response_due=due(now, timing.response),
+                context=context,
             )
 
         stored = await self._store.update(dispute_id, apply, start=found)

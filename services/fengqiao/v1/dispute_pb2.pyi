@@ -362,6 +362,7 @@ class TimelineEntry(_message.Message):
     FROM_ROUTE_FIELD_NUMBER: _builtins.int
     TRIGGER_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """Stable code: received, routed, notified."""
     summary: _builtins.str
@@ -378,6 +379,12 @@ class TimelineEntry(_message.Message):
     """Who recorded it (a person or a service)."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def context(self) -> Global___StepContext:
+        """routed and escalated: what the policy read besides the dispute, so the step can be
+        decided again exactly as it was (`fengqiao rules explain --dispute`, `rules replay`).
+        """
+
     def __init__(
         self,
         *,
@@ -391,14 +398,48 @@ class TimelineEntry(_message.Message):
         from_route: Global___Route.ValueType = ...,
         trigger: _builtins.str = ...,
         actor: _builtins.str = ...,
+        context: Global___StepContext | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "context", b"context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "event_id", b"event_id", "from_route", b"from_route", "kind", b"kind", "policy_version", b"policy_version", "route", b"route", "rule_id", b"rule_id", "summary", b"summary", "trigger", b"trigger"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "context", b"context", "event_id", b"event_id", "from_route", b"from_route", "kind", b"kind", "policy_version", b"policy_version", "route", b"route", "rule_id", b"rule_id", "summary", b"summary", "trigger", b"trigger"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TimelineEntry: _TypeAlias = TimelineEntry  # noqa: Y015
+
+@_typing.final
+class StepContext(_message.Message):
+    """The facts a decision read besides the dispute as submitted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIMILAR_RECENT_FIELD_NUMBER: _builtins.int
+    PARTY_RECENT_FIELD_NUMBER: _builtins.int
+    TIMES_ESCALATED_FIELD_NUMBER: _builtins.int
+    RISK_FLAGS_FIELD_NUMBER: _builtins.int
+    similar_recent: _builtins.int
+    party_recent: _builtins.int
+    times_escalated: _builtins.int
+    @_builtins.property
+    def risk_flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The dispute's risk flags when it was decided (a later risk_raised adds to them)."""
+
+    def __init__(
+        self,
+        *,
+        similar_recent: _builtins.int = ...,
+        party_recent: _builtins.int = ...,
+        times_escalated: _builtins.int = ...,
+        risk_flags: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["party_recent", b"party_recent", "risk_flags", b"risk_flags", "similar_recent", b"similar_recent", "times_escalated", b"times_escalated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StepContext: _TypeAlias = StepContext  # noqa: Y015
 
 @_typing.final
 class DisputeRecord(_message.Message):

@@ -23,29 +23,34 @@ _sym_db = _symbol_database.Default()
 
 
 from fengqiao.v1 import dispute_pb2 as fengqiao_dot_v1_dot_dispute__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66\x65ngqiao/v1/triage.proto\x12\x0b\x66\x65ngqiao.v1\x1a\x19\x66\x65ngqiao/v1/dispute.proto\"\x81\x01\n\rPolicyContext\x12)\n\rcurrent_level\x18\x01 \x01(\x0e\x32\x12.fengqiao.v1.Route\x12\x17\n\x0ftimes_escalated\x18\x02 \x01(\x05\x12\x16\n\x0esimilar_recent\x18\x03 \x01(\x05\x12\x14\n\x0cparty_recent\x18\x04 \x01(\x05\"t\n\x0f\x45valuateRequest\x12%\n\x07\x64ispute\x18\x01 \x01(\x0b\x32\x14.fengqiao.v1.Dispute\x12+\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x1a.fengqiao.v1.PolicyContext\x12\r\n\x05\x65vent\x18\x03 \x01(\t\"T\n\x0e\x43onditionTrace\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x10\n\x08\x65xpected\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tual\x18\x03 \x01(\t\x12\x11\n\tsatisfied\x18\x04 \x01(\x08\"m\n\tRuleTrace\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07matched\x18\x03 \x01(\x08\x12/\n\nconditions\x18\x04 \x03(\x0b\x32\x1b.fengqiao.v1.ConditionTrace\"b\n\x10\x45valuateResponse\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x15.fengqiao.v1.Decision\x12%\n\x05trace\x18\x02 \x03(\x0b\x32\x16.fengqiao.v1.RuleTrace\"\x12\n\x10GetPolicyRequest\"E\n\x11GetPolicyResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08rule_ids\x18\x03 \x03(\t2\xa4\x01\n\rTriageService\x12G\n\x08\x45valuate\x12\x1c.fengqiao.v1.EvaluateRequest\x1a\x1d.fengqiao.v1.EvaluateResponse\x12J\n\tGetPolicy\x12\x1d.fengqiao.v1.GetPolicyRequest\x1a\x1e.fengqiao.v1.GetPolicyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66\x65ngqiao/v1/triage.proto\x12\x0b\x66\x65ngqiao.v1\x1a\x19\x66\x65ngqiao/v1/dispute.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x01\n\rPolicyContext\x12)\n\rcurrent_level\x18\x01 \x01(\x0e\x32\x12.fengqiao.v1.Route\x12\x17\n\x0ftimes_escalated\x18\x02 \x01(\x05\x12\x16\n\x0esimilar_recent\x18\x03 \x01(\x05\x12\x14\n\x0cparty_recent\x18\x04 \x01(\x05\"t\n\x0f\x45valuateRequest\x12%\n\x07\x64ispute\x18\x01 \x01(\x0b\x32\x14.fengqiao.v1.Dispute\x12+\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x1a.fengqiao.v1.PolicyContext\x12\r\n\x05\x65vent\x18\x03 \x01(\t\"T\n\x0e\x43onditionTrace\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x10\n\x08\x65xpected\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tual\x18\x03 \x01(\t\x12\x11\n\tsatisfied\x18\x04 \x01(\x08\"m\n\tRuleTrace\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0f\n\x07matched\x18\x03 \x01(\x08\x12/\n\nconditions\x18\x04 \x03(\x0b\x32\x1b.fengqiao.v1.ConditionTrace\"b\n\x10\x45valuateResponse\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x15.fengqiao.v1.Decision\x12%\n\x05trace\x18\x02 \x03(\x0b\x32\x16.fengqiao.v1.RuleTrace\"#\n\x10GetPolicyRequest\x12\x0f\n\x07version\x18\x01 \x01(\t\"\xbc\x01\n\x11GetPolicyResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x10\n\x08rule_ids\x18\x03 \x03(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\x14\n\x0cpublished_by\x18\x05 \x01(\t\x12\x30\n\x0cpublished_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63omment\x18\x07 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x08 \x01(\x08\"\x96\x01\n\rPolicyVersion\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\x0c\x12\x14\n\x0cpublished_by\x18\x04 \x01(\t\x12\x30\n\x0cpublished_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63omment\x18\x06 \x01(\t\"\x88\x01\n\x0c\x41\x63tivePolicy\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x14\n\x0c\x61\x63tivated_by\x18\x03 \x01(\t\x12\x30\n\x0c\x61\x63tivated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t2\xa4\x01\n\rTriageService\x12G\n\x08\x45valuate\x12\x1c.fengqiao.v1.EvaluateRequest\x1a\x1d.fengqiao.v1.EvaluateResponse\x12J\n\tGetPolicy\x12\x1d.fengqiao.v1.GetPolicyRequest\x1a\x1e.fengqiao.v1.GetPolicyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fengqiao.v1.triage_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_POLICYCONTEXT']._serialized_start=69
-  _globals['_POLICYCONTEXT']._serialized_end=198
-  _globals['_EVALUATEREQUEST']._serialized_start=200
-  _globals['_EVALUATEREQUEST']._serialized_end=316
-  _globals['_CONDITIONTRACE']._serialized_start=318
-  _globals['_CONDITIONTRACE']._serialized_end=402
-  _globals['_RULETRACE']._serialized_start=404
-  _globals['_RULETRACE']._serialized_end=513
-  _globals['_EVALUATERESPONSE']._serialized_start=515
-  _globals['_EVALUATERESPONSE']._serialized_end=613
-  _globals['_GETPOLICYREQUEST']._serialized_start=615
-  _globals['_GETPOLICYREQUEST']._serialized_end=633
-  _globals['_GETPOLICYRESPONSE']._serialized_start=635
-  _globals['_GETPOLICYRESPONSE']._serialized_end=704
-  _globals['_TRIAGESERVICE']._serialized_start=707
-  _globals['_TRIAGESERVICE']._serialized_end=871
+  _globals['_POLICYCONTEXT']._serialized_start=102
+  _globals['_POLICYCONTEXT']._serialized_end=231
+  _globals['_EVALUATEREQUEST']._serialized_start=233
+  _globals['_EVALUATEREQUEST']._serialized_end=349
+  _globals['_CONDITIONTRACE']._serialized_start=351
+  _globals['_CONDITIONTRACE']._serialized_end=435
+  _globals['_RULETRACE']._serialized_start=437
+  _globals['_RULETRACE']._serialized_end=546
+  _globals['_EVALUATERESPONSE']._serialized_start=548
+  _globals['_EVALUATERESPONSE']._serialized_end=646
+  _globals['_GETPOLICYREQUEST']._serialized_start=648
+  _globals['_GETPOLICYREQUEST']._serialized_end=683
+  _globals['_GETPOLICYRESPONSE']._serialized_start=686
+  _globals['_GETPOLICYRESPONSE']._serialized_end=874
+  _globals['_POLICYVERSION']._serialized_start=877
+  _globals['_POLICYVERSION']._serialized_end=1027
+  _globals['_ACTIVEPOLICY']._serialized_start=1030
+  _globals['_ACTIVEPOLICY']._serialized_end=1166
+  _globals['_TRIAGESERVICE']._serialized_start=1169
+  _globals['_TRIAGESERVICE']._serialized_end=1333
 # @@protoc_insertion_point(module_scope)

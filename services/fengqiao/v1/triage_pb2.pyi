@@ -7,6 +7,7 @@ from collections import abc as _abc
 from fengqiao.v1 import dispute_pb2 as _dispute_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -176,12 +177,19 @@ Global___EvaluateResponse: _TypeAlias = EvaluateResponse  # noqa: Y015
 class GetPolicyRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    VERSION_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    """A published version (its SHA-256, or a prefix of at least 8 characters); empty for
+    the version this replica decides with now.
+    """
     def __init__(
         self,
+        *,
+        version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -194,23 +202,118 @@ class GetPolicyResponse(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     LABEL_FIELD_NUMBER: _builtins.int
     RULE_IDS_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    PUBLISHED_BY_FIELD_NUMBER: _builtins.int
+    PUBLISHED_AT_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """SHA-256 of the file's content"""
     label: _builtins.str
     """the file's own `version:` label"""
+    text: _builtins.str
+    """The rules file exactly as published."""
+    published_by: _builtins.str
+    """Who published it, when and why (`fengqiao rules publish --comment`)."""
+    comment: _builtins.str
+    active: _builtins.bool
+    """The version the bus names active now."""
     @_builtins.property
     def rule_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def published_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
         version: _builtins.str = ...,
         label: _builtins.str = ...,
         rule_ids: _abc.Iterable[_builtins.str] | None = ...,
+        text: _builtins.str = ...,
+        published_by: _builtins.str = ...,
+        published_at: _timestamp_pb2.Timestamp | None = ...,
+        comment: _builtins.str = ...,
+        active: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["published_at", b"published_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "rule_ids", b"rule_ids", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "comment", b"comment", "label", b"label", "published_at", b"published_at", "published_by", b"published_by", "rule_ids", b"rule_ids", "text", b"text", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetPolicyResponse: _TypeAlias = GetPolicyResponse  # noqa: Y015
+
+@_typing.final
+class PolicyVersion(_message.Message):
+    """A published version of the rules file, as the `policies` bucket keeps it (key
+    `version.<sha256>`). Written once, never changed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    PUBLISHED_BY_FIELD_NUMBER: _builtins.int
+    PUBLISHED_AT_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    label: _builtins.str
+    text: _builtins.bytes
+    published_by: _builtins.str
+    comment: _builtins.str
+    @_builtins.property
+    def published_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+        label: _builtins.str = ...,
+        text: _builtins.bytes = ...,
+        published_by: _builtins.str = ...,
+        published_at: _timestamp_pb2.Timestamp | None = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["published_at", b"published_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "label", b"label", "published_at", b"published_at", "published_by", b"published_by", "text", b"text", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PolicyVersion: _TypeAlias = PolicyVersion  # noqa: Y015
+
+@_typing.final
+class ActivePolicy(_message.Message):
+    """The version in force (key `active` of the `policies` bucket); its history is the log of
+    every activation.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    ACTIVATED_BY_FIELD_NUMBER: _builtins.int
+    ACTIVATED_AT_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    action: _builtins.str
+    """publish, rollback or bootstrap (the file triage started with, on an empty bucket)."""
+    activated_by: _builtins.str
+    comment: _builtins.str
+    @_builtins.property
+    def activated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+        action: _builtins.str = ...,
+        activated_by: _builtins.str = ...,
+        activated_at: _timestamp_pb2.Timestamp | None = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activated_at", b"activated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "activated_at", b"activated_at", "activated_by", b"activated_by", "comment", b"comment", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActivePolicy: _TypeAlias = ActivePolicy  # noqa: Y015

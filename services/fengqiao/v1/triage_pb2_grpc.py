@@ -59,7 +59,7 @@ class TriageServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetPolicy(self, request, context):
-        """The policy in force.
+        """The policy in force, or any published version with its text and who published it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

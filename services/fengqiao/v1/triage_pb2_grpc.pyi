@@ -36,7 +36,7 @@ class TriageServiceStub:
     Evaluate: _grpc.UnaryUnaryMultiCallable[_triage_pb2.EvaluateRequest, _triage_pb2.EvaluateResponse]
     """Dry run: no record is written and nobody is told."""
     GetPolicy: _grpc.UnaryUnaryMultiCallable[_triage_pb2.GetPolicyRequest, _triage_pb2.GetPolicyResponse]
-    """The policy in force."""
+    """The policy in force, or any published version with its text and who published it."""
 
 @_typing.type_check_only
 class TriageServiceAsyncStub(TriageServiceStub):
@@ -46,7 +46,7 @@ class TriageServiceAsyncStub(TriageServiceStub):
     Evaluate: _aio.UnaryUnaryMultiCallable[_triage_pb2.EvaluateRequest, _triage_pb2.EvaluateResponse]  # type: ignore[assignment]
     """Dry run: no record is written and nobody is told."""
     GetPolicy: _aio.UnaryUnaryMultiCallable[_triage_pb2.GetPolicyRequest, _triage_pb2.GetPolicyResponse]  # type: ignore[assignment]
-    """The policy in force."""
+    """The policy in force, or any published version with its text and who published it."""
 
 class TriageServiceServicer(metaclass=_abc_1.ABCMeta):
     """The policy, asked directly: what would it decide, and why."""
@@ -65,6 +65,6 @@ class TriageServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _triage_pb2.GetPolicyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_triage_pb2.GetPolicyResponse, _abc.Awaitable[_triage_pb2.GetPolicyResponse]]:
-        """The policy in force."""
+        """The policy in force, or any published version with its text and who published it."""
 
 def add_TriageServiceServicer_to_server(servicer: TriageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
