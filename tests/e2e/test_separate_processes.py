@@ -23,7 +23,7 @@ from fengqiao.v1 import (
     notification_pb2_grpc,
 )
 from tests.conftest import ROOT, sample
-from tests.e2e.processes import ServiceProcess
+from tests.e2e.processes import ServiceProcess, three_services
 from tests.support import eventually
 
 NAMES = ("intake", "triage", "notification")
@@ -31,13 +31,8 @@ NAMES = ("intake", "triage", "notification")
 
 @pytest.fixture
 async def services(nats_server: EmbeddedNats) -> AsyncIterator[dict[str, ServiceProcess]]:
-    started = await asyncio.gather(*(ServiceProcess.start(n, nats_server.url) for n in NAMES))
-    running = dict(zip(NAMES, started, strict=True))
-    try:
+    async with three_services(nats_server.url) as running:
         yield running
-    finally:
-        for service in running.values():
-            await service.stop()
 
 
 async def test_disputes_are_decided_and_notified_across_processes(

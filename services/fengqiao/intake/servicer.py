@@ -43,6 +43,7 @@ from fengqiao.intake.submission import (
     submitted_event,
     submitted_event_id,
 )
+from fengqiao.platform import redact
 from fengqiao.platform.bus import Bus, publish_event
 from fengqiao.platform.store import DisputeStore
 from fengqiao.readmodel import DisputeFilter, ReadModel
@@ -68,6 +69,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         ],
     ) -> intake_pb2.SubmitDisputeResponse:
         dispute = dispute_from_proto(request.dispute)
+        redact.remember(dispute)
         validate_submission(request.request_id, dispute)
         now = datetime.now(UTC)
         content = fingerprint(dispute)
@@ -185,6 +187,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             return apply_event(current, event, event_id, now)
 
         stored = await self._store.update(dispute_id, record)
+        redact.remember(stored.dispute)
         await publish_event(
             self._bus.js,
             events_pb2.DisputeEvent(

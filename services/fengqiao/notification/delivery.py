@@ -19,7 +19,8 @@ from fengqiao.notification.channels import DeliveryFailed, Sender
 from fengqiao.notification.claims import Claims, Verdict, needs_claim
 from fengqiao.notification.directory import Channel, Directory
 from fengqiao.notification.phones import PartyPhones
-from fengqiao.notification.recipients import party_index
+from fengqiao.notification.recipients import PARTY, party_index
+from fengqiao.platform import redact
 from fengqiao.platform.backoff import backoff
 from fengqiao.platform.bus import Bus, dead_letter_subject
 from fengqiao.platform.codec import decode
@@ -61,7 +62,10 @@ class DeliveryWorker:
         errors = []
         sent: list[str] = []
         held = 0.0  # > 0: another replica is sending a channel; look again after this
-        with bound(dispute_id=n.dispute_id):
+        with (
+            bound(dispute_id=n.dispute_id),
+            redact.masking((n.recipient_label, n.address) if n.recipient_role == PARTY else ()),
+        ):
             channels = await self._channels(n)
             if not channels:
                 # Retrying cannot help until the directory lists the recipient: no send,

@@ -40,7 +40,7 @@ from fengqiao.notification.recipients import (
     recipients,
     recipients_for_roles,
 )
-from fengqiao.platform import timers
+from fengqiao.platform import redact, timers
 from fengqiao.platform.bus import TIMER, Bus, recipient_subject
 from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.consume import RejectMessage
@@ -215,7 +215,7 @@ class NotificationWorker:
         *,
         respond_by: datetime | None = None,
     ) -> None:
-        with bound(dispute_id=dispute.id):
+        with bound(dispute_id=dispute.id), redact.about(dispute):
             sent = await asyncio.gather(
                 *(
                     self._send(dispute.id, event_id, kind, recipient, text, respond_by=respond_by)
