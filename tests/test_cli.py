@@ -17,6 +17,7 @@ import uvloop
 from fengqiao import cli
 from fengqiao.cli import main
 from fengqiao.domain.model import CHINA
+from fengqiao.domain.vocabulary import CATEGORIES
 from fengqiao.platform.bus import Bus
 from fengqiao.runtime import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
@@ -259,3 +260,12 @@ def test_commands_run_on_uvloop() -> None:
         return type(asyncio.get_running_loop())
 
     assert cli._run(loop_type()) is uvloop.Loop
+
+
+def test_vocab_lists_every_allowed_code_with_its_label(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vocab", "category"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{code}" in out and text in out for code, text in CATEGORIES.items())
+    assert main(["vocab"]) == 0
+    assert "mediation_failed" in capsys.readouterr().out
+    assert main(["vocab", "categry"]) == 2

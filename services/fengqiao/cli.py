@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from fengqiao import cli_ops as ops_cli
 from fengqiao import cli_readmodel as readmodel_cli
 from fengqiao import cli_rules as rules_cli
+from fengqiao import cli_vocab as vocab_cli
 from fengqiao.demo import run_demo
 from fengqiao.domain.model import PolicyContext, Route
 from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
@@ -81,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         "--target", default="", help="intake host:port (default: FENGQIAO_INTAKE_ADDR)"
     )
     ops_cli.add_bus_parser(sub)
+    vocab_cli.add_parser(sub)
     readmodel_cli.add_parser(sub)
     health = sub.add_parser("health", help="exit 0 if the gRPC service at --target is serving")
     health.add_argument("--target", required=True, help="host:port")
@@ -155,6 +157,8 @@ def _run(main: Coroutine[Any, Any, T]) -> T:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "vocab":  # reads nothing from the environment
+        return vocab_cli.run(args.name)
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:
