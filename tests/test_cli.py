@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, timedelta
@@ -148,6 +149,9 @@ def test_demo_decides_every_sample_on_all_three_routes() -> None:
     assert len(rows) == len(list(SAMPLES.glob("*.json")))
     for label in ("就地化解", "街道联合调解", "诉调对接"):
         assert sum(label in row for row in rows) >= 1, label
+    # Rules by their Chinese titles, not their ids; each party counted.
+    assert not any(re.search(r"\s[a-z]+(-[a-z0-9]+)+\s", row) for row in rows), rows
+    assert sum("当事人×2" in row for row in rows) >= 1
     assert "调解不成，升级至街道联合调解" in done.stdout  # one dispute climbs a rung
     assert "升级 1 件" in done.stdout
 
