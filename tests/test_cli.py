@@ -207,11 +207,12 @@ async def test_report_puts_a_days_figures_in_words(stack: Stack) -> None:
         stack, "report", "--day", str(today), "--street", street, *target
     )
     assert code == 0, err
-    assert out.splitlines()[:4] == [
+    assert out.splitlines()[:5] == [
         f"{street} {today} 矛盾纠纷统计",
-        "受理 1 件，分派 1 件，升级 0 件（升级率 0%）",
+        "受理 1 件，分派 1 件，升级 0 件（升级率 0%（0/1））",
         "在办 1 件，其中逾期 0 件",
-        "办结 0 件：问题处置率 0%，按期办结率 0%，就地化解率 0%",
+        "办结 0 件：问题处置率 0%（0/1），按期办结率 —，就地化解率 —",
+        "及时受理率 —，化解成功率 —（达成协议 0 件，调解不成 0 次）",
     ]
     assert out.splitlines()[-1] == "当前逾期未结 0 件（督办）"
     code, out, _ = await run_cli(stack, "report", "--day", str(today - timedelta(days=1)), *target)
@@ -220,6 +221,12 @@ async def test_report_puts_a_days_figures_in_words(stack: Stack) -> None:
     assert code == 2 and "--from" in err
     code, _, err = await run_cli(stack, "report", "--day", "11/22")
     assert code == 2 and "YYYY-MM-DD" in err
+    # A place the directory does not know is a mistake, not a quiet day.
+    code, out, err = await run_cli(stack, "report", "--street", "西街街道", *target)
+    assert (code, out) == (2, "")
+    assert "西街街道" in err and "是否指：" in err and "东街街道" in err
+    code, _, err = await run_cli(stack, "report", "--community", "南关小区", *target)
+    assert code == 2 and "南关社区" in err
 
 
 async def test_report_lists_what_is_overdue_now(stack: Stack, bus: Bus) -> None:
