@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from fengqiao import cli_vocab as vocab_cli
 from fengqiao.demo import run_demo
 from fengqiao.domain.model import PolicyContext, Route
 from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
+from fengqiao.platform.embedded_nats import running_url
 from fengqiao.platform.grpc_tls import GrpcTls
 from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.nats_client import NatsConnectError
@@ -34,6 +36,7 @@ from fengqiao.samples import SampleError, read_submission
 from fengqiao.v1 import intake_pb2_grpc
 
 ALL = ("intake", "triage", "notification")
+OPERATOR = ("notifications", "retention", "bus", "readmodel")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -199,9 +202,31 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if command == "demo":
         return _run(run_demo(settings, args.samples))
-    if command in ("notifications", "retention", "bus", "readmodel") and not settings.nats_url:
+    if command in OPERATOR:
+        return _operator(args, settings)
+    if command == "health":
+        return _run(_health(args.target, settings.grpc_tls))
+    if command == "report":
+        target = args.target or _client_target(settings.intake_addr)
+        return _run(ops_cli.report(args, settings, target))
+    if command == "submit":
+        target = args.target or _client_target(settings.intake_addr)
+        return _run(_submit(args.file, target, settings.grpc_tls))
+    return _rules(args, settings)
+
+
+def _operator(args: argparse.Namespace, settings: Settings) -> int:
+    """The operator's commands, on the bus: FENGQIAO_NATS_URL, or beside `fengqiao up`
+    the server it started (recorded in the data directory)."""
+    command: str = args.command
+    if not settings.nats_url:
+        settings = replace(settings, nats_url=running_url(settings.data_dir))
+    if not settings.nats_url:
         print(
-            "请设置 FENGQIAO_NATS_URL（set FENGQIAO_NATS_URL to the NATS server）", file=sys.stderr
+            "请设置 FENGQIAO_NATS_URL，或在运行 fengqiao up 的目录（同一 FENGQIAO_DATA_DIR）"
+            "下执行（set FENGQIAO_NATS_URL to the NATS server, or run beside "
+            "`fengqiao up` with its FENGQIAO_DATA_DIR）",
+            file=sys.stderr,
         )
         return 2
     if command in ("notifications", "readmodel"):
@@ -220,15 +245,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 2
         return _run(ops_cli.retention(settings, args.days, dry_run=args.dry_run))
-    if command == "health":
-        return _run(_health(args.target, settings.grpc_tls))
-    if command == "report":
-        target = args.target or _client_target(settings.intake_addr)
-        return _run(ops_cli.report(args, settings, target))
-    if command == "submit":
-        target = args.target or _client_target(settings.intake_addr)
-        return _run(_submit(args.file, target, settings.grpc_tls))
-    return _rules(args, settings)
+    raise AssertionError(f"not an operator command: {command}")
 
 
 def _rules(args: argparse.Namespace, settings: Settings) -> int:
