@@ -40,6 +40,7 @@ from fengqiao.notification.recipients import (
     recipients,
     recipients_for_roles,
 )
+from fengqiao.notification.records import REVISION_HEADER
 from fengqiao.platform import redact, timers
 from fengqiao.platform.bus import TIMER, Bus, recipient_subject
 from fengqiao.platform.codec import decode, encode
@@ -281,16 +282,20 @@ class NotificationWorker:
         )
         data = encode(notification_to_proto(notification))
         try:
-            await self._bus.notifications.create(key, data)
+            revision = await self._bus.notifications.create(key, data)
         except KeyWrongLastSequenceError:
             log.debug("notification_already_sent", recipient=recipient.id)
-            data = (await self._bus.notifications.get(key)).value or data
+            entry = await self._bus.notifications.get(key)
+            data, revision = entry.value or data, entry.revision or 0
             created = False
         else:
             created = True
         # Also after a crash between the two writes; the stream drops the repeat by id.
+        # The revision lets delivery record the outcome without reading it back.
         await self._bus.js.publish(
-            recipient_subject(recipient.id), data, headers={"Nats-Msg-Id": key}
+            recipient_subject(recipient.id),
+            data,
+            headers={"Nats-Msg-Id": key, REVISION_HEADER: str(revision)},
         )
         if not created:
             return key, needs_ack
