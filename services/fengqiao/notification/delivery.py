@@ -23,7 +23,7 @@ from fengqiao.notification.directory import Channel, Directory
 from fengqiao.notification.phones import PartyPhones
 from fengqiao.notification.recipients import PARTY, party_index
 from fengqiao.notification.records import REVISION_HEADER, record_delivery
-from fengqiao.platform import redact
+from fengqiao.platform import redact, tracing
 from fengqiao.platform.backoff import backoff
 from fengqiao.platform.bus import Bus, dead_letter_subject
 from fengqiao.platform.codec import decode
@@ -166,12 +166,14 @@ class DeliveryWorker:
         await self._bus.js.publish(
             dead_letter_subject(notification_id),
             msg.data,
-            headers={
-                "Nats-Msg-Id": f"dlq-{notification_id}-{msg.metadata.sequence.stream}",
-                "Fengqiao-Last-Error": error[:500],
-                "Fengqiao-Attempts": str(attempts),
-                "Fengqiao-Source-Subject": msg.subject,
-            },
+            headers=tracing.headers(
+                {
+                    "Nats-Msg-Id": f"dlq-{notification_id}-{msg.metadata.sequence.stream}",
+                    "Fengqiao-Last-Error": error[:500],
+                    "Fengqiao-Attempts": str(attempts),
+                    "Fengqiao-Source-Subject": msg.subject,
+                }
+            ),
         )
         log.error(
             "notification_dead_lettered",

@@ -41,7 +41,7 @@ from fengqiao.notification.recipients import (
     recipients_for_roles,
 )
 from fengqiao.notification.records import REVISION_HEADER
-from fengqiao.platform import redact, timers
+from fengqiao.platform import redact, timers, tracing
 from fengqiao.platform.bus import TIMER, Bus, recipient_subject
 from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.consume import RejectMessage
@@ -295,7 +295,7 @@ class NotificationWorker:
         await self._bus.js.publish(
             recipient_subject(recipient.id),
             data,
-            headers={"Nats-Msg-Id": key, REVISION_HEADER: str(revision)},
+            headers=tracing.headers({"Nats-Msg-Id": key, REVISION_HEADER: str(revision)}),
         )
         if not created:
             return key, needs_ack

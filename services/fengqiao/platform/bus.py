@@ -26,6 +26,7 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
+from fengqiao.platform import tracing
 from fengqiao.platform.backoff import backoff
 from fengqiao.platform.codec import encode
 from fengqiao.platform.nats_client import PLAIN, NatsConnectError, NatsOptions, open_connection
@@ -260,7 +261,9 @@ async def publish_event(js: JetStreamContext, event: DisputeEvent) -> None:
     duplicate window is dropped by the server."""
     subject = _SUBJECT_OF_KIND.get(event.kind, EVENTS)
     await js.publish(
-        f"{subject}.{event.dispute_id}", encode(event), headers={"Nats-Msg-Id": event.event_id}
+        f"{subject}.{event.dispute_id}",
+        encode(event),
+        headers=tracing.headers({"Nats-Msg-Id": event.event_id}),
     )
 
 

@@ -30,8 +30,10 @@ from fengqiao.domain.errors import (
     NotFound,
     Unavailable,
 )
+from fengqiao.platform import tracing
 from fengqiao.platform.bus import BUS_UNAVAILABLE
 from fengqiao.platform.logs import bound
+from fengqiao.platform.tracing import TRACEPARENT
 
 log = structlog.get_logger()
 Req = TypeVar("Req")
@@ -153,7 +155,9 @@ async def _boundary(
     """One RPC's error boundary: a domain error or NATS away becomes its status, anything
     else is logged as `rpc_crashed`; every outcome is timed and logged."""
     started = time.perf_counter()
-    with bound(rpc=method):
+    metadata = context.invocation_metadata() or ()
+    parent = {k: v for k, v in metadata if k == TRACEPARENT and isinstance(v, str)}
+    with bound(rpc=method), tracing.continued(parent, method):
         try:
             yield
         except FengqiaoError as exc:
