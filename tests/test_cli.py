@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, timedelta
@@ -17,6 +18,7 @@ import uvloop
 from fengqiao import cli
 from fengqiao.cli import main
 from fengqiao.domain.model import CHINA
+from fengqiao.domain.vocabulary import CATEGORIES
 from fengqiao.platform.bus import Bus
 from fengqiao.runtime import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
@@ -147,6 +149,9 @@ def test_demo_decides_every_sample_on_all_three_routes() -> None:
     assert len(rows) == len(list(SAMPLES.glob("*.json")))
     for label in ("就地化解", "街道联合调解", "诉调对接"):
         assert sum(label in row for row in rows) >= 1, label
+    # Rules by their Chinese titles, not their ids; each party counted.
+    assert not any(re.search(r"\s[a-z]+(-[a-z0-9]+)+\s", row) for row in rows), rows
+    assert sum("当事人×2" in row for row in rows) >= 1
     assert "调解不成，升级至街道联合调解" in done.stdout  # one dispute climbs a rung
     assert "升级 1 件" in done.stdout
 
@@ -202,11 +207,12 @@ async def test_report_puts_a_days_figures_in_words(stack: Stack) -> None:
         stack, "report", "--day", str(today), "--street", street, *target
     )
     assert code == 0, err
-    assert out.splitlines()[:4] == [
+    assert out.splitlines()[:5] == [
         f"{street} {today} 矛盾纠纷统计",
-        "受理 1 件，分派 1 件，升级 0 件（升级率 0%）",
+        "受理 1 件，分派 1 件，升级 0 件（升级率 0%（0/1））",
         "在办 1 件，其中逾期 0 件",
-        "办结 0 件：问题处置率 0%，按期办结率 0%，就地化解率 0%",
+        "办结 0 件：问题处置率 0%（0/1），按期办结率 —，就地化解率 —",
+        "及时受理率 —，化解成功率 —（达成协议 0 件，调解不成 0 次）",
     ]
     assert out.splitlines()[-1] == "当前逾期未结 0 件（督办）"
     code, out, _ = await run_cli(stack, "report", "--day", str(today - timedelta(days=1)), *target)
@@ -215,6 +221,12 @@ async def test_report_puts_a_days_figures_in_words(stack: Stack) -> None:
     assert code == 2 and "--from" in err
     code, _, err = await run_cli(stack, "report", "--day", "11/22")
     assert code == 2 and "YYYY-MM-DD" in err
+    # A place the directory does not know is a mistake, not a quiet day.
+    code, out, err = await run_cli(stack, "report", "--street", "西街街道", *target)
+    assert (code, out) == (2, "")
+    assert "西街街道" in err and "是否指：" in err and "东街街道" in err
+    code, _, err = await run_cli(stack, "report", "--community", "南关小区", *target)
+    assert code == 2 and "南关社区" in err
 
 
 async def test_report_lists_what_is_overdue_now(stack: Stack, bus: Bus) -> None:
@@ -259,3 +271,12 @@ def test_commands_run_on_uvloop() -> None:
         return type(asyncio.get_running_loop())
 
     assert cli._run(loop_type()) is uvloop.Loop
+
+
+def test_vocab_lists_every_allowed_code_with_its_label(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vocab", "category"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{code}" in out and text in out for code, text in CATEGORIES.items())
+    assert main(["vocab"]) == 0
+    assert "mediation_failed" in capsys.readouterr().out
+    assert main(["vocab", "categry"]) == 2

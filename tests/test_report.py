@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from fengqiao.report import Period
+from fengqiao.report import Period, rate
 
 
 def test_a_period_is_whole_days_in_china_with_both_ends_included() -> None:
@@ -26,3 +26,9 @@ def test_an_open_end_is_left_unset_and_said_in_words() -> None:
     assert Period(date(2026, 11, 1), date(2026, 11, 7)).describe() == "2026-11-01 至 2026-11-07"
     assert Period(date(2026, 11, 21), date(2026, 11, 21)).describe() == "2026-11-21"
     assert Period().describe() == "累计"
+
+
+def test_a_rate_shows_what_it_counts_and_a_dash_when_there_is_nothing() -> None:
+    assert rate(1, 1) == "100%（1/1）"
+    assert rate(1, 3) == "33%（1/3）"
+    assert rate(0, 0) == "—"

@@ -7,6 +7,7 @@ import getpass
 import os
 import sys
 from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,10 +21,12 @@ from fengqiao import cli_policy as policy_cli
 from fengqiao import cli_readmodel as readmodel_cli
 from fengqiao import cli_replay as replay_cli
 from fengqiao import cli_rules as rules_cli
+from fengqiao import cli_vocab as vocab_cli
 from fengqiao.demo import run_demo
 from fengqiao.domain.errors import Misconfigured, NatsConnectError, SampleError, SettingsError
 from fengqiao.domain.model import PolicyContext, Route
 from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
+from fengqiao.platform.embedded_nats import running_url
 from fengqiao.platform.grpc_tls import GrpcTls
 from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.settings import Settings
@@ -35,6 +38,7 @@ from fengqiao.samples import read_submission
 from fengqiao.v1 import intake_pb2_grpc
 
 ALL = ("intake", "triage", "notification")
+OPERATOR = ("notifications", "retention", "bus", "readmodel")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         "--target", default="", help="intake host:port (default: FENGQIAO_INTAKE_ADDR)"
     )
     ops_cli.add_bus_parser(sub)
+    vocab_cli.add_parser(sub)
     readmodel_cli.add_parser(sub)
     health = sub.add_parser("health", help="exit 0 if the gRPC service at --target is serving")
     health.add_argument("--target", required=True, help="host:port")
@@ -195,6 +200,8 @@ def _run(main: Coroutine[Any, Any, T]) -> T:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "vocab":  # reads nothing from the environment
+        return vocab_cli.run(args.name)
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:
@@ -235,9 +242,31 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if command == "demo":
         return _run(run_demo(settings, args.samples))
-    if command in ("notifications", "retention", "bus", "readmodel") and not settings.nats_url:
+    if command in OPERATOR:
+        return _operator(args, settings)
+    if command == "health":
+        return _run(_health(args.target, settings.grpc_tls))
+    if command == "report":
+        target = args.target or _client_target(settings.intake_addr)
+        return _run(ops_cli.report(args, settings, target))
+    if command == "submit":
+        target = args.target or _client_target(settings.intake_addr)
+        return _run(_submit(args.file, target, settings.grpc_tls))
+    return _rules(args, settings)
+
+
+def _operator(args: argparse.Namespace, settings: Settings) -> int:
+    """The operator's commands, on the bus: FENGQIAO_NATS_URL, or beside `fengqiao up`
+    the server it started (recorded in the data directory)."""
+    command: str = args.command
+    if not settings.nats_url:
+        settings = replace(settings, nats_url=running_url(settings.data_dir))
+    if not settings.nats_url:
         print(
-            "请设置 FENGQIAO_NATS_URL（set FENGQIAO_NATS_URL to the NATS server）", file=sys.stderr
+            "请设置 FENGQIAO_NATS_URL，或在运行 fengqiao up 的目录（同一 FENGQIAO_DATA_DIR）"
+            "下执行（set FENGQIAO_NATS_URL to the NATS server, or run beside "
+            "`fengqiao up` with its FENGQIAO_DATA_DIR）",
+            file=sys.stderr,
         )
         return 2
     if command in ("notifications", "readmodel"):
@@ -256,15 +285,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 2
         return _run(ops_cli.retention(settings, args.days, dry_run=args.dry_run))
-    if command == "health":
-        return _run(_health(args.target, settings.grpc_tls))
-    if command == "report":
-        target = args.target or _client_target(settings.intake_addr)
-        return _run(ops_cli.report(args, settings, target))
-    if command == "submit":
-        target = args.target or _client_target(settings.intake_addr)
-        return _run(_submit(args.file, target, settings.grpc_tls))
-    return _rules(args, settings)
+    raise AssertionError(f"not an operator command: {command}")
 
 
 def _rules(args: argparse.Namespace, settings: Settings) -> int:

@@ -11,10 +11,12 @@ import grpc
 
 from fengqiao.domain.errors import NotFound
 from fengqiao.notification.dead_letters import list_dead_letters, redrive
+from fengqiao.notification.directory import EMPTY, Directory, load_directory
 from fengqiao.platform.bus import connect, declared_names
 from fengqiao.platform.inspect import show
 from fengqiao.platform.settings import Settings
-from fengqiao.report import Period, fetch_report, format_overdue, format_report
+from fengqiao.policy import PolicyError
+from fengqiao.report import Period, fetch_report, format_overdue, format_report, unknown_place
 from fengqiao.retention import apply_retention
 
 
@@ -113,7 +115,11 @@ async def report(args: argparse.Namespace, settings: Settings, target: str) -> i
     if period.first and period.last and period.first > period.last:
         print("--from 应早于 --to（--from must not be after --to）", file=sys.stderr)
         return 2
-    request = period.request(args.street.strip(), args.community.strip())
+    street, community = args.street.strip(), args.community.strip()
+    if problem := unknown_place(street, community, _directory(settings)):
+        print(problem, file=sys.stderr)
+        return 2
+    request = period.request(street, community)
     try:
         stats, overdue = await fetch_report(target, settings.grpc_tls, request)
     except grpc.aio.AioRpcError as exc:
@@ -123,3 +129,12 @@ async def report(args: argparse.Namespace, settings: Settings, target: str) -> i
     print(format_report(stats, place, period))
     print(format_overdue(overdue, datetime.now(UTC)))
     return 0
+
+
+def _directory(settings: Settings) -> Directory:
+    """The directory, to know the places; an unreadable one checks nothing (the report
+    is still worth having)."""
+    try:
+        return load_directory(settings.directory_file)
+    except PolicyError:
+        return EMPTY

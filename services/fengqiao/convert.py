@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from typing import Final
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -15,6 +16,7 @@ from fengqiao.domain.model import (
     CaseEvent,
     Colour,
     Decision,
+    Delivery,
     Dispute,
     DisputeRecord,
     Location,
@@ -371,6 +373,12 @@ def notification_to_proto(n: Notification) -> notification_pb2.Notification:
         acknowledged_at=timestamp(n.acknowledged_at),
         acknowledged_by=n.acknowledged_by,
         address=n.address,
+        delivery_status=notification_pb2.DeliveryStatus.Value(
+            f"DELIVERY_STATUS_{_DELIVERY_NAMES.get(n.delivery, 'UNSPECIFIED')}"
+        ),
+        delivered_via=n.delivered_via,
+        delivered_at=timestamp(n.delivered_at),
+        anonymised=n.anonymised,
     )
 
 
@@ -389,7 +397,20 @@ def notification_from_proto(m: notification_pb2.Notification) -> Notification:
         acknowledged_at=from_timestamp(m, "acknowledged_at"),
         acknowledged_by=m.acknowledged_by,
         address=m.address,
+        delivery=_DELIVERIES.get(m.delivery_status, Delivery.UNKNOWN),
+        delivered_via=tuple(m.delivered_via),
+        delivered_at=from_timestamp(m, "delivered_at"),
+        anonymised=m.anonymised,
     )
+
+
+_DELIVERY_NAMES: Final[dict[Delivery, str]] = {
+    d: d.name for d in Delivery if d is not Delivery.UNKNOWN
+}
+_DELIVERIES: Final = {
+    notification_pb2.DeliveryStatus.Value(f"DELIVERY_STATUS_{name}"): d
+    for d, name in _DELIVERY_NAMES.items()
+}
 
 
 # -- figures -------------------------------------------------------------------------------

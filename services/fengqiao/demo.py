@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import unicodedata
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -132,16 +133,15 @@ def print_table(
         d = record.decision
         deadline = d.deadline.ToDatetime(tzinfo=CHINA).astimezone(CHINA)
         urgent = "【急】" if d.priority == dispute_pb2.PRIORITY_URGENT else ""
-        roles = dict.fromkeys(label(RECIPIENT_ROLES, n.recipient_role) for n in notes.notifications)
         rows.append(
             (
                 path.stem[:2],
                 record.dispute.id,
                 label(CATEGORIES, record.dispute.category),
                 urgent + d.route_label,
-                d.rule_id,
+                d.rule_title or d.rule_id,
                 f"{deadline:%m-%d %H:%M}",
-                f"{len(notes.notifications)}：" + "、".join(roles),
+                told_summary(notes.notifications),
             )
         )
         routes[d.route_label] = routes.get(d.route_label, 0) + 1
@@ -151,6 +151,14 @@ def print_table(
         print("  ".join([*cells, row[-1]]))
     print()
     print(f"共 {len(records)} 件：" + "，".join(f"{k} {v} 件" for k, v in routes.items()))
+
+
+def told_summary(notifications: Sequence[notification_pb2.Notification]) -> str:
+    """`6：街道综治中心、网格员、当事人×2、派出所`: how many were told, and who, each role
+    counted (two parties are two people told)."""
+    roles = Counter(label(RECIPIENT_ROLES, n.recipient_role) for n in notifications)
+    who = "、".join(r if count == 1 else f"{r}×{count}" for r, count in roles.items())
+    return f"{len(notifications)}：{who}"
 
 
 def _width(text: str) -> int:

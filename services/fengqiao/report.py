@@ -4,14 +4,17 @@ the daily summary and weekly review (每日一小结、每周一梳理), and wha
 from __future__ import annotations
 
 import argparse
+import difflib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Final
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from fengqiao.convert import timestamp
 from fengqiao.domain.model import CHINA
 from fengqiao.domain.vocabulary import CATEGORIES, label
+from fengqiao.notification.directory import Directory
 from fengqiao.platform.grpc_tls import GrpcTls
 from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 
@@ -55,8 +58,15 @@ def day_argument(text: str) -> date:
         raise argparse.ArgumentTypeError(f"日期应为 YYYY-MM-DD（not a date: {text!r}）") from None
 
 
-def _pct(rate: float) -> str:
-    return f"{rate:.0%}"
+NOTHING_TO_COUNT: Final = "—"
+
+
+def rate(part: int, whole: int) -> str:
+    """`50%（1/2）`: the rate with what it counts, so 100 % of one is not read as 100 % of
+    many; `—` when there is nothing to count (not 0 %, which would read as a failure)."""
+    if whole == 0:
+        return NOTHING_TO_COUNT
+    return f"{part / whole:.0%}（{part}/{whole}）"
 
 
 def format_report(stats: intake_pb2.Stats, place: str, period: Period) -> str:
@@ -64,11 +74,12 @@ def format_report(stats: intake_pb2.Stats, place: str, period: Period) -> str:
     lines = [
         f"{place or '全辖区'} {period.describe()} 矛盾纠纷统计",
         f"受理 {s.received} 件，分派 {s.routed} 件，"
-        f"升级 {s.escalated} 件（升级率 {_pct(s.escalation_rate)}）",
+        f"升级 {s.escalated} 件（升级率 {rate(s.escalated, s.routed)}）",
         f"在办 {s.in_progress} 件，其中逾期 {s.overdue} 件",
-        f"办结 {s.closed} 件：问题处置率 {_pct(s.handled_rate)}，按期办结率 "
-        f"{_pct(s.closed_on_time_rate)}，就地化解率 {_pct(s.settled_locally_rate)}",
-        f"及时受理率 {_pct(s.accepted_in_time_rate)}，化解成功率 {_pct(s.mediation_success_rate)}"
+        f"办结 {s.closed} 件：问题处置率 {rate(s.closed, s.received)}，按期办结率 "
+        f"{rate(s.closed_on_time, s.closed)}，就地化解率 {rate(s.settled_locally, s.closed)}",
+        f"及时受理率 {rate(s.accepted_in_time, s.accepted)}，化解成功率 "
+        f"{rate(s.agreements, s.agreements + s.mediation_failures)}"
         f"（达成协议 {s.agreements} 件，调解不成 {s.mediation_failures} 次）",
     ]
     if s.followed_up:
@@ -76,10 +87,29 @@ def format_report(stats: intake_pb2.Stats, place: str, period: Period) -> str:
     if s.fast_track_closed:
         lines.append(
             f"诉调对接·速裁办结 {s.fast_track_closed} 件：当日办结率 "
-            f"{_pct(s.fast_track_same_day_rate)}，14 个工作日内办结率 "
-            f"{_pct(s.fast_track_14_working_days_rate)}"
+            f"{rate(s.fast_track_closed_same_day, s.fast_track_closed)}，14 个工作日内办结率 "
+            f"{rate(s.fast_track_closed_in_14_working_days, s.fast_track_closed)}"
         )
     return "\n".join(lines)
+
+
+def unknown_place(street: str, community: str, directory: Directory) -> str | None:
+    """What is wrong with the place asked for, if the directory (通讯录, which lists every
+    place fengqiao serves) knows no such street or community; the closest names known."""
+    for zh, en, name, known in (
+        ("街道", "street", street, directory.places(2)),
+        ("社区", "community", community, directory.places(3)),
+    ):
+        if not name or not known or name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.3)
+        hint = (
+            f"，是否指：{'、'.join(close)}"
+            if close
+            else f"，已知的{zh}：{'、'.join(sorted(known))}"
+        )
+        return f"通讯录中没有{zh}“{name}”{hint}（unknown {en} {name!r}）"
+    return None
 
 
 def format_overdue(records: list[dispute_pb2.DisputeRecord], now: datetime) -> str:

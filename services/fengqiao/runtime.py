@@ -15,7 +15,7 @@ import structlog
 from fengqiao.intake.service import IntakeService
 from fengqiao.notification.service import NotificationService
 from fengqiao.platform.bus import Bus, connect
-from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.platform.embedded_nats import EmbeddedNats, withdraw
 from fengqiao.platform.metrics import MetricsServer
 from fengqiao.platform.running import Reloadable, Running
 from fengqiao.platform.settings import Settings
@@ -57,6 +57,7 @@ async def running(settings: Settings, names: Sequence[str]) -> AsyncIterator[Sta
             log.info("metrics_serving", port=scrape.port)
         if not settings.nats_url:
             nats = await EmbeddedNats.start(settings.data_dir)
+            nats.announce(settings.data_dir)
             settings = settings.with_nats(nats.url)
         for name in names:
             bus = await connect(settings.nats_url, name, settings.nats)
@@ -75,6 +76,7 @@ async def running(settings: Settings, names: Sequence[str]) -> AsyncIterator[Sta
         for bus in buses:
             await bus.close()
         if nats is not None:
+            withdraw(settings.data_dir)
             await nats.stop()
         if scrape is not None:
             scrape.stop()

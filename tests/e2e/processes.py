@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,12 @@ class ServiceProcess:
 
     @classmethod
     async def start(
-        cls, name: str, nats_url: str, policy: Path = POLICY, extra: dict[str, str] | None = None
+        cls,
+        name: str,
+        nats_url: str,
+        policy: Path = POLICY,
+        extra: dict[str, str] | None = None,
+        log_level: str = "info",
     ) -> ServiceProcess:
         """Start `python -m fengqiao NAME` on a free port; return once it serves."""
         env = {
@@ -37,7 +44,7 @@ class ServiceProcess:
             f"FENGQIAO_{name.upper()}_ADDR": "127.0.0.1:0",
             "FENGQIAO_POLICY_FILE": str(policy),
             "FENGQIAO_LOG_FORMAT": "json",
-            "FENGQIAO_LOG_LEVEL": "info",
+            "FENGQIAO_LOG_LEVEL": log_level,
         }
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "fengqiao", name, cwd=ROOT, env=env,
@@ -78,3 +85,22 @@ class ServiceProcess:
             if self._reader is not None:
                 await self._reader
         return code
+
+
+SERVICES = ("intake", "triage", "notification")
+
+
+@asynccontextmanager
+async def three_services(
+    nats_url: str, extra: dict[str, str] | None = None, log_level: str = "info"
+) -> AsyncIterator[dict[str, ServiceProcess]]:
+    """intake, triage and notification as processes of their own, stopped after."""
+    started = await asyncio.gather(
+        *(ServiceProcess.start(n, nats_url, extra=extra, log_level=log_level) for n in SERVICES)
+    )
+    running = dict(zip(SERVICES, started, strict=True))
+    try:
+        yield running
+    finally:
+        for service in running.values():
+            await service.stop()

@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.platform.embedded_nats import EmbeddedNats, running_url
 from fengqiao.v1 import (
     dispute_pb2,
     intake_pb2,
@@ -23,7 +23,7 @@ from fengqiao.v1 import (
     notification_pb2_grpc,
 )
 from tests.conftest import ROOT, sample
-from tests.e2e.processes import ServiceProcess
+from tests.e2e.processes import ServiceProcess, three_services
 from tests.support import eventually
 
 NAMES = ("intake", "triage", "notification")
@@ -31,13 +31,8 @@ NAMES = ("intake", "triage", "notification")
 
 @pytest.fixture
 async def services(nats_server: EmbeddedNats) -> AsyncIterator[dict[str, ServiceProcess]]:
-    started = await asyncio.gather(*(ServiceProcess.start(n, nats_server.url) for n in NAMES))
-    running = dict(zip(NAMES, started, strict=True))
-    try:
+    async with three_services(nats_server.url) as running:
         yield running
-    finally:
-        for service in running.values():
-            await service.stop()
 
 
 async def test_disputes_are_decided_and_notified_across_processes(
@@ -97,6 +92,13 @@ async def test_up_starts_its_own_nats_and_all_three_services_and_stops_on_sigter
             line = await process.stderr.readline()
             assert line, f"fengqiao up exited early: {events[-5:]}"
             events.append(json.loads(line))
+        # An operator command beside it, with no FENGQIAO_NATS_URL, finds its server.
+        operator = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fengqiao", "notifications", "dead-letters", cwd=ROOT,
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await operator.communicate()
+        assert (operator.returncode, out.decode()) == (0, "共 0 条死信（dead letters）\n"), err
         process.send_signal(signal.SIGTERM)
         _, rest = await process.communicate()
     events += [json.loads(line) for line in rest.splitlines() if line.strip()]
@@ -106,3 +108,4 @@ async def test_up_starts_its_own_nats_and_all_three_services_and_stops_on_sigter
     assert names.count("service_stopped") == len(NAMES)
     assert names[-1] == "nats_server_stopped"
     assert (tmp_path / "data" / "jetstream").is_dir()
+    assert not running_url(tmp_path / "data"), "the record goes with the server"

@@ -9,6 +9,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from fengqiao.domain.vocabulary import CATEGORIES, CHANNELS
 from fengqiao.platform.bus import Bus, connect
 from fengqiao.runtime import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
@@ -73,6 +74,20 @@ async def test_missing_category_and_negative_amount_are_invalid_argument_naming_
     # Nothing was stored for the rejected request.
     listed = await intake.ListDisputes(intake_pb2.ListDisputesRequest())
     assert list(listed.disputes) == []
+
+
+async def test_an_unknown_code_is_refused_with_every_allowed_value(
+    intake_channel: grpc.aio.Channel,
+) -> None:
+    intake = intake_pb2_grpc.IntakeServiceStub(intake_channel)
+    request = sample("12")
+    request.dispute.category = "邻里纠纷" * 80  # long enough to push the list out before
+    request.dispute.channel = "wechat"
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await intake.SubmitDispute(request)
+    found = violations(info.value)
+    assert all(code in found["dispute.category"] for code in CATEGORIES)
+    assert all(code in found["dispute.channel"] for code in CHANNELS)
 
 
 async def test_get_dispute_unknown_and_malformed_ids(intake_channel: grpc.aio.Channel) -> None:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from fengqiao.domain.model import DisputeRecord
 from fengqiao.platform.bus import Bus
@@ -16,6 +20,8 @@ from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 from tests.conftest import sample
 from tests.intake.test_intake import violations
 from tests.support import eventually
+
+T = TypeVar("T", error_details_pb2.ResourceInfo, error_details_pb2.PreconditionFailure)
 
 
 async def routed_dispute(intake: intake_pb2_grpc.IntakeServiceAsyncStub, prefix: str = "01") -> str:
@@ -156,3 +162,63 @@ async def test_overdue_disputes_are_listed_and_counted_for_supervision(
     assert (len(elsewhere.disputes), len(here.disputes)) == (0, 2)
     stats = await intake.GetStats(intake_pb2.GetStatsRequest())
     assert (stats.in_progress, stats.overdue) == (2, 1)
+
+
+def _details(exc: grpc.aio.AioRpcError, kind: type[T]) -> list[T]:
+    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    assert status is not None
+    out = []
+    for detail in status.details:
+        message = kind()
+        if detail.Unpack(message):
+            out.append(message)
+    return out
+
+
+async def test_an_event_id_reused_for_another_event_is_already_exists(
+    intake_channel: grpc.aio.Channel,
+) -> None:
+    intake = intake_pb2_grpc.IntakeServiceStub(intake_channel)
+    dispute_id = await routed_dispute(intake)
+    first = await intake.RecordEvent(event(dispute_id, "accepted", "ev-1"))
+    again = await intake.RecordEvent(event(dispute_id, "accepted", "ev-1"))
+    assert again.timeline == first.timeline, "a retry records nothing twice"
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await intake.RecordEvent(event(dispute_id, "note", "ev-1", reason="另一件事"))
+    assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    (info,) = _details(refused.value, error_details_pb2.ResourceInfo)
+    assert info.resource_name == f"disputes/{dispute_id}/events/ev-1"
+    record = await intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=dispute_id))
+    assert [e.kind for e in record.timeline].count("note") == 0
+
+
+async def test_refusals_carry_error_details(intake_channel: grpc.aio.Channel) -> None:
+    intake = intake_pb2_grpc.IntakeServiceStub(intake_channel)
+    dispute_id = await routed_dispute(intake)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await intake.RecordEvent(event(dispute_id, "agreement_reached"))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    (failure,) = _details(refused.value, error_details_pb2.PreconditionFailure)
+    (violation,) = failure.violations
+    assert (violation.type, violation.subject) == ("STATUS", f"disputes/{dispute_id}")
+    assert "调解中" in violation.description
+
+    missing = "FQ-20260101-0000000000"
+    with pytest.raises(grpc.aio.AioRpcError) as absent:
+        await intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=missing))
+    assert absent.value.code() == grpc.StatusCode.NOT_FOUND
+    (info,) = _details(absent.value, error_details_pb2.ResourceInfo)
+    assert (info.resource_type, info.resource_name) == ("dispute", f"disputes/{missing}")
+
+
+async def test_stats_of_a_period_that_ends_before_it_begins_is_invalid(
+    intake_channel: grpc.aio.Channel,
+) -> None:
+    intake = intake_pb2_grpc.IntakeServiceStub(intake_channel)
+    later, earlier = Timestamp(seconds=1_790_000_000), Timestamp(seconds=1_780_000_000)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        request = intake_pb2.GetStatsRequest(to=earlier)
+        getattr(request, "from").CopyFrom(later)  # `from` is a Python keyword
+        await intake.GetStats(request)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(violations(refused.value)) == {"from"}

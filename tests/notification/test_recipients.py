@@ -75,3 +75,16 @@ def test_escalation_and_agreement_messages() -> None:
     assert (
         notice.startswith(dispute.parties[0].name) and "30日内" in notice and "司法确认" in notice
     )
+
+
+def test_only_the_applicant_is_told_they_reported_it() -> None:
+    dispute = dispute_from_proto(sample("01").dispute)
+    applicant, respondent = parties(dispute)
+    assert [p.role for p in dispute.parties] == ["applicant", "respondent"]
+    for escalated_from in (None, Route.LOCAL):
+        to_applicant = assignment_message(dispute, decision(()), applicant, escalated_from)
+        to_respondent = assignment_message(dispute, decision(()), respondent, escalated_from)
+        assert "您反映的" in to_applicant
+        assert "您反映" not in to_respondent and "已受理" not in to_respondent
+        assert "与您有关" in to_respondent and "您为被申请人" in to_respondent
+        assert to_respondent.startswith(f"【紧急】{dispute.parties[1].name}您好")

@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import MutableMapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 import structlog
@@ -65,7 +67,7 @@ async def test_each_party_gets_one_signed_sms_and_no_listing_shows_the_number(
     assert not any(phone.encode() in shown for phone in PHONES)
 
 
-async def test_without_a_gateway_the_sms_is_logged_with_the_number_masked(
+async def test_without_a_gateway_the_sms_is_logged_without_number_or_text(
     nats_server: EmbeddedNats,
 ) -> None:
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
@@ -75,11 +77,18 @@ async def test_without_a_gateway_the_sms_is_logged_with_the_number_masked(
             async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as ch:
                 await intake_pb2_grpc.IntakeServiceStub(ch).SubmitDispute(sample("01"))
 
-            async def logged() -> list[str]:
-                return [e["phone"] for e in logs if "phone" in e]
+            async def logged() -> list[MutableMapping[str, Any]]:
+                return [
+                    e
+                    for e in logs
+                    if e["event"] == "notification_logged" and "SMS" in str(e.get("reason"))
+                ]
 
-            phones = await eventually(logged, lambda p: len(p) == 2)
-    assert sorted(phones) == ["138****1274", "151****5518"]
+            lines = await eventually(logged, lambda p: len(p) == 2)
+    # Who and which template, for the operator; not the number or the text.
+    assert sorted(str(e["recipient"])[-2:] for e in lines) == ["/0", "/1"]
+    assert {(e["role"], e["template"]) for e in lines} == {("party", "routed")}
+    assert not any("phone" in e or "message" in e for e in lines)
     assert not any(phone in json.dumps(logs, default=str) for phone in PHONES)
 
 

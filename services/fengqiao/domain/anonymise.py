@@ -115,6 +115,7 @@ def anonymise_notification(notification: Notification, scrub: Scrubber) -> Notif
         recipient_label=scrub(n.recipient_label),
         acknowledged_by=scrub(n.acknowledged_by),
         address=scrub(n.address),
+        anonymised=True,
     )
 
 

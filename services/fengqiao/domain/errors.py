@@ -43,6 +43,16 @@ class FieldViolation:
     description: str
 
 
+# How much of a wrong value a problem quotes: enough to recognise it, never so much that
+# the allowed values after it are cut from the error (`fengqiao vocab` lists them too).
+_QUOTED = 40
+
+
+def quoted(value: str) -> str:
+    """`value` as a problem quotes it: repr, at most `_QUOTED` characters of it."""
+    return repr(value if len(value) <= _QUOTED else value[: _QUOTED - 1] + "…")
+
+
 class FengqiaoError(Exception):
     """Base of every error fengqiao raises on purpose."""
 
@@ -65,15 +75,31 @@ class Unreadable(FengqiaoError, ValueError):
 
 
 class NotFound(FengqiaoError):
-    pass
+    """No such thing: `resource_type` (`dispute`, `notification` …) named `resource_name`."""
+
+    def __init__(self, message: str, resource_type: str = "", resource_name: str = "") -> None:
+        super().__init__(message)
+        self.resource_type = resource_type
+        self.resource_name = resource_name
 
 
 class AlreadyExists(FengqiaoError):
-    pass
+    """The id is taken by something else: `resource_type` named `resource_name`."""
+
+    def __init__(self, message: str, resource_type: str = "", resource_name: str = "") -> None:
+        super().__init__(message)
+        self.resource_type = resource_type
+        self.resource_name = resource_name
 
 
 class FailedPrecondition(FengqiaoError):
-    pass
+    """Not possible in the current state of `subject`; `kind` says which state (`STATUS`,
+    `ANONYMISED` …), as `google.rpc.PreconditionFailure` types do."""
+
+    def __init__(self, message: str, kind: str = "STATE", subject: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.subject = subject
 
 
 class RejectMessage(FengqiaoError):

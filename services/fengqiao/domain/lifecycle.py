@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Final
 
 from fengqiao.domain.anonymise import is_anonymised
-from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, quoted
 from fengqiao.domain.model import (
     CaseEvent,
     Decision,
@@ -86,7 +86,7 @@ def validate_event(event: CaseEvent) -> None:
         out.append(FieldViolation(field, f"{zh}（{en}）"))
 
     if event.kind not in EVENTS:
-        bad("event.kind", f"未知的事件 {event.kind!r}", f"use one of: {', '.join(EVENTS)}")
+        bad("event.kind", f"未知的事件 {quoted(event.kind)}", f"use one of: {', '.join(EVENTS)}")
     elif event.kind in _NEEDS_REASON and not event.reason.strip():
         bad("event.reason", f"“{EVENTS[event.kind]}”须说明过程和原因",
             f"reason is required for {event.kind}")  # fmt: skip
@@ -100,7 +100,7 @@ def validate_event(event: CaseEvent) -> None:
             f"give at least one of {', '.join(RISK_FLAGS)}")  # fmt: skip
     for i, flag in enumerate(event.risk_flags):
         if flag not in RISK_FLAGS:
-            bad(f"event.risk_flags[{i}]", f"未知的风险标记 {flag!r}",
+            bad(f"event.risk_flags[{i}]", f"未知的风险标记 {quoted(flag)}",
                 f"use one of: {', '.join(RISK_FLAGS)}")  # fmt: skip
     if out:
         raise InvalidArgument(out)
@@ -114,16 +114,21 @@ def apply_event(
     if is_anonymised(record):
         raise FailedPrecondition(
             f"纠纷 {record.id} 已超过保存期限并脱敏，不能再记录事件"
-            f"（dispute {record.id} is anonymised after its retention period; it takes no events）"
+            f"（dispute {record.id} is anonymised after its retention period; it takes no events）",
+            kind="ANONYMISED",
+            subject=f"disputes/{record.id}",
         )
     if record.status not in allowed:
-        raise FailedPrecondition(_refusal(record, event, allowed))
+        raise FailedPrecondition(
+            _refusal(record, event, allowed), kind="STATUS", subject=f"disputes/{record.id}"
+        )
     if event.kind == "follow_up_done" and record.satisfaction:
-        raise FailedPrecondition("该纠纷已完成回访（the follow-up visit is already recorded）")
-    summary = EVENTS[event.kind] + (f"：{event.reason}" if event.reason else "")
-    if event.kind == "follow_up_done":
-        summary += f"（满意度 {event.satisfaction}/5）"
-    entry = TimelineEntry(at=at, kind=event.kind, summary=summary, event_id=event_id,
+        raise FailedPrecondition(
+            "该纠纷已完成回访（the follow-up visit is already recorded）",
+            kind="FOLLOWED_UP",
+            subject=f"disputes/{record.id}",
+        )
+    entry = TimelineEntry(at=at, kind=event.kind, summary=_summary(event), event_id=event_id,
                           actor=event.actor, route=record.level)  # fmt: skip
     changed = replace(record, timeline=(*record.timeline, entry), status=to or record.status)
     if event.kind == "accepted":
@@ -137,6 +142,19 @@ def apply_event(
         flags = tuple(dict.fromkeys((*record.dispute.risk_flags, *event.risk_flags)))
         changed = replace(changed, dispute=replace(record.dispute, risk_flags=flags))
     return changed
+
+
+def _summary(event: CaseEvent) -> str:
+    summary = EVENTS[event.kind] + (f"：{event.reason}" if event.reason else "")
+    if event.kind == "follow_up_done":
+        summary += f"（满意度 {event.satisfaction}/5）"
+    return summary
+
+
+def records_event(entry: TimelineEntry, event: CaseEvent) -> bool:
+    """Whether `entry` is what recording `event` wrote: a retry of the same event rather
+    than another event reusing its id."""
+    return (entry.kind, entry.summary, entry.actor) == (event.kind, _summary(event), event.actor)
 
 
 def _refusal(record: DisputeRecord, event: CaseEvent, allowed: frozenset[Status]) -> str:

@@ -199,6 +199,17 @@ class CaseEvent:
     risk_flags: tuple[str, ...] = ()
 
 
+class Delivery(StrEnum):
+    """What became of a notification (ListNotifications shows it)."""
+
+    UNKNOWN = "unknown"  # recorded before statuses were kept
+    RECORDED = "recorded"  # not delivered yet, or being retried
+    SENT = "sent"  # a real channel took it: webhook, email, SMS gateway
+    LOGGED_ONLY = "logged_only"  # only written to the log: nobody was reached
+    DEAD_LETTERED = "dead_lettered"  # its attempts ran out
+    UNROUTABLE = "unroutable"  # the directory lists no channel for the recipient
+
+
 @dataclass(frozen=True, slots=True)
 class Notification:
     id: str
@@ -214,3 +225,8 @@ class Notification:
     acknowledged_at: datetime | None = None
     acknowledged_by: str = ""
     address: str = ""
+    delivery: Delivery = Delivery.RECORDED
+    # The kinds of channel that carried it (webhook, email, sms, log), once delivered.
+    delivered_via: tuple[str, ...] = ()
+    delivered_at: datetime | None = None
+    anonymised: bool = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from fengqiao.domain.errors import FieldViolation, InvalidArgument
+from fengqiao.domain.errors import FieldViolation, InvalidArgument, quoted
 from fengqiao.domain.model import Dispute
 from fengqiao.domain.vocabulary import CATEGORIES, CHANNELS, PARTY_ROLES, RISK_FLAGS
 
@@ -29,7 +29,7 @@ def _required(field: str, zh: str) -> FieldViolation:
 def _unknown(field: str, zh: str, value: str, vocabulary: Mapping[str, str]) -> FieldViolation:
     return FieldViolation(
         field,
-        f"未知的{zh} {value!r}（unknown {field.rsplit('.', 1)[-1]}; use one of: "
+        f"未知的{zh} {quoted(value)}（unknown {field.rsplit('.', 1)[-1]}; use one of: "
         f"{_choices(vocabulary)}）",
     )
 

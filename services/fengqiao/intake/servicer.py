@@ -31,9 +31,10 @@ from fengqiao.convert import (
     status_to_proto,
     timestamp,
 )
+from fengqiao.domain.anonymise import is_anonymised
 from fengqiao.domain.errors import AlreadyExists, FieldViolation, InvalidArgument
 from fengqiao.domain.ids import check_dispute_id, new_dispute_id
-from fengqiao.domain.lifecycle import apply_event, validate_event
+from fengqiao.domain.lifecycle import apply_event, records_event, validate_event
 from fengqiao.domain.model import DisputeRecord, Status, TimelineEntry
 from fengqiao.domain.validation import validate_submission
 from fengqiao.domain.vocabulary import CHANNELS, label
@@ -43,6 +44,7 @@ from fengqiao.intake.submission import (
     submitted_event,
     submitted_event_id,
 )
+from fengqiao.platform import redact
 from fengqiao.platform.bus import Bus, publish_event
 from fengqiao.platform.store import DisputeStore
 from fengqiao.readmodel import DisputeFilter, ReadModel
@@ -68,6 +70,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         ],
     ) -> intake_pb2.SubmitDisputeResponse:
         dispute = dispute_from_proto(request.dispute)
+        redact.remember(dispute)
         validate_submission(request.request_id, dispute)
         now = datetime.now(UTC)
         content = fingerprint(dispute)
@@ -123,7 +126,9 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             raise AlreadyExists(
                 f"request_id {request_id!r} 已用于另一件纠纷 {first.get('dispute_id')}，"
                 "新纠纷请使用新的 request_id（request_id already used for a different dispute; "
-                "use a new request_id for a new dispute）"
+                "use a new request_id for a new dispute）",
+                resource_type="request",
+                resource_name=f"requests/{request_id}",
             )
         return str(first["dispute_id"]), True
 
@@ -180,11 +185,21 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         now = datetime.now(UTC)
 
         def record(current: DisputeRecord) -> DisputeRecord | None:
-            if current.has_event(event_id):
+            first = next((e for e in current.timeline if e.event_id == event_id), None)
+            if first is None:
+                return apply_event(current, event, event_id, now)
+            if records_event(first, event) or is_anonymised(current):
                 return None  # a retry of an event already recorded
-            return apply_event(current, event, event_id, now)
+            raise AlreadyExists(
+                f"event_id {event_id!r} 已用于该纠纷的另一事件（{first.kind}），"
+                "新事件请使用新的 event_id（event_id already used for a different event of "
+                "this dispute; use a new event_id for a new event）",
+                resource_type="event",
+                resource_name=f"disputes/{dispute_id}/events/{event_id}",
+            )
 
         stored = await self._store.update(dispute_id, record)
+        redact.remember(stored.dispute)
         await publish_event(
             self._bus.js,
             events_pb2.DisputeEvent(
@@ -209,11 +224,22 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
     async def GetStats(
         self, request: intake_pb2.GetStatsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> intake_pb2.Stats:
+        since, until = from_timestamp(request, "from"), from_timestamp(request, "to")
+        if since is not None and until is not None and since > until:
+            raise InvalidArgument(
+                [
+                    FieldViolation(
+                        "from",
+                        f"起始时间 {since.isoformat()} 晚于截止时间 {until.isoformat()}"
+                        "（from must not be after to）",
+                    )
+                ]
+            )
         stats = await self._reads.stats(
             street=request.street.strip(),
             community=request.community.strip(),
-            since=from_timestamp(request, "from"),
-            until=from_timestamp(request, "to"),
+            since=since,
+            until=until,
             now=datetime.now(UTC),
         )
         return stats_to_proto(stats)

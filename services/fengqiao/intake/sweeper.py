@@ -47,6 +47,7 @@ from fengqiao.domain.epoch import micros
 from fengqiao.domain.errors import FengqiaoError
 from fengqiao.domain.model import Status
 from fengqiao.intake.submission import submitted_event
+from fengqiao.platform import tracing
 from fengqiao.platform.bus import BUS_UNAVAILABLE, STREAM, SUBMITTED, Bus, publish_event
 from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore
@@ -88,7 +89,8 @@ class Sweeper:
         while True:
             page = await self._reads.received_waiting(self._done, until, PAGE)
             for received_us, dispute_id in page:
-                with bound(dispute_id=dispute_id):
+                # The caller's trace was lost with its call: a new one from here on.
+                with bound(dispute_id=dispute_id), tracing.continued(None, "intake.sweep"):
                     republished += await self._announce_if_stranded(dispute_id)
                 self._done = (received_us, dispute_id)
             looked_at += len(page)

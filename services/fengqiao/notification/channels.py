@@ -16,7 +16,6 @@ import aiosmtplib
 import httpx
 import structlog
 
-from fengqiao.domain.anonymise import mask_phone
 from fengqiao.domain.errors import DeliveryFailed
 from fengqiao.domain.model import Notification
 from fengqiao.notification.directory import Channel
@@ -69,6 +68,20 @@ def sms_payload(n: Notification, phone: str) -> bytes:
     ).encode("utf-8")
 
 
+def _logged(n: Notification, reason: str = "") -> None:
+    """The `log` channel: who was told and by which template, never the text (it names
+    the parties, and logs are beyond the retention job's reach); the text stays in the
+    `notifications` bucket and `ListNotifications`."""
+    log.info(
+        "notification_logged",
+        notification_id=n.id,
+        recipient=n.recipient_id,
+        role=n.recipient_role,
+        template=n.event,
+        **({"reason": reason} if reason else {}),
+    )
+
+
 class Sender:
     def __init__(self, settings: ChannelSettings, client: httpx.AsyncClient) -> None:
         self._settings = settings
@@ -86,16 +99,10 @@ class Sender:
                 body = sms_payload(n, phone=channel.target)
                 await self._post(self._settings.sms_gateway_url, self._settings.sms_secret, n, body)
             case "sms":
-                log.info(
-                    "notification_logged",
-                    recipient=n.recipient_id,
-                    phone=mask_phone(channel.target),
-                    message=n.message,
-                    reason="no SMS gateway set (FENGQIAO_SMS_GATEWAY_URL)",
-                )
+                _logged(n, reason="no SMS gateway set (FENGQIAO_SMS_GATEWAY_URL)")
                 return "log"
             case _:
-                log.info("notification_logged", recipient=n.recipient_id, message=n.message)
+                _logged(n)
         return channel.kind
 
     async def _post(self, url: str, secret: str, n: Notification, body: bytes) -> None:

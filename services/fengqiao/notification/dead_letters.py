@@ -13,6 +13,7 @@ from nats.js.errors import NotFoundError
 from fengqiao.domain.errors import NotFound
 from fengqiao.platform.bus import DLQ, DLQ_STREAM, dead_letter_subject, recipient_subject
 from fengqiao.platform.codec import decode
+from fengqiao.platform.tracing import TRACEPARENT
 from fengqiao.v1 import notification_pb2
 
 # How the message id of a dead letter sent through delivery again begins.
@@ -78,7 +79,11 @@ async def redrive(js: JetStreamContext, notification_id: str) -> None:
     await js.publish(
         recipient_subject(n.recipient_id),
         msg.data or b"",
-        headers={"Nats-Msg-Id": f"{_REDRIVE}{notification_id}-{msg.seq}"},
+        # The dead letter's trace goes on: its delivery logs under the same trace_id.
+        headers={
+            "Nats-Msg-Id": f"{_REDRIVE}{notification_id}-{msg.seq}",
+            **{k: v for k, v in (msg.headers or {}).items() if k == TRACEPARENT},
+        },
     )
     await js.delete_msg(DLQ_STREAM, msg.seq)
 

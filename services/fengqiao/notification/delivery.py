@@ -8,19 +8,23 @@ of them makes it (`claims.py`)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import structlog
 from nats.aio.msg import Msg
 
 from fengqiao.convert import notification_from_proto
 from fengqiao.domain.errors import DeliveryFailed, Retry
-from fengqiao.domain.model import Notification
+from fengqiao.domain.model import Delivery, Notification
 from fengqiao.notification.channels import Sender
 from fengqiao.notification.claims import Claims, Verdict, needs_claim
 from fengqiao.notification.directory import Channel, Directory
 from fengqiao.notification.phones import PartyPhones
-from fengqiao.notification.recipients import party_index
+from fengqiao.notification.recipients import PARTY, party_index
+from fengqiao.notification.records import REVISION_HEADER, record_delivery
+from fengqiao.platform import redact, tracing
 from fengqiao.platform.backoff import backoff
 from fengqiao.platform.bus import Bus, dead_letter_subject
 from fengqiao.platform.codec import decode
@@ -60,8 +64,12 @@ class DeliveryWorker:
         attempt = msg.metadata.num_delivered
         errors = []
         sent: list[str] = []
+        carried: list[str] = []  # the kinds of channel that took it
         held = 0.0  # > 0: another replica is sending a channel; look again after this
-        with bound(dispute_id=n.dispute_id):
+        with (
+            bound(dispute_id=n.dispute_id),
+            redact.masking((n.recipient_label, n.address) if n.recipient_role == PARTY else ()),
+        ):
             channels = await self._channels(n)
             if not channels:
                 # Retrying cannot help until the directory lists the recipient: no send,
@@ -73,6 +81,7 @@ class DeliveryWorker:
                     role=n.recipient_role,
                     event_kind=n.event,
                 )
+                await self._record(msg, n, Delivery.UNROUTABLE, ())
                 return
             for index, channel in enumerate(channels):
                 done = f"{n.id}.{index}"
@@ -85,6 +94,7 @@ class DeliveryWorker:
                 # Asked before each send: a slow earlier channel can age the message.
                 claim = await self._claims.take(done) if needs_claim(msg) else None
                 if claim is not None and claim.verdict is Verdict.SENT:
+                    carried.append(channel.kind)
                     continue
                 if claim is not None and claim.verdict is Verdict.HELD:
                     log.info("notification_claimed_elsewhere", **fields)
@@ -102,20 +112,40 @@ class DeliveryWorker:
                         await self._claims.release(done, claim)
                     continue
                 log.info("notification_sent", **fields, latency_ms=_ms(started))
+                carried.append(str(fields["channel"]))
                 if claim is not None:
                     await self._claims.sent(done, claim)
                 else:
                     sent.append(done)
             if not errors and not held:
+                real = any(kind != "log" for kind in carried)
+                await self._record(msg, n, Delivery.SENT if real else Delivery.LOGGED_ONLY, carried)
                 return
             # This message comes back: remember which channels took it, to skip them then.
             for done in sent:
                 await self._claims.sent(done)
             if errors and attempt >= self._retry.attempts:
                 await self._dead_letter(msg, n.id, attempt, errors[-1])
+                await self._record(msg, n, Delivery.DEAD_LETTERED, carried)
                 return
             delay = self._retry.delay(attempt) if errors else 0.0
             raise Retry(max(delay, held))
+
+    async def _record(
+        self, msg: Msg, n: Notification, status: Delivery, carried: Sequence[str]
+    ) -> None:
+        """Write what became of `n` into its stored record, for ListNotifications. Best
+        effort: a send that landed is never repeated for want of its status (the
+        record then says `recorded`)."""
+        revision = (msg.headers or {}).get(REVISION_HEADER, "")
+        known = (msg.data, int(revision)) if revision.isdigit() else None
+        via = tuple(dict.fromkeys(carried))
+        try:
+            await record_delivery(
+                self._bus.notifications, n.id, status, via, at=datetime.now(UTC), known=known
+            )
+        except Exception as exc:
+            log.warning("delivery_status_not_recorded", notification_id=n.id, error=repr(exc))
 
     async def _channels(self, n: Notification) -> tuple[Channel, ...]:
         if n.address:  # a party's email
@@ -136,12 +166,14 @@ class DeliveryWorker:
         await self._bus.js.publish(
             dead_letter_subject(notification_id),
             msg.data,
-            headers={
-                "Nats-Msg-Id": f"dlq-{notification_id}-{msg.metadata.sequence.stream}",
-                "Fengqiao-Last-Error": error[:500],
-                "Fengqiao-Attempts": str(attempts),
-                "Fengqiao-Source-Subject": msg.subject,
-            },
+            headers=tracing.headers(
+                {
+                    "Nats-Msg-Id": f"dlq-{notification_id}-{msg.metadata.sequence.stream}",
+                    "Fengqiao-Last-Error": error[:500],
+                    "Fengqiao-Attempts": str(attempts),
+                    "Fengqiao-Source-Subject": msg.subject,
+                }
+            ),
         )
         log.error(
             "notification_dead_lettered",

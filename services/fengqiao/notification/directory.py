@@ -46,6 +46,12 @@ class Directory:
         contact = self.contacts.get(recipient_id)
         return contact.channels if contact else ()
 
+    def places(self, depth: int) -> frozenset[str]:
+        """The names at `depth` of the places listed (1 district, 2 street, 3 community,
+        4 grid): the places fengqiao knows of."""
+        parts = (rid.partition("@")[2].split("/") for rid in self.contacts)
+        return frozenset(p[depth - 1] for p in parts if len(p) >= depth and p[depth - 1])
+
 
 EMPTY: Final = Directory({})
 

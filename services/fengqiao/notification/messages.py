@@ -36,10 +36,17 @@ def assignment_message(
     deadline = _when(decision.deadline)
     if recipient.party_index is not None:
         party = dispute.parties[recipient.party_index]
-        verb = "已移交" if escalated_from else "已受理，由"
+        # Only the applicant reported it; the respondent and others are told it concerns them.
+        if party.role == "applicant":
+            verb = "已移交" if escalated_from else "已受理，由"
+            what = f"您反映的{category}纠纷（编号 {dispute.id}）{verb}"
+        else:
+            verb = "已移交" if escalated_from else "已由"
+            role = label(PARTY_ROLES, party.role)
+            what = f"有一件与您有关的{category}纠纷（编号 {dispute.id}，您为{role}）{verb}"
         return (
-            f"{urgent}{party.name}您好：您反映的{category}纠纷（编号 {dispute.id}）{verb}"
-            f"{decision.route_label}负责处理，将于{deadline}前与您联系调处。"
+            f"{urgent}{party.name}您好：{what}{decision.route_label}负责处理，"
+            f"将于{deadline}前与您联系调处。"
         )
     handler = f"，牵头：{decision.handler_label}" if decision.handler_label else ""
     head = (

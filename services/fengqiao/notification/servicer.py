@@ -120,12 +120,18 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
     async def _acknowledge(self, key: str, who: str) -> Notification:
         def decide(current: Notification | None) -> Outcome[Notification]:
             if current is None:
-                raise NotFound(f"没有编号为 {key} 的通知（no notification {key}）")
+                raise NotFound(
+                    f"没有编号为 {key} 的通知（no notification {key}）",
+                    resource_type="notification",
+                    resource_name=f"notifications/{key}",
+                )
             if current.acknowledged_at is not None:
                 return Outcome(current)
             if not current.needs_ack:
                 raise FailedPrecondition(
-                    "此通知无需确认（this notification needs no acknowledgement）"
+                    "此通知无需确认（this notification needs no acknowledgement）",
+                    kind="NO_ACK_NEEDED",
+                    subject=f"notifications/{key}",
                 )
             done = replace(current, acknowledged_at=datetime.now(UTC), acknowledged_by=who)
             return Outcome(done, encode(notification_to_proto(done)))

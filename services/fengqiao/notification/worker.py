@@ -41,7 +41,8 @@ from fengqiao.notification.recipients import (
     recipients,
     recipients_for_roles,
 )
-from fengqiao.platform import timers
+from fengqiao.notification.records import REVISION_HEADER
+from fengqiao.platform import redact, timers, tracing
 from fengqiao.platform.bus import TIMER, Bus, recipient_subject
 from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.logs import bound
@@ -215,7 +216,7 @@ class NotificationWorker:
         *,
         respond_by: datetime | None = None,
     ) -> None:
-        with bound(dispute_id=dispute.id):
+        with bound(dispute_id=dispute.id), redact.about(dispute):
             sent = await asyncio.gather(
                 *(
                     self._send(dispute.id, event_id, kind, recipient, text, respond_by=respond_by)
@@ -281,16 +282,20 @@ class NotificationWorker:
         )
         data = encode(notification_to_proto(notification))
         try:
-            await self._bus.notifications.create(key, data)
+            revision = await self._bus.notifications.create(key, data)
         except KeyWrongLastSequenceError:
             log.debug("notification_already_sent", recipient=recipient.id)
-            data = (await self._bus.notifications.get(key)).value or data
+            entry = await self._bus.notifications.get(key)
+            data, revision = entry.value or data, entry.revision or 0
             created = False
         else:
             created = True
         # Also after a crash between the two writes; the stream drops the repeat by id.
+        # The revision lets delivery record the outcome without reading it back.
         await self._bus.js.publish(
-            recipient_subject(recipient.id), data, headers={"Nats-Msg-Id": key}
+            recipient_subject(recipient.id),
+            data,
+            headers=tracing.headers({"Nats-Msg-Id": key, REVISION_HEADER: str(revision)}),
         )
         if not created:
             return key, needs_ack

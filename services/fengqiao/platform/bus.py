@@ -27,6 +27,7 @@ from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from fengqiao.domain.errors import NatsConnectError
+from fengqiao.platform import tracing
 from fengqiao.platform.backoff import backoff
 from fengqiao.platform.codec import encode
 from fengqiao.platform.nats_client import PLAIN, NatsOptions, open_connection
@@ -267,7 +268,9 @@ async def publish_event(js: JetStreamContext, event: DisputeEvent) -> None:
     duplicate window is dropped by the server."""
     subject = _SUBJECT_OF_KIND.get(event.kind, EVENTS)
     await js.publish(
-        f"{subject}.{event.dispute_id}", encode(event), headers={"Nats-Msg-Id": event.event_id}
+        f"{subject}.{event.dispute_id}",
+        encode(event),
+        headers=tracing.headers({"Nats-Msg-Id": event.event_id}),
     )
 
 

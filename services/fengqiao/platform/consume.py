@@ -13,6 +13,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from fengqiao.domain.errors import FengqiaoError, Retry
+from fengqiao.platform import tracing
 from fengqiao.platform.bus import ACK_WAIT_SECONDS, STREAM, pull_consumer, redelivery_delay
 
 log = structlog.get_logger()
@@ -111,6 +112,20 @@ async def _handle(msg: Msg, handler: Handler) -> None:
 
 
 async def _settle(msg: Msg, handler: Handler) -> None:
+    with tracing.continued(msg.headers, _span_name(msg.subject)):
+        await _settle_traced(msg, handler)
+
+
+def _span_name(subject: str) -> str:
+    """`disputes.submitted`, `disputes.timer.deadline`, `notify`: what kind of message,
+    without the ids (span names are few)."""
+    tokens = subject.split(".")
+    if tokens[0] != "disputes" or len(tokens) < 2:
+        return tokens[0]
+    return ".".join(tokens[:3] if tokens[1] == "timer" else tokens[:2])
+
+
+async def _settle_traced(msg: Msg, handler: Handler) -> None:
     delivered = msg.metadata.num_delivered
     try:
         await handler(msg)

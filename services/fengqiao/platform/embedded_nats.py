@@ -21,6 +21,9 @@ log = structlog.get_logger()
 
 STOP_GRACE_SECONDS = 5.0
 START_TIMEOUT_SECONDS = 10.0
+# Written into the data directory while `fengqiao up`/`demo` runs its own server, so that
+# operator commands run beside it (same FENGQIAO_DATA_DIR, no FENGQIAO_NATS_URL) find it.
+URL_FILE = "nats-url.json"
 
 
 def nats_server_binary() -> Path:
@@ -102,9 +105,30 @@ class EmbeddedNats:
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
 
+    def announce(self, data_dir: Path) -> None:
+        """Record the URL in `data_dir` for operator commands (`running_url`)."""
+        record = {"url": self.url, "pid": self.process.pid}
+        (data_dir / URL_FILE).write_text(json.dumps(record) + "\n")
+
     async def stop(self) -> None:
         await _terminate(self.process)
         log.info("nats_server_stopped", pid=self.process.pid)
+
+
+def running_url(data_dir: Path) -> str:
+    """The URL of the embedded server `fengqiao up` runs with `data_dir`, if it is still
+    running; else empty. A record left by a killed `up` names a process that is gone."""
+    try:
+        record = json.loads((data_dir / URL_FILE).read_text())
+        os.kill(int(record["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return str(record["url"])
+
+
+def withdraw(data_dir: Path) -> None:
+    """Remove the record `announce` wrote."""
+    (data_dir / URL_FILE).unlink(missing_ok=True)
 
 
 async def _terminate(process: asyncio.subprocess.Process) -> None:

@@ -1,6 +1,7 @@
-"""The one place domain errors become gRPC statuses, with `google.rpc.BadRequest` field
-violations for invalid input and `google.rpc.RetryInfo` for what is worth retrying, and
-where each RPC is logged.
+"""The one place domain errors become gRPC statuses, each with its details:
+`google.rpc.BadRequest` field violations for invalid input, `ResourceInfo` for what is
+not found or already exists, `PreconditionFailure` for what the current state forbids and
+`RetryInfo` for what is worth retrying; and where each RPC is logged.
 
 NATS away or restarting (`bus.BUS_UNAVAILABLE`) is `UNAVAILABLE` too, never `UNKNOWN`:
 standard gRPC retry policies retry UNAVAILABLE, and every write is idempotent on the
@@ -29,8 +30,10 @@ from fengqiao.domain.errors import (
     NotFound,
     Unavailable,
 )
+from fengqiao.platform import tracing
 from fengqiao.platform.bus import BUS_UNAVAILABLE
 from fengqiao.platform.logs import bound
+from fengqiao.platform.tracing import TRACEPARENT
 
 log = structlog.get_logger()
 Req = TypeVar("Req")
@@ -48,12 +51,14 @@ _CODES: dict[type[FengqiaoError], int] = {
 # The status travels in trailing metadata, which clients cap at 8 KiB (base64 adds a
 # third): past that a client sees RESOURCE_EXHAUSTED instead of the error. Field problems
 # that echo a long value are shortened and the list is cut, saying how much was left out.
+# A description lists the allowed values in full, so it may be longer than a field path.
 _MAX_STATUS_BYTES = 4096
 _MAX_TEXT = 200
+_MAX_DESCRIPTION = 1000
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+def _short(text: str, limit: int = _MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def to_status(exc: FengqiaoError) -> status_pb2.Status:
@@ -62,7 +67,9 @@ def to_status(exc: FengqiaoError) -> status_pb2.Status:
     if isinstance(exc, InvalidArgument):
         bad = error_details_pb2.BadRequest()
         for i, v in enumerate(exc.violations):
-            bad.field_violations.add(field=_short(v.field), description=_short(v.description))
+            bad.field_violations.add(
+                field=_short(v.field), description=_short(v.description, _MAX_DESCRIPTION)
+            )
             if bad.ByteSize() + status.ByteSize() > _MAX_STATUS_BYTES:
                 del bad.field_violations[-1]
                 left = len(exc.violations) - i
@@ -71,6 +78,19 @@ def to_status(exc: FengqiaoError) -> status_pb2.Status:
                 )
                 break
         _add_detail(status, bad)
+    if isinstance(exc, NotFound | AlreadyExists):
+        _add_detail(
+            status,
+            error_details_pb2.ResourceInfo(
+                resource_type=exc.resource_type,
+                resource_name=exc.resource_name,
+                description=status.message,
+            ),
+        )
+    if isinstance(exc, FailedPrecondition):
+        failure = error_details_pb2.PreconditionFailure()
+        failure.violations.add(type=exc.kind, subject=exc.subject, description=status.message)
+        _add_detail(status, failure)
     if isinstance(exc, Unavailable):
         delay = duration_pb2.Duration()
         delay.FromMilliseconds(round(exc.retry_after_seconds * 1000))
@@ -135,7 +155,9 @@ async def _boundary(
     """One RPC's error boundary: a domain error or NATS away becomes its status, anything
     else is logged as `rpc_crashed`; every outcome is timed and logged."""
     started = time.perf_counter()
-    with bound(rpc=method):
+    metadata = context.invocation_metadata() or ()
+    parent = {k: v for k, v in metadata if k == TRACEPARENT and isinstance(v, str)}
+    with bound(rpc=method), tracing.continued(parent, method):
         try:
             yield
         except FengqiaoError as exc:

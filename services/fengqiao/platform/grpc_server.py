@@ -1,4 +1,5 @@
-"""gRPC server bootstrap: health, reflection, the error interceptor, graceful stop."""
+"""gRPC server bootstrap: health, reflection (v1 and v1alpha), the error interceptor,
+graceful stop."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
 
 from fengqiao.platform.grpc_errors import ErrorInterceptor
 from fengqiao.platform.grpc_tls import PLAIN_GRPC, GrpcTls
+from fengqiao.platform.reflection import enable_reflection
 
 Register = Callable[[grpc.aio.Server], None]
 STOP_GRACE_SECONDS = 5.0
@@ -41,9 +42,7 @@ class GrpcServer:
         register(server)
         checker = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(checker, server)
-        reflection.enable_server_reflection(
-            (*service_names, HEALTH_SERVICE, reflection.SERVICE_NAME), server
-        )
+        enable_reflection(server, (*service_names, HEALTH_SERVICE))
         credentials = tls.server_credentials()
         port = (
             server.add_secure_port(addr, credentials)

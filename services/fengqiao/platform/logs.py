@@ -1,6 +1,7 @@
 """structlog set-up: JSON lines for operators (or console when on a terminal), with the
-ids bound through `structlog.contextvars` on every line. Every event also updates its
-Prometheus metric (`metrics.record`), also when the level filter does not show it."""
+ids bound through `structlog.contextvars` on every line and personal data masked
+(`redact.py`). Every event also updates its Prometheus metric (`metrics.record`), also
+when the level filter does not show it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from fengqiao.platform import metrics
+from fengqiao.platform import metrics, redact
 from fengqiao.platform.settings import LogFormat
 
 _LEVELS = {
@@ -69,6 +70,7 @@ def configure_logging(fmt: LogFormat = "auto", level: str = "info") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            redact.redact,
             renderer,
         ],
         wrapper_class=_logger_class(_LEVELS[level.lower()]),

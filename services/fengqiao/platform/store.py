@@ -68,7 +68,11 @@ class DisputeStore:
         """The record and its revision, to change it later without reading it again."""
         found = await self._get(dispute_id)
         if found is None:
-            raise NotFound(f"没有编号为 {dispute_id} 的纠纷（no dispute with id {dispute_id}）")
+            raise NotFound(
+                f"没有编号为 {dispute_id} 的纠纷（no dispute with id {dispute_id}）",
+                resource_type="dispute",
+                resource_name=f"disputes/{dispute_id}",
+            )
         return found
 
     async def create(self, record: DisputeRecord) -> bool:
@@ -120,7 +124,11 @@ class DisputeStore:
 
         def decide(current: V | None) -> Outcome[R]:
             if current is None:
-                raise NotFound(f"no dispute with id {dispute_id}")
+                raise NotFound(
+                    f"没有编号为 {dispute_id} 的纠纷（no dispute with id {dispute_id}）",
+                    resource_type="dispute",
+                    resource_name=f"disputes/{dispute_id}",
+                )
             data, result = attempt(current)
             return Outcome(result, data)
 

@@ -13,6 +13,7 @@ import structlog
 from nats.js import JetStreamContext
 from nats.js.api import Header
 
+from fengqiao.platform import tracing
 from fengqiao.platform.bus import SCHEDULE, STREAM, TIMER
 from fengqiao.platform.codec import encode
 from fengqiao.v1 import events_pb2
@@ -56,11 +57,13 @@ async def schedule(
     await js.publish(
         f"{SCHEDULE}.{timer}.{key}",
         encode(event),
-        headers={
-            Header.SCHEDULE: f"@at {when:%Y-%m-%dT%H:%M:%SZ}",
-            Header.SCHEDULE_TARGET: f"{TIMER}.{timer}.{key}",
-            "Nats-Msg-Id": f"schedule-{event.event_id}",
-        },
+        headers=tracing.headers(
+            {
+                Header.SCHEDULE: f"@at {when:%Y-%m-%dT%H:%M:%SZ}",
+                Header.SCHEDULE_TARGET: f"{TIMER}.{timer}.{key}",
+                "Nats-Msg-Id": f"schedule-{event.event_id}",
+            }
+        ),
     )
     log.info("timer_scheduled", timer=timer, key=key, at=when.isoformat())
 

@@ -17,7 +17,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
-    func,
     insert,
     select,
     update,
@@ -61,8 +60,6 @@ class Projection:
     bucket: str
     table: Table
     rows: Callable[[Sequence[Change]], Written]
-    # Whether rewriting an existing row may have removed a person's data from it.
-    rewrite_scrubs: bool = False
     # Columns a key's later revisions never change: a rewrite leaves them, and the indexes
     # made of them alone, untouched.
     fixed: frozenset[str] = frozenset()
@@ -85,16 +82,19 @@ def _dispute_rows(changes: Sequence[Change]) -> Written:
 
 
 def _notification_rows(changes: Sequence[Change]) -> Written:
-    # A notification is rewritten only when acknowledged or anonymised: rare enough to
-    # wipe old bytes after every batch that rewrites one (`rewrite_scrubs`).
-    rows = []
+    # Every notification is rewritten once delivered (its status), which leaves nothing
+    # personal behind; old bytes are wiped only after a batch with an anonymised one.
+    rows, scrubbed = [], False
     for change in changes:
         try:
-            rows.append(notification_row(change.key, change.seq, change.data or b""))
+            row, anonymised = notification_row(change.key, change.seq, change.data or b"")
         except Exception:  # one bad value must not stop the projection
             log.exception("projection_value_unreadable", stream=NOTIFICATIONS_STREAM,
                           key=change.key)  # fmt: skip
-    return Written(rows, False)
+            continue
+        rows.append(row)
+        scrubbed = scrubbed or anonymised
+    return Written(rows, scrubbed)
 
 
 DISPUTES: Final = Projection(
@@ -106,7 +106,7 @@ DISPUTES: Final = Projection(
 )  # fmt: skip
 NOTIFICATIONS: Final = Projection(
     NOTIFICATIONS_STREAM, "notifications", notifications, _notification_rows,
-    rewrite_scrubs=True, fixed=frozenset({"dispute_id", "recipient_id", "created_us"}),
+    fixed=frozenset({"dispute_id", "recipient_id", "created_us"}),
 )  # fmt: skip
 
 
@@ -175,14 +175,6 @@ def apply_batch(
         removed = [c for c in batch.removed if c.seq > done]
         scrubbed = batch.scrubbed or bool(removed)
         table = projection.table
-        if projection.rewrite_scrubs and rows and not scrubbed:
-            scrubbed = bool(
-                connection.execute(
-                    select(func.count())
-                    .select_from(table)
-                    .where(table.c.id.in_([r["id"] for r in rows]))
-                ).scalar()
-            )
         if rows:
             _upsert(connection, table, rows, projection.fixed)
         if removed:

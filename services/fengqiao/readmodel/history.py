@@ -10,8 +10,9 @@ from datetime import datetime
 import sqlalchemy.exc
 from sqlalchemy import ColumnElement, Engine, inspect, select
 
+from fengqiao.domain.errors import DatabaseError
 from fengqiao.platform.settings import Settings
-from fengqiao.readmodel.database import DatabaseError, create, database_url
+from fengqiao.readmodel.database import create, database_url
 from fengqiao.readmodel.rows import micros
 from fengqiao.readmodel.schema import disputes
 

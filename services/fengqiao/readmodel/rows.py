@@ -57,10 +57,11 @@ def dispute_row(key: str, seq: int, data: bytes) -> tuple[Row, bool]:
     return row, any(e.kind == ANONYMISED for e in m.timeline)
 
 
-def notification_row(key: str, seq: int, data: bytes) -> Row:
+def notification_row(key: str, seq: int, data: bytes) -> tuple[Row, bool]:
+    """The row, and whether the notification is anonymised (its old bytes to be wiped)."""
     # Three fields are wanted: read them off the message, not through the domain value.
     m = decode(data, notification_pb2.Notification())
-    return {
+    row = {
         "id": key,
         "seq": seq,
         "dispute_id": m.dispute_id,
@@ -68,3 +69,4 @@ def notification_row(key: str, seq: int, data: bytes) -> Row:
         "created_us": micros(from_timestamp(m, "created_at")) or 0,
         "data": data,
     }
+    return row, m.anonymised

@@ -16,7 +16,7 @@ from fengqiao.domain.errors import RejectMessage
 from fengqiao.domain.lifecycle import CLOSING, ESCALATING, assign
 from fengqiao.domain.model import DisputeRecord, PolicyContext, Route, Status
 from fengqiao.domain.vocabulary import SUBMITTED
-from fengqiao.platform import timers
+from fengqiao.platform import redact, timers
 from fengqiao.platform.bus import Bus, publish_event
 from fengqiao.platform.codec import decode
 from fengqiao.platform.logs import bound
@@ -44,7 +44,7 @@ class TriageWorker:
 
     async def handle_submitted(self, msg: Msg) -> None:
         event = _decode(msg, {"submitted"})
-        with bound(dispute_id=event.dispute_id):
+        with bound(dispute_id=event.dispute_id), redact.about(event.dispute):
             found = await self._store.read(event.dispute_id)
             record = found.record
             if record.status is Status.RECEIVED:
@@ -96,7 +96,7 @@ class TriageWorker:
 
     async def handle_event(self, msg: Msg) -> None:
         event = _decode(msg, None)
-        with bound(dispute_id=event.dispute_id):
+        with bound(dispute_id=event.dispute_id), redact.about(event.dispute):
             if event.kind in ESCALATING:
                 await self._escalate(event.dispute_id, event.kind, event.step, event.event_id)
             elif event.kind == "accepted":
@@ -122,7 +122,7 @@ class TriageWorker:
 
     async def handle_timer(self, msg: Msg) -> None:
         event = _decode(msg, {"deadline_expired", "response_expired"})
-        with bound(dispute_id=event.dispute_id):
+        with bound(dispute_id=event.dispute_id), redact.about(event.dispute):
             record = await self._store.require(event.dispute_id)
             if event.kind == "response_expired" and record.status is not Status.ROUTED:
                 log.info("timer_ignored", timer=event.kind, step=event.step, reason="accepted")

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,41 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _DeliveryStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DeliveryStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DeliveryStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DELIVERY_STATUS_UNSPECIFIED: _DeliveryStatus.ValueType  # 0
+    """Notifications recorded before delivery statuses were kept."""
+    DELIVERY_STATUS_RECORDED: _DeliveryStatus.ValueType  # 1
+    """已记录，待发送（或重试中）"""
+    DELIVERY_STATUS_SENT: _DeliveryStatus.ValueType  # 2
+    """已发送（webhook、邮件、短信）"""
+    DELIVERY_STATUS_LOGGED_ONLY: _DeliveryStatus.ValueType  # 3
+    """仅写入日志，未实际发出"""
+    DELIVERY_STATUS_DEAD_LETTERED: _DeliveryStatus.ValueType  # 4
+    """多次发送失败，转入死信"""
+    DELIVERY_STATUS_UNROUTABLE: _DeliveryStatus.ValueType  # 5
+    """通讯录中没有该接收人，未发送"""
+
+class DeliveryStatus(_DeliveryStatus, metaclass=_DeliveryStatusEnumTypeWrapper): ...
+
+DELIVERY_STATUS_UNSPECIFIED: DeliveryStatus.ValueType  # 0
+"""Notifications recorded before delivery statuses were kept."""
+DELIVERY_STATUS_RECORDED: DeliveryStatus.ValueType  # 1
+"""已记录，待发送（或重试中）"""
+DELIVERY_STATUS_SENT: DeliveryStatus.ValueType  # 2
+"""已发送（webhook、邮件、短信）"""
+DELIVERY_STATUS_LOGGED_ONLY: DeliveryStatus.ValueType  # 3
+"""仅写入日志，未实际发出"""
+DELIVERY_STATUS_DEAD_LETTERED: DeliveryStatus.ValueType  # 4
+"""多次发送失败，转入死信"""
+DELIVERY_STATUS_UNROUTABLE: DeliveryStatus.ValueType  # 5
+"""通讯录中没有该接收人，未发送"""
+Global___DeliveryStatus: _TypeAlias = DeliveryStatus  # noqa: Y015
 
 @_typing.final
 class AcknowledgeRequest(_message.Message):
@@ -83,6 +119,10 @@ class Notification(_message.Message):
     ACKNOWLEDGED_BY_FIELD_NUMBER: _builtins.int
     NEEDS_ACK_FIELD_NUMBER: _builtins.int
     ADDRESS_FIELD_NUMBER: _builtins.int
+    DELIVERY_STATUS_FIELD_NUMBER: _builtins.int
+    DELIVERED_VIA_FIELD_NUMBER: _builtins.int
+    DELIVERED_AT_FIELD_NUMBER: _builtins.int
+    ANONYMISED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     dispute_id: _builtins.str
     event: _builtins.str
@@ -106,10 +146,21 @@ class Notification(_message.Message):
     """Where a party asked to be told (their email); institutions' channels come from the
     directory.
     """
+    delivery_status: Global___DeliveryStatus.ValueType
+    """What became of it: recorded (not delivered yet, or being retried), sent through a
+    real channel, only written to the log, dead-lettered, or not routable. `channel` is
+    what was planned; `delivered_via` what carried it (webhook, email, sms, log).
+    """
+    anonymised: _builtins.bool
+    """Set by the retention job once its personal data is removed."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def acknowledged_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def delivered_via(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def delivered_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -127,10 +178,14 @@ class Notification(_message.Message):
         acknowledged_by: _builtins.str = ...,
         needs_ack: _builtins.bool = ...,
         address: _builtins.str = ...,
+        delivery_status: Global___DeliveryStatus.ValueType = ...,
+        delivered_via: _abc.Iterable[_builtins.str] | None = ...,
+        delivered_at: _timestamp_pb2.Timestamp | None = ...,
+        anonymised: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "created_at", b"created_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "created_at", b"created_at", "delivered_at", b"delivered_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "acknowledged_by", b"acknowledged_by", "address", b"address", "channel", b"channel", "created_at", b"created_at", "dispute_id", b"dispute_id", "event", b"event", "id", b"id", "message", b"message", "needs_ack", b"needs_ack", "recipient_id", b"recipient_id", "recipient_label", b"recipient_label", "recipient_role", b"recipient_role", "sequence", b"sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "acknowledged_by", b"acknowledged_by", "address", b"address", "anonymised", b"anonymised", "channel", b"channel", "created_at", b"created_at", "delivered_at", b"delivered_at", "delivered_via", b"delivered_via", "delivery_status", b"delivery_status", "dispute_id", b"dispute_id", "event", b"event", "id", b"id", "message", b"message", "needs_ack", b"needs_ack", "recipient_id", b"recipient_id", "recipient_label", b"recipient_label", "recipient_role", b"recipient_role", "sequence", b"sequence"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,41 @@
+"""W3C trace context: continued from a traceparent, or begun; bound to log lines; passed
+on in headers."""
+
+from __future__ import annotations
+
+import structlog
+from structlog.testing import capture_logs
+
+from fengqiao.platform import tracing
+
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+PARENT = {"traceparent": f"00-{TRACE_ID}-b7ad6b7169203331-01"}
+
+
+def test_a_traceparent_is_continued_and_passed_on() -> None:
+    with (
+        capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs,
+        tracing.continued(PARENT, "test") as trace_id,
+    ):
+        structlog.get_logger().info("inside")
+        passed = tracing.headers({"Nats-Msg-Id": "x"})
+    assert trace_id == TRACE_ID
+    assert logs[0]["trace_id"] == TRACE_ID
+    assert passed["Nats-Msg-Id"] == "x"
+    assert passed["traceparent"].split("-")[1] == TRACE_ID
+
+
+def test_without_one_or_with_a_malformed_one_a_new_trace_begins() -> None:
+    seen = set()
+    for carrier in (None, {}, {"traceparent": "00-nonsense-01"}, {"other": "x"}):
+        with tracing.continued(carrier, "test") as trace_id:
+            assert tracing.headers({})["traceparent"].split("-")[1] == trace_id
+        seen.add(trace_id)
+    assert len(seen) == 4 and all(len(t) == 32 and int(t, 16) for t in seen)
+
+
+def test_outside_a_trace_nothing_is_passed_on_or_bound() -> None:
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        structlog.get_logger().info("outside")
+    assert tracing.headers({}) == {}
+    assert "trace_id" not in logs[0]
