@@ -38,5 +38,8 @@ SOURCES
   tar --numeric-owner -C "$root" -cf "$tarball.part" .
   mv "$tarball.part" "$tarball"
 fi
-podman import --quiet --change 'CMD ["/bin/bash"]' "$tarball" "$image" >/dev/null
+# Imported once: the same base keeps the build's layer cache valid.
+if ! podman image exists "$image"; then
+  podman import --quiet --change 'CMD ["/bin/bash"]' "$tarball" "$image" >/dev/null
+fi
 echo "$image"

@@ -201,3 +201,30 @@ def test_every_deployed_service_connects_as_its_own_nats_user() -> None:
     for name in SERVICES:
         waits_for = services[name]["depends_on"]["bus-setup"]
         assert waits_for["condition"] == "service_completed_successfully"
+
+
+def test_containers_listen_where_the_image_exposes_and_the_services_point() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    (exposed,) = re.findall(r"^EXPOSE (.+)$", dockerfile, re.MULTILINE)
+    image_env = dict(re.findall(r"(FENGQIAO_\w+_ADDR)=(\S+)", dockerfile))
+    ports = {"metrics": image_env["FENGQIAO_METRICS_ADDR"].rpartition(":")[2]}
+    for name in SERVICES:
+        ports[name] = image_env[f"FENGQIAO_{name.upper()}_ADDR"].rpartition(":")[2]
+        deployment = k8s_object("Deployment", f"fengqiao-{name}")
+        (container,) = pod_spec(deployment)["containers"]
+        listen = env_values(container)[f"FENGQIAO_{name.upper()}_ADDR"]
+        declared = {p["name"]: str(p["containerPort"]) for p in container["ports"]}
+        assert listen == f"0.0.0.0:{ports[name]}" and declared["grpc"] == ports[name]
+        assert declared["metrics"] == ports["metrics"]
+        assert deployment["spec"]["template"]["metadata"]["annotations"] == {
+            "prometheus.io/scrape": "true", "prometheus.io/port": ports["metrics"],
+        }  # fmt: skip
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["exec"]["command"][-1] == f"127.0.0.1:{ports[name]}"
+        (service,) = [
+            o["spec"]["ports"] for o in k8s()
+            if o["kind"] == "Service" and o["metadata"]["name"] == f"fengqiao-{name}"
+        ]  # fmt: skip
+        assert service == [{"name": "grpc", "port": int(ports[name]), "targetPort": "grpc"}]
+        assert compose()["services"][name]["ports"] == [f"{ports[name]}:{ports[name]}"]
+    assert sorted(exposed.split()) == sorted(ports.values())
