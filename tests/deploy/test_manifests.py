@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import subprocess
 import sys
@@ -17,8 +18,10 @@ import jsonschema
 import kubernetes_validate
 import pytest
 from kubernetes_validate import ValidationError
+from ruamel.yaml import YAML
 
 from tests.deploy.manifests import (
+    BIN,
     DEPLOY,
     SERVICES,
     compose,
@@ -228,3 +231,34 @@ def test_containers_listen_where_the_image_exposes_and_the_services_point() -> N
         assert service == [{"name": "grpc", "port": int(ports[name]), "targetPort": "grpc"}]
         assert compose()["services"][name]["ports"] == [f"{ports[name]}:{ports[name]}"]
     assert sorted(exposed.split()) == sorted(ports.values())
+
+
+def test_a_citys_overlay_as_the_guide_writes_it_renders_and_is_accepted(tmp_path: Path) -> None:
+    """deploy/README.md, "Kubernetes": an overlay naming deploy/ as its base sets the
+    registry and replaces the delivery settings."""
+    overlay = tmp_path / "overlays" / "city"
+    overlay.mkdir(parents=True)
+    guide = (DEPLOY / "README.md").read_text()
+    example = guide.split("# overlays/city/kustomization.yaml\n", 1)[1].split("```", 1)[0]
+    base = os.path.relpath(DEPLOY, overlay)
+    (overlay / "kustomization.yaml").write_text(example.replace("../../deploy", base))
+    (overlay / "notification.env").write_text("FENGQIAO_SMTP_HOST=smtp.city.example\n")
+    rendered = subprocess.run(
+        [str(BIN / "kubectl"), "kustomize", str(overlay)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    objects = [d for d in YAML(typ="safe").load_all(rendered) if d]
+    for obj in objects:
+        kubernetes_validate.validate(obj, KUBERNETES, strict=True)
+    images = {
+        c["image"]
+        for o in objects
+        if o["kind"] in ("Deployment", "Job", "CronJob")
+        for c in pod_spec(o)["containers"]
+    }
+    assert images == {f"registry.city.example/{image()}"}
+    (settings,) = [
+        o["data"] for o in objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("fengqiao-notification")
+    ]  # fmt: skip
+    assert settings == {"FENGQIAO_SMTP_HOST": "smtp.city.example"}
