@@ -7,8 +7,13 @@ PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
   $$p -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' 2>/dev/null \
   && { echo $$p; break; }; done)
 PROTOS := $(wildcard protos/fengqiao/v1/*.proto)
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+# The one name of the image: compose and deploy/kustomization.yaml use it too.
+IMAGE := fengqiao:$(VERSION)
+# Where `make image-test` keeps the Debian base's root filesystem between runs.
+IMAGE_CACHE ?= /var/cache/fengqiao
 
-.PHONY: install demo up test lint typecheck unit protos bench bench-scale chaos clean
+.PHONY: install demo up test lint typecheck unit protos lock image-test bench bench-scale chaos clean
 
 $(BIN)/fengqiao: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "fengqiao needs python3.11 or python3.12 on PATH" >&2; exit 1; }
@@ -46,6 +51,17 @@ test: lint typecheck
 	$(BIN)/fengqiao rules check --strict rules/triage.yaml
 	$(BIN)/fengqiao rules test rules/triage.yaml
 	timeout 1200 $(BIN)/pytest -q
+
+# The image's lock file: every runtime dependency, direct or not, with its hashes. Run it
+# after changing the dependencies in pyproject.toml (a test fails until then).
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	  --custom-compile-command "make lock" --quiet -o deploy/image/requirements.lock
+
+# Builds deploy/Dockerfile with podman, lints it, and runs the image (deploy/image/test.sh;
+# as root, with podman and debootstrap: see .ci/run).
+image-test: install
+	timeout --foreground -k 30 1200 deploy/image/test.sh $(IMAGE) $(IMAGE_CACHE)
 
 # `make bench BENCH_ARGS="--source /tmp/fq-baseline"` measures another checkout's services.
 # The run bounds each of its own waits; the outer timeout (SIGINT, so it still stops every

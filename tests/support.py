@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
+
+import bcrypt
 
 T = TypeVar("T")
 
@@ -26,3 +28,11 @@ async def eventually(
                 delay = min(delay * 2, 0.2)
     except TimeoutError:
         raise AssertionError(f"condition not met within {within}s; last value: {last!r}") from None
+
+
+def nats_password_hashes(passwords: Mapping[str, str]) -> str:
+    """A `passwords.conf` for `deploy/nats/auth.conf`: each user's bcrypt hash, as
+    `deploy/nats/dev-passwords.sh` writes it (at cost 4, not 11: the server checks a hash at
+    every connection, and tests connect often)."""
+    hashes = {user: bcrypt.hashpw(pw.encode(), bcrypt.gensalt(4)) for user, pw in passwords.items()}
+    return "".join(f'{user.upper()}_PASSWORD_HASH: "{h.decode()}"\n' for user, h in hashes.items())

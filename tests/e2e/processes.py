@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,24 +30,31 @@ class ServiceProcess:
         cls,
         name: str,
         nats_url: str,
-        policy: Path = POLICY,
+        policy: Path | None = POLICY,
         extra: dict[str, str] | None = None,
         log_level: str = "info",
+        *,
+        command: Sequence[str] = (sys.executable, "-m", "fengqiao"),
+        base_env: Mapping[str, str] | None = None,
+        listen: str | None = "127.0.0.1:0",
     ) -> ServiceProcess:
-        """Start `python -m fengqiao NAME` on a free port; return once it serves."""
+        """Start `python -m fengqiao NAME` on a free port; return once it serves.
+        `command` runs another `fengqiao` (the image's, in a chroot) in `base_env` instead of
+        this one's environment; `listen` None and `policy` None keep what that environment
+        configures."""
         env = {
-            **os.environ,
+            **(os.environ if base_env is None else base_env),
             # Its own read-model database, unless the test shares one on purpose.
             "FENGQIAO_DATA_DIR": tempfile.mkdtemp(prefix="fengqiao-e2e-"),
             **(extra or {}),
             "FENGQIAO_NATS_URL": nats_url,
-            f"FENGQIAO_{name.upper()}_ADDR": "127.0.0.1:0",
-            "FENGQIAO_POLICY_FILE": str(policy),
+            **({f"FENGQIAO_{name.upper()}_ADDR": listen} if listen else {}),
+            **({"FENGQIAO_POLICY_FILE": str(policy)} if policy else {}),
             "FENGQIAO_LOG_FORMAT": "json",
             "FENGQIAO_LOG_LEVEL": log_level,
         }
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "fengqiao", name, cwd=ROOT, env=env,
+            *command, name, cwd=ROOT, env=env,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         service = cls(name, process)

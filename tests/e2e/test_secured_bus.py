@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -20,10 +18,8 @@ from pathlib import Path
 import grpc
 import pytest
 import trustme
-from cryptography import x509
 from nats.js.api import ConsumerConfig, StreamConfig
 from nats.js.errors import NoStreamResponseError
-from ruamel.yaml import YAML
 from structlog.testing import capture_logs
 
 from fengqiao.domain.errors import NatsConnectError, SettingsError
@@ -41,7 +37,7 @@ from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notificat
 from tests.conftest import ROOT, sample
 from tests.e2e.processes import ServiceProcess
 from tests.intake.test_record_event import event, routed_dispute
-from tests.support import eventually
+from tests.support import eventually, nats_password_hashes
 from tests.triage.policies import relabelled
 
 DEPLOY = ROOT / "deploy" / "nats"
@@ -67,12 +63,11 @@ class SecuredNats:
         }
 
 
-def server_env(tls: Path, passwords: dict[str, str]) -> dict[str, str]:
+def server_env(tls: Path) -> dict[str, str]:
     return {
         "NATS_TLS_CERT": str(tls / "server.pem"),
         "NATS_TLS_KEY": str(tls / "server.key"),
         "NATS_TLS_CA": str(tls / "ca.pem"),
-        **{f"FENGQIAO_NATS_{user.upper()}_PASSWORD": pw for user, pw in passwords.items()},
     }
 
 
@@ -92,8 +87,9 @@ async def secured(tmp_path: Path) -> AsyncIterator[SecuredNats]:
         shutil.copy(DEPLOY / name, conf / name)
     (conf / "nats.conf").write_text('include "auth.conf"\ninclude "tls.conf"\n')
     passwords = {user: f"{user}-{os.urandom(8).hex()}" for user in USERS}
+    (conf / "passwords.conf").write_text(nats_password_hashes(passwords))
     server = await EmbeddedNats.start(
-        tmp_path / "nats", config=conf / "nats.conf", env=server_env(tls, passwords)
+        tmp_path / "nats", config=conf / "nats.conf", env=server_env(tls)
     )
     try:
         secured = SecuredNats(server, tls / "ca.pem", passwords)
@@ -412,80 +408,3 @@ def test_nats_settings_come_in_pairs_and_name_real_files(tmp_path: Path) -> None
          "FENGQIAO_NATS_CONNECT_WAIT_SECONDS": "5"}
     )  # fmt: skip
     assert settings.nats == NatsOptions(user="triage", password="pw", connect_wait_seconds=5)
-
-
-async def test_the_shipped_server_configuration_parses_with_the_dev_certificates(
-    tmp_path: Path,
-) -> None:
-    shutil.copy(DEPLOY / "dev-certs.sh", tmp_path)
-    made = await asyncio.create_subprocess_exec(
-        "sh", str(tmp_path / "dev-certs.sh"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await made.communicate()
-    assert made.returncode == 0, out.decode()
-    passwords = {user: "x" for user in USERS}
-    checked = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "nats-server"), "-c", str(DEPLOY / "nats.conf"), "-t",
-        cwd=DEPLOY, env={**os.environ, **server_env(tmp_path / "tls", passwords)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await checked.communicate()
-    assert checked.returncode == 0, out.decode()
-    # Services trust the dev CA, and it signed a certificate for the compose host `nats`.
-    ca = x509.load_pem_x509_certificate((tmp_path / "tls" / "ca.pem").read_bytes())
-    cert = x509.load_pem_x509_certificate((tmp_path / "tls" / "server.pem").read_bytes())
-    cert.verify_directly_issued_by(ca)
-    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert "nats" in names.get_values_for_type(x509.DNSName)
-
-
-def test_compose_runs_the_nats_server_version_the_tests_run() -> None:
-    compose = YAML(typ="safe").load((DEPLOY.parent / "compose.yaml").read_text())
-    image = compose["services"]["nats"]["image"]
-    tested = subprocess.run(
-        [str(Path(sys.executable).parent / "nats-server"), "--version"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    assert re.fullmatch(r"nats:(\d+\.\d+\.\d+)-alpine", image)
-    assert f"v{image.split(':')[1].removesuffix('-alpine')}" in tested
-
-
-def test_every_deployed_service_connects_as_its_own_nats_user() -> None:
-    users = set(re.findall(r"\{user: (\w+),", (DEPLOY / "auth.conf").read_text()))
-    assert users == set(USERS)
-    compose = YAML(typ="safe").load((DEPLOY.parent / "compose.yaml").read_text())
-    k8s = list(YAML(typ="safe").load_all((DEPLOY.parent / "k8s" / "fengqiao.yaml").read_text()))
-    for name in ("intake", "triage", "notification"):
-        env = compose["services"][name]["environment"]
-        assert env["FENGQIAO_NATS_USER"] == name and env["FENGQIAO_NATS_URL"].startswith("tls://")
-        (deployment,) = [
-            d
-            for d in k8s
-            if d["kind"] == "Deployment" and d["metadata"]["name"] == f"fengqiao-{name}"
-        ]
-        (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        values = {e["name"]: e.get("value") for e in container["env"]}
-        assert values["FENGQIAO_NATS_USER"] == name
-        assert values["FENGQIAO_NATS_URL"].startswith("tls://")
-        # The gRPC API serves TLS, so its probes are `fengqiao health`, which can.
-        assert {"FENGQIAO_GRPC_TLS_CERT", "FENGQIAO_GRPC_TLS_KEY", "FENGQIAO_GRPC_TLS_CA"} <= set(
-            values
-        )
-        assert values["FENGQIAO_GRPC_TLS_SERVER_NAME"] == f"fengqiao-{name}"
-        assert container["readinessProbe"]["exec"]["command"][:2] == ["fengqiao", "health"]
-    # The operator's own runs: declaring the streams first, and the nightly retention job.
-    (job,) = [d["spec"] for d in k8s if d["kind"] == "Job"]
-    (cron,) = [d["spec"]["jobTemplate"]["spec"] for d in k8s if d["kind"] == "CronJob"]
-    for spec, args in ((job, ["bus", "setup"]), (cron, ["retention", "--days", "365"])):
-        (container,) = spec["template"]["spec"]["containers"]
-        assert container["args"] == args
-        values = {e["name"]: e.get("value") for e in container["env"]}
-        assert values["FENGQIAO_NATS_USER"] == "operator"
-        assert values["FENGQIAO_NATS_URL"].startswith("tls://")
-    setup = compose["services"]["bus-setup"]
-    assert setup["command"] == ["bus", "setup"]
-    assert setup["environment"]["FENGQIAO_NATS_USER"] == "operator"
-    for name in ("intake", "triage", "notification"):
-        waits_for = compose["services"][name]["depends_on"]["bus-setup"]
-        assert waits_for["condition"] == "service_completed_successfully"

