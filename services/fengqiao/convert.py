@@ -373,9 +373,7 @@ def notification_to_proto(n: Notification) -> notification_pb2.Notification:
         acknowledged_at=timestamp(n.acknowledged_at),
         acknowledged_by=n.acknowledged_by,
         address=n.address,
-        delivery_status=notification_pb2.DeliveryStatus.Value(
-            f"DELIVERY_STATUS_{_DELIVERY_NAMES.get(n.delivery, 'UNSPECIFIED')}"
-        ),
+        delivery_status=delivery_status_to_proto(n.delivery),
         delivered_via=n.delivered_via,
         delivered_at=timestamp(n.delivered_at),
         anonymised=n.anonymised,
@@ -401,6 +399,12 @@ def notification_from_proto(m: notification_pb2.Notification) -> Notification:
         delivered_via=tuple(m.delivered_via),
         delivered_at=from_timestamp(m, "delivered_at"),
         anonymised=m.anonymised,
+    )
+
+
+def delivery_status_to_proto(d: Delivery) -> notification_pb2.DeliveryStatus.ValueType:
+    return notification_pb2.DeliveryStatus.Value(
+        f"DELIVERY_STATUS_{_DELIVERY_NAMES.get(d, 'UNSPECIFIED')}"
     )
 
 

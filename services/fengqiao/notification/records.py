@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from nats.js.kv import KeyValue
 
-from fengqiao.convert import notification_to_proto
-from fengqiao.domain.model import Delivery, Notification
+from fengqiao.convert import delivery_status_to_proto, timestamp
+from fengqiao.domain.model import Delivery
 from fengqiao.platform.cas import Outcome, compare_and_set
-from fengqiao.platform.codec import encode
-from fengqiao.platform.store import notification_from_bytes
+from fengqiao.platform.codec import decode, encode
+from fengqiao.v1 import notification_pb2
 
 # NOTIFY messages carry the bucket revision they were recorded at, so the delivery can
 # write its outcome without reading the notification first.
@@ -31,11 +30,25 @@ async def record_delivery(
     so). `known` (value, revision), as the NOTIFY message carries them, saves the first
     read; a stale one costs a conflict, then a read."""
 
-    def decide(current: Notification | None) -> Outcome[None]:
-        if current is None or (current.delivery, current.delivered_via) == (status, via):
-            return Outcome(None)
-        done = replace(current, delivery=status, delivered_via=via, delivered_at=at)
-        return Outcome(None, encode(notification_to_proto(done)))
+    # Three fields change: set them on the stored message rather than through the domain
+    # value and back (that round trip was 6 % of notification's CPU under load).
+    code = delivery_status_to_proto(status)
+    stamp = timestamp(at)
 
-    first = (notification_from_bytes(known[0]), known[1]) if known else None
-    await compare_and_set(kv, key, notification_from_bytes, decide, first)
+    def decide(current: notification_pb2.Notification | None) -> Outcome[None]:
+        if current is None or (
+            current.delivery_status == code and tuple(current.delivered_via) == via
+        ):
+            return Outcome(None)
+        current.delivery_status = code
+        current.delivered_via[:] = via
+        if stamp is not None:
+            current.delivered_at.CopyFrom(stamp)
+        return Outcome(None, encode(current))
+
+    first = (_message(known[0]), known[1]) if known else None
+    await compare_and_set(kv, key, _message, decide, first)
+
+
+def _message(data: bytes) -> notification_pb2.Notification:
+    return decode(data, notification_pb2.Notification())
