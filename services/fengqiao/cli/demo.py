@@ -12,10 +12,10 @@ from pathlib import Path
 
 import grpc
 
+from fengqiao.cli.report import Period, format_report
 from fengqiao.domain.vocabulary import CATEGORIES, RECIPIENT_ROLES, label
 from fengqiao.platform.settings import Settings
 from fengqiao.policy.deadlines import CHINA
-from fengqiao.report import Period, format_report
 from fengqiao.runtime import running
 from fengqiao.samples import read_submission, sample_files
 from fengqiao.v1 import (
