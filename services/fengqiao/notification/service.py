@@ -14,21 +14,8 @@ from fengqiao.notification.delivery import DeliveryWorker, RetryPolicy
 from fengqiao.notification.directory import load_directory
 from fengqiao.notification.servicer import NotificationServicer
 from fengqiao.notification.worker import NotificationWorker
-from fengqiao.platform import timers
-from fengqiao.platform.bus import (
-    CONSUMER_DELIVERY,
-    CONSUMER_NOTIFICATION,
-    CONSUMER_NOTIFICATION_ACKS,
-    CONSUMER_NOTIFICATION_EVENTS,
-    CONSUMER_NOTIFICATION_FOLLOWUP,
-    CONSUMER_NOTIFICATION_NEAR,
-    EVENTS,
-    NOTIFY,
-    NOTIFY_STREAM,
-    ROUTED,
-    TIMER,
-    Bus,
-)
+from fengqiao.platform import topology
+from fengqiao.platform.bus import Bus
 from fengqiao.platform.consume import Consumer
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.settings import Settings
@@ -85,30 +72,7 @@ class NotificationService:
             )
         retry = RetryPolicy(settings.delivery_attempts, settings.delivery_backoff_seconds)
         delivery = DeliveryWorker(bus, directory, sender, retry)
-        js = bus.js
-        consumers = [
-            await Consumer.start(
-                js, CONSUMER_NOTIFICATION, f"{ROUTED}.*", worker.handle_assignment
-            ),
-            await Consumer.start(
-                js, CONSUMER_NOTIFICATION_EVENTS, f"{EVENTS}.*", worker.handle_event
-            ),
-            await Consumer.start(
-                js, CONSUMER_NOTIFICATION_FOLLOWUP, f"{TIMER}.followup.>", worker.handle_follow_up
-            ),
-            await Consumer.start(
-                js, CONSUMER_NOTIFICATION_ACKS, f"{TIMER}.{timers.ACK}.>", worker.handle_ack_due
-            ),
-            await Consumer.start(
-                js,
-                CONSUMER_NOTIFICATION_NEAR,
-                f"{TIMER}.{timers.NEAR}.>",
-                worker.handle_deadline_near,
-            ),
-            await Consumer.start(
-                js, CONSUMER_DELIVERY, f"{NOTIFY}.>", delivery.handle, stream=NOTIFY_STREAM
-            ),
-        ]
+        consumers = await topology.bind(bus.js, topology.NOTIFICATION, worker, delivery)
         return cls(
             "notification",
             server.port,

@@ -78,15 +78,6 @@ _BUCKETS: Final = {
     KV_POLICIES: POLICIES_HISTORY,
 }
 
-CONSUMER_TRIAGE: Final = "triage"
-CONSUMER_TRIAGE_EVENTS: Final = "triage-events"
-CONSUMER_TRIAGE_TIMERS: Final = "triage-timers"
-CONSUMER_NOTIFICATION: Final = "notification"
-CONSUMER_NOTIFICATION_EVENTS: Final = "notification-events"
-CONSUMER_NOTIFICATION_FOLLOWUP: Final = "notification-followup"
-CONSUMER_NOTIFICATION_ACKS: Final = "notification-acks"
-CONSUMER_NOTIFICATION_NEAR: Final = "notification-deadline-near"
-CONSUMER_DELIVERY: Final = "notification-delivery"
 ACK_WAIT_SECONDS: Final = 30.0
 KV_SCAN_BATCH: Final = 256
 KV_SCAN_WAIT_SECONDS: Final = 1.0

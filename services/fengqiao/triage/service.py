@@ -5,16 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from fengqiao.platform import timers
-from fengqiao.platform.bus import (
-    CONSUMER_TRIAGE,
-    CONSUMER_TRIAGE_EVENTS,
-    CONSUMER_TRIAGE_TIMERS,
-    EVENTS,
-    SUBMITTED,
-    TIMER,
-    Bus,
-)
+from fengqiao.platform import topology
+from fengqiao.platform.bus import Bus
 from fengqiao.platform.consume import Consumer
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.policies import PolicyStore
@@ -51,23 +43,7 @@ class TriageService:
             settings.grpc_tls,
         )
         worker = TriageWorker(bus, runner)
-        consumers = [
-            await Consumer.start(
-                bus.js, CONSUMER_TRIAGE, f"{SUBMITTED}.*", worker.handle_submitted
-            ),
-            await Consumer.start(
-                bus.js, CONSUMER_TRIAGE_EVENTS, f"{EVENTS}.*", worker.handle_event
-            ),
-            *[
-                await Consumer.start(
-                    bus.js,
-                    f"{CONSUMER_TRIAGE_TIMERS}-{timer}",
-                    f"{TIMER}.{timer}.>",
-                    worker.handle_timer,
-                )
-                for timer in (timers.DEADLINE, timers.RESPONSE)
-            ],
-        ]
+        consumers = await topology.bind(bus.js, topology.TRIAGE, worker)
         # Started last, so a failed start leaves no task behind; the watch begins with the
         # version active now, so nothing published meanwhile is missed.
         watch = asyncio.create_task(follower.follow(), name="policy-follow")
