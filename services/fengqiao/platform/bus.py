@@ -27,6 +27,7 @@ from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from fengqiao.domain.errors import NatsConnectError
+from fengqiao.domain.kinds import EventKind
 from fengqiao.platform import tracing
 from fengqiao.platform.backoff import backoff
 from fengqiao.platform.codec import encode
@@ -42,7 +43,11 @@ EVENTS: Final = "disputes.events"
 SCHEDULE: Final = "disputes.schedule"
 TIMER: Final = "disputes.timer"
 # DisputeEvent.kind → the subject it is published on.
-_SUBJECT_OF_KIND = {"submitted": SUBMITTED, "routed": ROUTED, "escalated": ROUTED}
+_SUBJECT_OF_KIND: Final[dict[str, str]] = {
+    EventKind.SUBMITTED: SUBMITTED,
+    EventKind.ROUTED: ROUTED,
+    EventKind.ESCALATED: ROUTED,
+}
 # Two minutes: a client retry of the same publish is dropped by the server.
 DUPLICATE_WINDOW_SECONDS: Final = 120.0
 # Every notification, one subject per recipient, for dashboards that stream them.
