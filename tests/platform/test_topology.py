@@ -122,3 +122,9 @@ async def test_a_disputes_subjects_are_ones_the_table_says_someone_publishes(
     # Submitted, event, routed, schedule and notify: each a row of the table.
     used = {p for p in published if any(matches(p, s) for s in subjects)}
     assert len(used) == 5, used
+
+
+def test_architecture_md_names_every_hop_of_the_table() -> None:
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    for sub in SUBSCRIPTIONS:
+        assert f"`{sub.durable}`" in text and f"`{sub.handler}`" in text, sub
