@@ -9,6 +9,7 @@ would be a new consumer that starts from the beginning of its stream."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
@@ -119,13 +120,18 @@ def subscriptions(service: str) -> tuple[Subscription, ...]:
 
 async def bind(js: JetStreamContext, service: str, *handlers: object) -> list[Consumer]:
     """Start every consumer the table gives `service`, each handing its messages to the
-    method its row names on the one of `handlers` of that class."""
+    method its row names on the one of `handlers` of that class. If one cannot start,
+    those started before it are stopped."""
     by_class = {type(h).__name__: h for h in handlers}
-    consumers = []
-    for sub in subscriptions(service):
-        owner, method = sub.handler.split(".")
-        if owner not in by_class or not hasattr(by_class[owner], method):
-            raise LookupError(f"{service} has no handler {sub.handler} for {sub.durable}")
-        handler = getattr(by_class[owner], method)
-        consumers.append(await Consumer.start(js, sub.durable, sub.subject, handler, sub.stream))
-    return consumers
+    async with contextlib.AsyncExitStack() as started:
+        consumers = []
+        for sub in subscriptions(service):
+            owner, method = sub.handler.split(".")
+            if owner not in by_class or not hasattr(by_class[owner], method):
+                raise LookupError(f"{service} has no handler {sub.handler} for {sub.durable}")
+            handler = getattr(by_class[owner], method)
+            consumer = await Consumer.start(js, sub.durable, sub.subject, handler, sub.stream)
+            started.push_async_callback(consumer.stop)
+            consumers.append(consumer)
+        started.pop_all()
+        return consumers
