@@ -32,7 +32,7 @@ FAST_POLICY = Path(__file__).resolve().parent / "fixtures" / "fast_policy.yaml"
 
 @pytest.fixture(autouse=True)
 def _structlog_defaults() -> Iterator[None]:
-    """`fengqiao.cli.main` configures logging for its process; undo it after each test."""
+    """`fengqiao.cli.main.main` configures logging for its process; undo it after each test."""
     yield
     structlog.reset_defaults()
 

@@ -1,5 +1,5 @@
 import sys
 
-from fengqiao.cli import main
+from fengqiao.cli.main import main
 
 sys.exit(main())

@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from fengqiao.domain.epoch import from_micros, micros
 from fengqiao.domain.errors import FieldViolation, InvalidArgument
+from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.model import (
     CaseEvent,
     Colour,
@@ -317,8 +318,8 @@ def facts_from_proto(m: pb.DisputeRecord) -> Facts:
         raise ValueError("a decision needs a route, a deadline and a decision time")
     accepted = failures = 0
     for entry in m.timeline:
-        accepted |= entry.kind == "accepted"
-        failures += entry.kind == "mediation_failed"
+        accepted |= entry.kind == EventKind.ACCEPTED
+        failures += entry.kind == EventKind.MEDIATION_FAILED
     return Facts(
         street=m.dispute.location.street.strip(),
         community=m.dispute.location.community.strip(),

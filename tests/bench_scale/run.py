@@ -29,6 +29,7 @@ from typing import Any
 import grpc
 from sqlalchemy import func, select
 
+from fengqiao.cli.report import Period
 from fengqiao.convert import notification_to_proto, record_to_proto
 from fengqiao.domain.model import Notification, Status
 from fengqiao.notification.recipients import recipient_digest
@@ -37,7 +38,6 @@ from fengqiao.platform.codec import encode
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.readmodel.database import create, database_url
 from fengqiao.readmodel.schema import disputes
-from fengqiao.report import Period
 from fengqiao.samples import read_submission, sample_files
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
 from tests.bench.load import Milestones, Submitter, Watch, closed_loop

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fengqiao.cli import main
+from fengqiao.cli.main import main
 from fengqiao.domain import Route
 from fengqiao.policy import CompiledPolicy, PolicyError, load_policy
 from fengqiao.policy.cases import load_cases, run_cases, uncovered

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fengqiao.cli import main
+from fengqiao.cli.main import main
 from fengqiao.policy import CompiledPolicy, load_policy, parse_policy
 from fengqiao.policy.cases import Case, load_cases
 from fengqiao.policy.impact import impact

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fengqiao.cli import main
+from fengqiao.cli.main import main
 from fengqiao.notification.directory import load_directory
 from fengqiao.notification.reach import unreachable
 from fengqiao.policy import load_policy, parse_policy

@@ -16,9 +16,9 @@ from fengqiao.readmodel.rebuild import rebuild
 from fengqiao.readmodel.schema import disputes
 from fengqiao.runtime import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
+from tests.cli.test_main import run_cli
 from tests.conftest import samples
 from tests.readmodel.records import records, stored
-from tests.test_cli import run_cli
 
 
 async def test_rebuild_while_intake_serves(stack: Stack) -> None:

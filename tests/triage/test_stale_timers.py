@@ -10,8 +10,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from fengqiao.platform import timers
-from fengqiao.platform.bus import CONSUMER_TRIAGE_TIMERS, STREAM, TIMER, Bus, connect
+from fengqiao.platform.bus import STREAM, TIMER, Bus, connect
 from fengqiao.platform.codec import encode
+from fengqiao.platform.topology import SUBSCRIPTIONS
 from fengqiao.runtime import Stack
 from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 from tests.intake.test_record_event import event, routed_dispute
@@ -30,8 +31,9 @@ async def probe(stack: Stack) -> AsyncIterator[Bus]:
 async def fire(bus: Bus, dispute_id: str, step: int) -> None:
     """Deliver a step's deadline as its schedule would, and wait until triage handled it."""
     key, fact = timers.step_timer(timers.DEADLINE, dispute_id, step)
-    ack = await bus.js.publish(f"{TIMER}.{timers.DEADLINE}.{key}", encode(fact))
-    durable = f"{CONSUMER_TRIAGE_TIMERS}-{timers.DEADLINE}"
+    subject = f"{TIMER}.{timers.DEADLINE}.{key}"
+    ack = await bus.js.publish(subject, encode(fact))
+    durable = next(s.durable for s in SUBSCRIPTIONS if s.subject == f"{TIMER}.{timers.DEADLINE}.>")
     await eventually(
         lambda: bus.js.consumer_info(STREAM, durable),
         lambda c: c.ack_floor.stream_seq >= ack.seq,

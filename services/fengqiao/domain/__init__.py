@@ -8,6 +8,7 @@ from fengqiao.domain.errors import (
     InvalidArgument,
     NotFound,
 )
+from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.model import (
     CaseEvent,
     Colour,
@@ -32,6 +33,7 @@ __all__ = [
     "Decision",
     "Dispute",
     "DisputeRecord",
+    "EventKind",
     "FailedPrecondition",
     "FengqiaoError",
     "FieldViolation",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
+from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.model import (
     Dispute,
     DisputeRecord,
@@ -24,7 +25,7 @@ from fengqiao.domain.model import (
 
 # The kind of timeline entry that marks a record as anonymised. No caller can record an
 # entry of this kind (`lifecycle.EVENTS` does not have it), so none can fake the mark.
-ANONYMISED: Final = "anonymised"
+ANONYMISED: Final = EventKind.ANONYMISED
 REMOVED: Final = "（已脱敏）"
 _HIDDEN: Final = "***"
 

@@ -10,6 +10,7 @@ from typing import Final
 
 from fengqiao.domain.anonymise import is_anonymised
 from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, quoted
+from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.model import (
     CaseEvent,
     Decision,
@@ -23,18 +24,18 @@ from fengqiao.domain.vocabulary import RISK_FLAGS, TRIGGERS, label
 
 EVENTS: Final = MappingProxyType(
     {
-        "accepted": "受理",
-        "mediation_started": "开始调解",
-        "mediation_failed": "调解不成",
-        "agreement_reached": "达成调解协议",
-        "resolved": "化解办结",
-        "withdrawn": "申请人撤回",
-        "info_incomplete": "信息有误或缺失，重新收集",
-        "risk_raised": "出现风险苗头",
-        "follow_up_done": "完成回访",
-        "note": "备注",
-        "escalation_requested": "申请上报",
-        "repeat_complaint": "重复投诉",
+        EventKind.ACCEPTED.value: "受理",
+        EventKind.MEDIATION_STARTED.value: "开始调解",
+        EventKind.MEDIATION_FAILED.value: "调解不成",
+        EventKind.AGREEMENT_REACHED.value: "达成调解协议",
+        EventKind.RESOLVED.value: "化解办结",
+        EventKind.WITHDRAWN.value: "申请人撤回",
+        EventKind.INFO_INCOMPLETE.value: "信息有误或缺失，重新收集",
+        EventKind.RISK_RAISED.value: "出现风险苗头",
+        EventKind.FOLLOW_UP_DONE.value: "完成回访",
+        EventKind.NOTE.value: "备注",
+        EventKind.ESCALATION_REQUESTED.value: "申请上报",
+        EventKind.REPEAT_COMPLAINT.value: "重复投诉",
     }
 )
 STATUS_LABELS: Final = MappingProxyType(
@@ -50,31 +51,44 @@ STATUS_LABELS: Final = MappingProxyType(
     }
 )
 # Events after which the policy's escalation rules decide the next rung.
-ESCALATING: Final = frozenset({"mediation_failed", "risk_raised", "escalation_requested",
-                               "repeat_complaint"})  # fmt: skip
-CLOSING: Final = frozenset({"agreement_reached", "resolved", "withdrawn"})
+ESCALATING: Final = frozenset(
+    {
+        EventKind.MEDIATION_FAILED,
+        EventKind.RISK_RAISED,
+        EventKind.ESCALATION_REQUESTED,
+        EventKind.REPEAT_COMPLAINT,
+    }
+)
+CLOSING: Final = frozenset({EventKind.AGREEMENT_REACHED, EventKind.RESOLVED, EventKind.WITHDRAWN})
 
 _WORKING = frozenset({Status.ROUTED, Status.ACCEPTED, Status.IN_MEDIATION, Status.INFO_INCOMPLETE})
 _ALL = frozenset(Status)
 # kind → (statuses it may be recorded in, status it leads to; None keeps the status)
 _MOVES: Final[dict[str, tuple[frozenset[Status], Status | None]]] = {
-    "accepted": (frozenset({Status.ROUTED, Status.INFO_INCOMPLETE}), Status.ACCEPTED),
-    "mediation_started": (
+    EventKind.ACCEPTED: (frozenset({Status.ROUTED, Status.INFO_INCOMPLETE}), Status.ACCEPTED),
+    EventKind.MEDIATION_STARTED: (
         frozenset({Status.ACCEPTED, Status.INFO_INCOMPLETE}),
         Status.IN_MEDIATION,
     ),
-    "mediation_failed": (frozenset({Status.IN_MEDIATION}), None),
-    "agreement_reached": (frozenset({Status.IN_MEDIATION}), Status.AGREED),
-    "resolved": (_WORKING - {Status.ROUTED}, Status.RESOLVED),
-    "withdrawn": (_WORKING | {Status.RECEIVED}, Status.WITHDRAWN),
-    "info_incomplete": (_WORKING - {Status.INFO_INCOMPLETE}, Status.INFO_INCOMPLETE),
-    "risk_raised": (_WORKING, None),
-    "escalation_requested": (_WORKING, None),
-    "repeat_complaint": (_WORKING, None),
-    "follow_up_done": (frozenset({Status.AGREED, Status.RESOLVED}), None),
-    "note": (_ALL, None),
+    EventKind.MEDIATION_FAILED: (frozenset({Status.IN_MEDIATION}), None),
+    EventKind.AGREEMENT_REACHED: (frozenset({Status.IN_MEDIATION}), Status.AGREED),
+    EventKind.RESOLVED: (_WORKING - {Status.ROUTED}, Status.RESOLVED),
+    EventKind.WITHDRAWN: (_WORKING | {Status.RECEIVED}, Status.WITHDRAWN),
+    EventKind.INFO_INCOMPLETE: (_WORKING - {Status.INFO_INCOMPLETE}, Status.INFO_INCOMPLETE),
+    EventKind.RISK_RAISED: (_WORKING, None),
+    EventKind.ESCALATION_REQUESTED: (_WORKING, None),
+    EventKind.REPEAT_COMPLAINT: (_WORKING, None),
+    EventKind.FOLLOW_UP_DONE: (frozenset({Status.AGREED, Status.RESOLVED}), None),
+    EventKind.NOTE: (_ALL, None),
 }
-_NEEDS_REASON = frozenset({"mediation_failed", "note", "escalation_requested", "withdrawn"})
+_NEEDS_REASON = frozenset(
+    {
+        EventKind.MEDIATION_FAILED,
+        EventKind.NOTE,
+        EventKind.ESCALATION_REQUESTED,
+        EventKind.WITHDRAWN,
+    }
+)
 MAX_REASON = 2000
 
 
@@ -92,10 +106,10 @@ def validate_event(event: CaseEvent) -> None:
             f"reason is required for {event.kind}")  # fmt: skip
     if len(event.reason) > MAX_REASON:
         bad("event.reason", f"说明超过 {MAX_REASON} 字", "reason is too long")
-    if event.kind == "follow_up_done" and not 1 <= event.satisfaction <= 5:
+    if event.kind == EventKind.FOLLOW_UP_DONE and not 1 <= event.satisfaction <= 5:
         bad("event.satisfaction", "满意度应为 1（很不满意）到 5（很满意）",
             "satisfaction must be 1 to 5")  # fmt: skip
-    if event.kind == "risk_raised" and not event.risk_flags:
+    if event.kind == EventKind.RISK_RAISED and not event.risk_flags:
         bad("event.risk_flags", "请指明出现了哪类风险",
             f"give at least one of {', '.join(RISK_FLAGS)}")  # fmt: skip
     for i, flag in enumerate(event.risk_flags):
@@ -122,7 +136,7 @@ def apply_event(
         raise FailedPrecondition(
             _refusal(record, event, allowed), kind="STATUS", subject=f"disputes/{record.id}"
         )
-    if event.kind == "follow_up_done" and record.satisfaction:
+    if event.kind == EventKind.FOLLOW_UP_DONE and record.satisfaction:
         raise FailedPrecondition(
             "该纠纷已完成回访（the follow-up visit is already recorded）",
             kind="FOLLOWED_UP",
@@ -131,14 +145,14 @@ def apply_event(
     entry = TimelineEntry(at=at, kind=event.kind, summary=_summary(event), event_id=event_id,
                           actor=event.actor, route=record.level)  # fmt: skip
     changed = replace(record, timeline=(*record.timeline, entry), status=to or record.status)
-    if event.kind == "accepted":
+    if event.kind == EventKind.ACCEPTED:
         late = record.response_due is not None and at > record.response_due
         changed = replace(changed, accepted_at=at, accepted_late=record.accepted_late or late)
     if to is not None and to.closed:
         changed = replace(changed, closed_at=at)
-    if event.kind == "follow_up_done":
+    if event.kind == EventKind.FOLLOW_UP_DONE:
         changed = replace(changed, satisfaction=event.satisfaction)
-    if event.kind == "risk_raised":
+    if event.kind == EventKind.RISK_RAISED:
         flags = tuple(dict.fromkeys((*record.dispute.risk_flags, *event.risk_flags)))
         changed = replace(changed, dispute=replace(record.dispute, risk_flags=flags))
     return changed
@@ -146,7 +160,7 @@ def apply_event(
 
 def _summary(event: CaseEvent) -> str:
     summary = EVENTS[event.kind] + (f"：{event.reason}" if event.reason else "")
-    if event.kind == "follow_up_done":
+    if event.kind == EventKind.FOLLOW_UP_DONE:
         summary += f"（满意度 {event.satisfaction}/5）"
     return summary
 
@@ -167,7 +181,7 @@ def _refusal(record: DisputeRecord, event: CaseEvent, allowed: frozenset[Status]
     )
 
 
-POLICY_CHANGED: Final = "policy_changed"
+POLICY_CHANGED: Final = EventKind.POLICY_CHANGED
 
 
 def assign(
@@ -205,7 +219,7 @@ def assign(
     entries.append(
         TimelineEntry(
             at=decision.decided_at,
-            kind="routed" if first else "escalated",
+            kind=EventKind.ROUTED if first else EventKind.ESCALATED,
             summary=f"{why}{verb}{decision.route_label}（规则 {decision.rule_id}）："
             f"{decision.reason}",
             rule_id=decision.rule_id,

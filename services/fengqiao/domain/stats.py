@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Final
 
 from fengqiao.domain.calendar import add_working_days
+from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.model import CHINA, DisputeRecord, Route, Status
 
 # The fast-track teams' own measure (DOMAIN.md): closed within 14 working days.
@@ -108,9 +109,9 @@ def facts_of(r: DisputeRecord) -> Facts:
         received_at=r.dispute.received_at,
         status=r.status,
         step=r.step,
-        accepted=any(e.kind == "accepted" for e in r.timeline),
+        accepted=any(e.kind == EventKind.ACCEPTED for e in r.timeline),
         accepted_late=r.accepted_late,
-        mediation_failures=sum(e.kind == "mediation_failed" for e in r.timeline),
+        mediation_failures=sum(e.kind == EventKind.MEDIATION_FAILED for e in r.timeline),
         closed_at=r.closed_at,
         deadline=decision.deadline if decision is not None else None,
         decided_at=decision.decided_at if decision is not None else None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
+from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.model import Route
 
 CATEGORIES: Final = MappingProxyType(
@@ -76,16 +77,16 @@ RECIPIENT_ROLES: Final = MappingProxyType(
 # What can move a dispute: its arrival, then the events of its life (限期调处、逐级上交).
 TRIGGERS: Final = MappingProxyType(
     {
-        "submitted": "新受理",
-        "mediation_failed": "调解不成",
-        "deadline_expired": "办理期限届满",
-        "risk_raised": "出现风险苗头",
-        "repeat_complaint": "重复投诉",
-        "response_expired": "未在时限内受理",
-        "escalation_requested": "申请上报",
+        EventKind.SUBMITTED.value: "新受理",
+        EventKind.MEDIATION_FAILED.value: "调解不成",
+        EventKind.DEADLINE_EXPIRED.value: "办理期限届满",
+        EventKind.RISK_RAISED.value: "出现风险苗头",
+        EventKind.REPEAT_COMPLAINT.value: "重复投诉",
+        EventKind.RESPONSE_EXPIRED.value: "未在时限内受理",
+        EventKind.ESCALATION_REQUESTED.value: "申请上报",
     }
 )
-SUBMITTED: Final = "submitted"
+SUBMITTED: Final = EventKind.SUBMITTED.value
 
 ROUTE_LABELS: Final = MappingProxyType(
     {

@@ -22,15 +22,16 @@ SERVICE_NAME = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name
 class IntakeService:
     name: str
     port: int
-    _server: GrpcServer
-    _reads: ReadModel
-    _sweeping: asyncio.Task[None]
-    _stop_sweeping: asyncio.Event
+    # Everything started, stopped in reverse order: sweeper, gRPC server, read model.
+    _running: contextlib.AsyncExitStack
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> IntakeService:
-        reads = await ReadModel.start(bus, settings, [DISPUTES])
-        try:
+        """Start the read model, the gRPC server and the sweeper; a start failing half way
+        stops what it had started (no gRPC server is left bound)."""
+        async with contextlib.AsyncExitStack() as running:
+            reads = await ReadModel.start(bus, settings, [DISPUTES])
+            running.push_async_callback(reads.stop)
             servicer = IntakeServicer(bus, reads)
             server = await GrpcServer.start(
                 settings.intake_addr,
@@ -38,18 +39,19 @@ class IntakeService:
                 [SERVICE_NAME],
                 settings.grpc_tls,
             )
-        except BaseException:
-            await reads.stop()
-            raise
-        sweeper = Sweeper(bus, reads, settings.sweep_seconds)
-        stop = asyncio.Event()
-        sweeping = asyncio.create_task(sweeper.run(stop), name="sweep-stranded")
-        return cls("intake", server.port, server, reads, sweeping, stop)
+            running.push_async_callback(server.stop)
+            sweeper = Sweeper(bus, reads, settings.sweep_seconds)
+            stop = asyncio.Event()
+            sweeping = asyncio.create_task(sweeper.run(stop), name="sweep-stranded")
+            running.push_async_callback(_stop_sweeping, sweeping, stop)
+            return cls("intake", server.port, running.pop_all())
 
     async def stop(self) -> None:
-        self._stop_sweeping.set()
-        self._sweeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sweeping
-        await self._server.stop()
-        await self._reads.stop()
+        await self._running.aclose()
+
+
+async def _stop_sweeping(sweeping: asyncio.Task[None], stop: asyncio.Event) -> None:
+    stop.set()
+    sweeping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeping

@@ -34,6 +34,7 @@ from fengqiao.convert import (
 from fengqiao.domain.anonymise import is_anonymised
 from fengqiao.domain.errors import AlreadyExists, FieldViolation, InvalidArgument
 from fengqiao.domain.ids import check_dispute_id, new_dispute_id
+from fengqiao.domain.kinds import DECIDED, EventKind
 from fengqiao.domain.lifecycle import apply_event, records_event, validate_event
 from fengqiao.domain.model import DisputeRecord, Status, TimelineEntry
 from fengqiao.domain.validation import validate_submission
@@ -88,7 +89,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
                 timeline=(
                     TimelineEntry(
                         at=now,
-                        kind="received",
+                        kind=EventKind.RECEIVED,
                         summary=f"经{label(CHANNELS, dispute.channel)}受理",
                         event_id=submitted_event_id(dispute_id),
                     ),
@@ -249,7 +250,7 @@ def _step_of(record: DisputeRecord, event_id: str) -> int:
     """The step the dispute was on when `event_id` was recorded (it may have moved on)."""
     step = 0
     for entry in record.timeline:
-        if entry.kind in ("routed", "escalated"):
+        if entry.kind in DECIDED:
             step += 1
         if entry.event_id == event_id:
             return step

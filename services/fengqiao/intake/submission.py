@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 
 from fengqiao.convert import dispute_to_proto, timestamp
+from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.model import Dispute, DisputeRecord
 from fengqiao.v1 import events_pb2
 
@@ -26,7 +27,7 @@ def fingerprint(dispute: Dispute) -> str:
 
 def submitted_event_id(dispute_id: str) -> str:
     """The event id (and so the Nats-Msg-Id) of a dispute's `submitted` fact."""
-    return f"submitted-{dispute_id}"
+    return f"{EventKind.SUBMITTED}-{dispute_id}"
 
 
 def submitted_event(record: DisputeRecord) -> events_pb2.DisputeEvent:
@@ -35,7 +36,7 @@ def submitted_event(record: DisputeRecord) -> events_pb2.DisputeEvent:
     return events_pb2.DisputeEvent(
         event_id=submitted_event_id(record.id),
         dispute_id=record.id,
-        kind="submitted",
+        kind=EventKind.SUBMITTED,
         at=timestamp(record.dispute.received_at),
         dispute=dispute_to_proto(record.dispute),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,22 +15,8 @@ from fengqiao.notification.delivery import DeliveryWorker, RetryPolicy
 from fengqiao.notification.directory import load_directory
 from fengqiao.notification.servicer import NotificationServicer
 from fengqiao.notification.worker import NotificationWorker
-from fengqiao.platform import timers
-from fengqiao.platform.bus import (
-    CONSUMER_DELIVERY,
-    CONSUMER_NOTIFICATION,
-    CONSUMER_NOTIFICATION_ACKS,
-    CONSUMER_NOTIFICATION_EVENTS,
-    CONSUMER_NOTIFICATION_FOLLOWUP,
-    CONSUMER_NOTIFICATION_NEAR,
-    EVENTS,
-    NOTIFY,
-    NOTIFY_STREAM,
-    ROUTED,
-    TIMER,
-    Bus,
-)
-from fengqiao.platform.consume import Consumer
+from fengqiao.platform import topology
+from fengqiao.platform.bus import Bus
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.settings import Settings
 from fengqiao.policy import PolicyError
@@ -45,80 +32,64 @@ SERVICE_NAME = notification_pb2.DESCRIPTOR.services_by_name["NotificationService
 class NotificationService:
     name: str
     port: int
-    _server: GrpcServer
-    _consumers: list[Consumer]
-    _client: httpx.AsyncClient
     _delivery: DeliveryWorker
     _directory_file: Path
-    _reads: ReadModel
+    # Everything started, stopped in reverse order: the consumers, the HTTP client, the
+    # gRPC server, the read model.
+    _running: contextlib.AsyncExitStack
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> NotificationService:
-        reads = await ReadModel.start(bus, settings, [NOTIFICATIONS])
-        servicer = NotificationServicer(bus, reads)
-        server = await GrpcServer.start(
-            settings.notification_addr,
-            lambda s: notification_pb2_grpc.add_NotificationServiceServicer_to_server(servicer, s),
-            [SERVICE_NAME],
-            settings.grpc_tls,
-        )
-        worker = NotificationWorker(bus)
-        directory = load_directory(settings.directory_file)
-        client = httpx.AsyncClient()
-        sender = Sender(
-            ChannelSettings(
-                webhook_secret=settings.webhook_secret,
-                smtp_host=settings.smtp_host,
-                smtp_port=settings.smtp_port,
-                smtp_sender=settings.smtp_sender,
-                sms_gateway_url=settings.sms_gateway_url,
-                sms_secret=settings.sms_secret,
-            ),
-            client,
-        )
-        if not settings.sms_gateway_url and not settings.nats_embedded:
-            # Beyond the demo, this means parties without email are told only in the log.
-            log.warning(
-                "sms_gateway_missing",
-                detail="FENGQIAO_SMS_GATEWAY_URL is not set: SMS to parties is written to the "
-                "log instead of sent",
+        """Start the read model, the gRPC server and the consumers; a start failing half
+        way (a directory with problems, say) stops what it had started (no gRPC server is
+        left bound)."""
+        async with contextlib.AsyncExitStack() as running:
+            reads = await ReadModel.start(bus, settings, [NOTIFICATIONS])
+            running.push_async_callback(reads.stop)
+            servicer = NotificationServicer(bus, reads)
+            server = await GrpcServer.start(
+                settings.notification_addr,
+                lambda s: notification_pb2_grpc.add_NotificationServiceServicer_to_server(
+                    servicer, s
+                ),
+                [SERVICE_NAME],
+                settings.grpc_tls,
             )
-        retry = RetryPolicy(settings.delivery_attempts, settings.delivery_backoff_seconds)
-        delivery = DeliveryWorker(bus, directory, sender, retry)
-        js = bus.js
-        consumers = [
-            await Consumer.start(
-                js, CONSUMER_NOTIFICATION, f"{ROUTED}.*", worker.handle_assignment
-            ),
-            await Consumer.start(
-                js, CONSUMER_NOTIFICATION_EVENTS, f"{EVENTS}.*", worker.handle_event
-            ),
-            await Consumer.start(
-                js, CONSUMER_NOTIFICATION_FOLLOWUP, f"{TIMER}.followup.>", worker.handle_follow_up
-            ),
-            await Consumer.start(
-                js, CONSUMER_NOTIFICATION_ACKS, f"{TIMER}.{timers.ACK}.>", worker.handle_ack_due
-            ),
-            await Consumer.start(
-                js,
-                CONSUMER_NOTIFICATION_NEAR,
-                f"{TIMER}.{timers.NEAR}.>",
-                worker.handle_deadline_near,
-            ),
-            await Consumer.start(
-                js, CONSUMER_DELIVERY, f"{NOTIFY}.>", delivery.handle, stream=NOTIFY_STREAM
-            ),
-        ]
-        return cls(
-            "notification",
-            server.port,
-            server,
-            consumers,
-            client,
-            delivery,
-            settings.directory_file,
-            reads,
-        )
+            running.push_async_callback(server.stop)
+            worker = NotificationWorker(bus)
+            directory = load_directory(settings.directory_file)
+            client = httpx.AsyncClient()
+            running.push_async_callback(client.aclose)
+            sender = Sender(
+                ChannelSettings(
+                    webhook_secret=settings.webhook_secret,
+                    smtp_host=settings.smtp_host,
+                    smtp_port=settings.smtp_port,
+                    smtp_sender=settings.smtp_sender,
+                    sms_gateway_url=settings.sms_gateway_url,
+                    sms_secret=settings.sms_secret,
+                ),
+                client,
+            )
+            if not settings.sms_gateway_url and not settings.nats_embedded:
+                # Beyond the demo, this means parties without email are told only in the log.
+                log.warning(
+                    "sms_gateway_missing",
+                    detail="FENGQIAO_SMS_GATEWAY_URL is not set: SMS to parties is written to "
+                    "the log instead of sent",
+                )
+            retry = RetryPolicy(settings.delivery_attempts, settings.delivery_backoff_seconds)
+            delivery = DeliveryWorker(bus, directory, sender, retry)
+            consumers = await topology.bind(bus.js, topology.NOTIFICATION, worker, delivery)
+            for consumer in consumers:
+                running.push_async_callback(consumer.stop)
+            return cls(
+                "notification",
+                server.port,
+                delivery,
+                settings.directory_file,
+                running.pop_all(),
+            )
 
     async def reload(self) -> None:
         """Read the directory again (SIGHUP); one with problems changes nothing."""
@@ -136,8 +107,4 @@ class NotificationService:
         log.info("directory_reloaded", file=str(path), contacts=len(directory.contacts))
 
     async def stop(self) -> None:
-        for consumer in self._consumers:
-            await consumer.stop()
-        await self._client.aclose()
-        await self._server.stop()
-        await self._reads.stop()
+        await self._running.aclose()

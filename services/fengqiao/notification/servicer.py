@@ -14,6 +14,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from fengqiao.convert import notification_to_proto
 from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from fengqiao.domain.ids import check_dispute_id
+from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.model import Notification, TimelineEntry
 from fengqiao.notification import acks
 from fengqiao.platform.bus import (
@@ -103,7 +104,7 @@ class NotificationServicer(notification_pb2_grpc.NotificationServiceServicer):
         acknowledged = await self._acknowledge(key, who)
         entry = TimelineEntry(
             at=acknowledged.acknowledged_at or datetime.now(UTC),
-            kind="acknowledged",
+            kind=EventKind.ACKNOWLEDGED,
             summary=f"{acknowledged.recipient_label}确认接收（{who}）",
             event_id=f"ack-{key}",
             actor=who,

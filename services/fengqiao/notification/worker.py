@@ -20,6 +20,7 @@ from fengqiao.convert import (
     timestamp,
 )
 from fengqiao.domain.errors import RejectMessage
+from fengqiao.domain.kinds import DECIDED, EventKind
 from fengqiao.domain.model import (
     Dispute,
     Notification,
@@ -70,14 +71,16 @@ class NotificationWorker:
     async def handle_assignment(self, msg: Msg) -> None:
         """A dispute routed or escalated: tell the policy's recipients."""
         event = decode(msg.data, events_pb2.DisputeEvent())
-        if event.kind not in ("routed", "escalated") or not event.HasField("decision"):
+        if event.kind not in DECIDED or not event.HasField("decision"):
             raise RejectMessage(f"notification cannot handle a {event.kind!r} event")
         try:
             decision = decision_from_proto(event.decision)
         except ValueError as exc:
             raise RejectMessage(str(exc)) from exc
         dispute = dispute_from_proto(event.dispute)
-        escalated_from = route_from_proto(event.from_route) if event.kind == "escalated" else None
+        escalated_from = (
+            route_from_proto(event.from_route) if event.kind == EventKind.ESCALATED else None
+        )
         messages = [
             (r, assignment_message(dispute, decision, r, escalated_from))
             for r in recipients(dispute, decision)
@@ -89,7 +92,7 @@ class NotificationWorker:
         """A recorded event: after a mediation agreement, tell the parties of judicial
         confirmation."""
         event = decode(msg.data, events_pb2.DisputeEvent())
-        if event.kind != "agreement_reached":
+        if event.kind != EventKind.AGREEMENT_REACHED:
             return
         with bound(dispute_id=event.dispute_id):
             record = await self._store.require(event.dispute_id)
@@ -101,7 +104,7 @@ class NotificationWorker:
     async def handle_follow_up(self, msg: Msg) -> None:
         """The follow-up visit is due: tell the grid worker and the mediation room."""
         event = decode(msg.data, events_pb2.DisputeEvent())
-        if event.kind != "follow_up_due":
+        if event.kind != EventKind.FOLLOW_UP_DUE:
             raise RejectMessage(f"not a follow-up timer: {event.kind!r}")
         with bound(dispute_id=event.dispute_id):
             record = await self._store.require(event.dispute_id)
@@ -162,9 +165,9 @@ class NotificationWorker:
         told = min(n.created_at for n in waiting)
         wait = now - told if now > told else acks.DEFAULT_WAIT
         escalate = events_pb2.DisputeEvent(
-            event_id=f"ack_due-{acks.ESCALATE}-{key}",
+            event_id=f"{EventKind.ACK_DUE}-{acks.ESCALATE}-{key}",
             dispute_id=dispute.id,
-            kind="ack_due",
+            kind=EventKind.ACK_DUE,
             step=acks.ESCALATE,
             notification_ids=[n.id for n in waiting],
         )
@@ -233,9 +236,9 @@ class NotificationWorker:
             told = [r for r, _ in messages]
             notified = TimelineEntry(
                 at=datetime.now(UTC),
-                kind="notified",
+                kind=EventKind.NOTIFIED,
                 summary="已通知：" + "、".join(r.label for r in told),
-                event_id=f"notified-{event_id}",
+                event_id=f"{EventKind.NOTIFIED}-{event_id}",
             )
             await self._store.append_once(dispute.id, notified)
 
@@ -244,9 +247,9 @@ class NotificationWorker:
     ) -> None:
         timer = f"{dispute_id}.{event_id}"
         reminder = events_pb2.DisputeEvent(
-            event_id=f"ack_due-{acks.REMIND}-{timer}",
+            event_id=f"{EventKind.ACK_DUE}-{acks.REMIND}-{timer}",
             dispute_id=dispute_id,
-            kind="ack_due",
+            kind=EventKind.ACK_DUE,
             step=acks.REMIND,
             respond_by=timestamp(respond_by),
             notification_ids=keys,

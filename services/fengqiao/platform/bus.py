@@ -27,6 +27,7 @@ from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from fengqiao.domain.errors import NatsConnectError
+from fengqiao.domain.kinds import EventKind
 from fengqiao.platform import tracing
 from fengqiao.platform.backoff import backoff
 from fengqiao.platform.codec import encode
@@ -42,7 +43,11 @@ EVENTS: Final = "disputes.events"
 SCHEDULE: Final = "disputes.schedule"
 TIMER: Final = "disputes.timer"
 # DisputeEvent.kind → the subject it is published on.
-_SUBJECT_OF_KIND = {"submitted": SUBMITTED, "routed": ROUTED, "escalated": ROUTED}
+_SUBJECT_OF_KIND: Final[dict[str, str]] = {
+    EventKind.SUBMITTED: SUBMITTED,
+    EventKind.ROUTED: ROUTED,
+    EventKind.ESCALATED: ROUTED,
+}
 # Two minutes: a client retry of the same publish is dropped by the server.
 DUPLICATE_WINDOW_SECONDS: Final = 120.0
 # Every notification, one subject per recipient, for dashboards that stream them.
@@ -78,15 +83,6 @@ _BUCKETS: Final = {
     KV_POLICIES: POLICIES_HISTORY,
 }
 
-CONSUMER_TRIAGE: Final = "triage"
-CONSUMER_TRIAGE_EVENTS: Final = "triage-events"
-CONSUMER_TRIAGE_TIMERS: Final = "triage-timers"
-CONSUMER_NOTIFICATION: Final = "notification"
-CONSUMER_NOTIFICATION_EVENTS: Final = "notification-events"
-CONSUMER_NOTIFICATION_FOLLOWUP: Final = "notification-followup"
-CONSUMER_NOTIFICATION_ACKS: Final = "notification-acks"
-CONSUMER_NOTIFICATION_NEAR: Final = "notification-deadline-near"
-CONSUMER_DELIVERY: Final = "notification-delivery"
 ACK_WAIT_SECONDS: Final = 30.0
 KV_SCAN_BATCH: Final = 256
 KV_SCAN_WAIT_SECONDS: Final = 1.0

@@ -15,6 +15,8 @@ from typing import Any, Final
 import prometheus_client
 from prometheus_client import Counter, Gauge, Histogram
 
+from fengqiao.domain.vocabulary import SUBMITTED
+
 EventDict = MutableMapping[str, Any]
 
 RECEIVED: Final = Counter(
@@ -98,7 +100,7 @@ def _not_handled(outcome: str) -> Callable[[Mapping[str, Any]], None]:
 _UPDATES: Final[Mapping[str, Callable[[Mapping[str, Any]], None]]] = {
     "dispute_received": lambda e: RECEIVED.labels(e["channel"], e["category"]).inc(),
     "dispute_republished": lambda e: REPUBLISHED.inc(),
-    "dispute_routed": lambda e: DECISIONS.labels("submitted", e["route"], e["rule_id"]).inc(),
+    "dispute_routed": lambda e: DECISIONS.labels(SUBMITTED, e["route"], e["rule_id"]).inc(),
     "dispute_escalated": lambda e: DECISIONS.labels(e["trigger"], e["route"], e["rule_id"]).inc(),
     "notification_sent": _delivery("sent"),
     "notification_failed": _delivery("failed"),

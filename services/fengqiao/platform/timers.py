@@ -13,6 +13,7 @@ import structlog
 from nats.js import JetStreamContext
 from nats.js.api import Header
 
+from fengqiao.domain.kinds import EventKind
 from fengqiao.platform import tracing
 from fengqiao.platform.bus import SCHEDULE, STREAM, TIMER
 from fengqiao.platform.codec import encode
@@ -29,11 +30,11 @@ NEAR: Final = "near"
 ACK: Final = "ack"
 # The fact a timer delivers when it fires.
 KIND_OF_TIMER: Final = {
-    DEADLINE: "deadline_expired",
-    RESPONSE: "response_expired",
-    FOLLOWUP: "follow_up_due",
-    NEAR: "deadline_near",
-    ACK: "ack_due",
+    DEADLINE: EventKind.DEADLINE_EXPIRED,
+    RESPONSE: EventKind.RESPONSE_EXPIRED,
+    FOLLOWUP: EventKind.FOLLOW_UP_DUE,
+    NEAR: EventKind.DEADLINE_NEAR,
+    ACK: EventKind.ACK_DUE,
 }
 
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Final
 
+from fengqiao.domain.kinds import DECIDED
 from fengqiao.domain.model import Dispute, DisputeRecord, PolicyContext, Route, TimelineEntry
 from fengqiao.domain.vocabulary import SUBMITTED
-
-DECIDED: Final = ("routed", "escalated")
 
 
 @dataclass(frozen=True, slots=True)

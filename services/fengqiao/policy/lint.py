@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.model import Priority, Route
 from fengqiao.domain.vocabulary import RECIPIENT_ROLES, SUBMITTED, TRIGGERS
 from fengqiao.policy.conditions import Condition, Op
@@ -22,12 +23,15 @@ from fengqiao.policy.model import Policy, Rule
 # The handler at the top of the ladder: the street leader owns the case (包案).
 TOP_HANDLER: Final = "street_leader"
 # Events that say the rung a dispute is on did not settle it.
-FAILURES: Final = (
-    "mediation_failed",
-    "deadline_expired",
-    "response_expired",
-    "escalation_requested",
-    "repeat_complaint",
+FAILURES: Final = tuple(
+    k.value
+    for k in (
+        EventKind.MEDIATION_FAILED,
+        EventKind.DEADLINE_EXPIRED,
+        EventKind.RESPONSE_EXPIRED,
+        EventKind.ESCALATION_REQUESTED,
+        EventKind.REPEAT_COMPLAINT,
+    )
 )
 _RANK: Final = {Route.LOCAL: 0, Route.STREET_OFFICE: 1, Route.COURT_FAST_TRACK: 2}
 _RISK_FACTS: Final = frozenset({"risk_flags", "summary"})
@@ -56,7 +60,7 @@ def lint(policy: Policy) -> list[Finding]:
 def is_risk_rule(rule: Rule) -> bool:
     """An urgent rule that reads risk: flags, danger words, or a `risk_raised` event."""
     return rule.priority is Priority.URGENT and any(
-        c.fact in _RISK_FACTS or (c.fact == "trigger" and "risk_raised" in c.values)
+        c.fact in _RISK_FACTS or (c.fact == "trigger" and EventKind.RISK_RAISED in c.values)
         for c in rule.conditions
     )
 

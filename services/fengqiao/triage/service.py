@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
-from fengqiao.platform import timers
-from fengqiao.platform.bus import (
-    CONSUMER_TRIAGE,
-    CONSUMER_TRIAGE_EVENTS,
-    CONSUMER_TRIAGE_TIMERS,
-    EVENTS,
-    SUBMITTED,
-    TIMER,
-    Bus,
-)
-from fengqiao.platform.consume import Consumer
+from fengqiao.platform import topology
+from fengqiao.platform.bus import Bus
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.policies import PolicyStore
 from fengqiao.platform.settings import Settings
@@ -32,46 +24,37 @@ SERVICE_NAME = triage_pb2.DESCRIPTOR.services_by_name["TriageService"].full_name
 class TriageService:
     name: str
     port: int
-    _server: GrpcServer
     _runner: PolicyRunner
-    _consumers: list[Consumer]
     _follower: PolicyFollower
-    _watch: asyncio.Task[None]
+    # Everything started, stopped in reverse order: the policy watch, the consumers, the
+    # gRPC server, the engine thread.
+    _running: contextlib.AsyncExitStack
 
     @classmethod
     async def start(cls, bus: Bus, settings: Settings) -> TriageService:
-        store = PolicyStore(bus.policies)
-        runner = await start_runner(store, settings.policy_file)
-        follower = PolicyFollower(store, runner)
-        servicer = TriageServicer(runner, store, bus.js)
-        server = await GrpcServer.start(
-            settings.triage_addr,
-            lambda s: triage_pb2_grpc.add_TriageServiceServicer_to_server(servicer, s),
-            [SERVICE_NAME],
-            settings.grpc_tls,
-        )
-        worker = TriageWorker(bus, runner)
-        consumers = [
-            await Consumer.start(
-                bus.js, CONSUMER_TRIAGE, f"{SUBMITTED}.*", worker.handle_submitted
-            ),
-            await Consumer.start(
-                bus.js, CONSUMER_TRIAGE_EVENTS, f"{EVENTS}.*", worker.handle_event
-            ),
-            *[
-                await Consumer.start(
-                    bus.js,
-                    f"{CONSUMER_TRIAGE_TIMERS}-{timer}",
-                    f"{TIMER}.{timer}.>",
-                    worker.handle_timer,
-                )
-                for timer in (timers.DEADLINE, timers.RESPONSE)
-            ],
-        ]
-        # Started last, so a failed start leaves no task behind; the watch begins with the
-        # version active now, so nothing published meanwhile is missed.
-        watch = asyncio.create_task(follower.follow(), name="policy-follow")
-        return cls("triage", server.port, server, runner, consumers, follower, watch)
+        """Start the policy engine, the gRPC server, the consumers and the policy watch; a
+        start failing half way stops what it had started (no gRPC server is left bound)."""
+        async with contextlib.AsyncExitStack() as running:
+            store = PolicyStore(bus.policies)
+            runner = await start_runner(store, settings.policy_file)
+            running.callback(runner.close)
+            follower = PolicyFollower(store, runner)
+            servicer = TriageServicer(runner, store, bus.js)
+            server = await GrpcServer.start(
+                settings.triage_addr,
+                lambda s: triage_pb2_grpc.add_TriageServiceServicer_to_server(servicer, s),
+                [SERVICE_NAME],
+                settings.grpc_tls,
+            )
+            running.push_async_callback(server.stop)
+            worker = TriageWorker(bus, runner)
+            for consumer in await topology.bind(bus.js, topology.TRIAGE, worker):
+                running.push_async_callback(consumer.stop)
+            # Started last; the watch begins with the version active now, so nothing
+            # published meanwhile is missed.
+            watch = asyncio.create_task(follower.follow(), name="policy-follow")
+            running.push_async_callback(_cancel, watch)
+            return cls("triage", server.port, runner, follower, running.pop_all())
 
     @property
     def policy_version(self) -> str:
@@ -83,9 +66,9 @@ class TriageService:
         await self._follower.sync()
 
     async def stop(self) -> None:
-        self._watch.cancel()
-        await asyncio.gather(self._watch, return_exceptions=True)
-        for consumer in self._consumers:
-            await consumer.stop()
-        await self._server.stop()
-        self._runner.close()
+        await self._running.aclose()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

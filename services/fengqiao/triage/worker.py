@@ -13,6 +13,7 @@ from nats.aio.msg import Msg
 
 from fengqiao.convert import decision_to_proto, dispute_to_proto, route_to_proto, timestamp
 from fengqiao.domain.errors import RejectMessage
+from fengqiao.domain.kinds import DECIDED, EventKind
 from fengqiao.domain.lifecycle import CLOSING, ESCALATING, assign
 from fengqiao.domain.model import DisputeRecord, PolicyContext, Route, Status
 from fengqiao.domain.vocabulary import SUBMITTED
@@ -30,7 +31,7 @@ log = structlog.get_logger()
 
 
 def assignment_event_id(dispute_id: str, step: int) -> str:
-    return f"routed-{dispute_id}-{step}"
+    return f"{EventKind.ROUTED}-{dispute_id}-{step}"
 
 
 class TriageWorker:
@@ -43,7 +44,7 @@ class TriageWorker:
     # -- a new dispute --------------------------------------------------------------------
 
     async def handle_submitted(self, msg: Msg) -> None:
-        event = _decode(msg, {"submitted"})
+        event = _decode(msg, {EventKind.SUBMITTED})
         with bound(dispute_id=event.dispute_id), redact.about(event.dispute):
             found = await self._store.read(event.dispute_id)
             record = found.record
@@ -99,7 +100,7 @@ class TriageWorker:
         with bound(dispute_id=event.dispute_id), redact.about(event.dispute):
             if event.kind in ESCALATING:
                 await self._escalate(event.dispute_id, event.kind, event.step, event.event_id)
-            elif event.kind == "accepted":
+            elif event.kind == EventKind.ACCEPTED:
                 await timers.cancel(self._bus.js, timers.RESPONSE, f"{event.dispute_id}.*")
             elif event.kind in CLOSING:
                 await self._closed(event)
@@ -109,7 +110,7 @@ class TriageWorker:
         # dispute, and its timer would find that out only when it fired.
         for timer in (timers.DEADLINE, timers.RESPONSE, timers.NEAR, timers.ACK):
             await timers.cancel(self._bus.js, timer, f"{event.dispute_id}.>")
-        if event.kind == "withdrawn":
+        if event.kind == EventKind.WITHDRAWN:
             return
         record = await self._store.require(event.dispute_id)
         if record.closed_at is not None and record.decision is not None:
@@ -121,11 +122,16 @@ class TriageWorker:
     # -- timers -------------------------------------------------------------------------
 
     async def handle_timer(self, msg: Msg) -> None:
-        event = _decode(msg, {"deadline_expired", "response_expired"})
+        event = _decode(msg, {EventKind.DEADLINE_EXPIRED, EventKind.RESPONSE_EXPIRED})
         with bound(dispute_id=event.dispute_id), redact.about(event.dispute):
             record = await self._store.require(event.dispute_id)
-            if event.kind == "response_expired" and record.status is not Status.ROUTED:
-                log.info("timer_ignored", timer=event.kind, step=event.step, reason="accepted")
+            if event.kind == EventKind.RESPONSE_EXPIRED and record.status is not Status.ROUTED:
+                log.info(
+                    "timer_ignored",
+                    timer=event.kind,
+                    step=event.step,
+                    reason=EventKind.ACCEPTED.value,
+                )
                 return
             await self._escalate(event.dispute_id, event.kind, event.step, event.event_id)
 
@@ -133,7 +139,7 @@ class TriageWorker:
 
     async def _escalate(self, dispute_id: str, trigger: str, step: int, cause: str) -> None:
         """Apply the policy's escalation for `trigger` if the dispute is still on `step`."""
-        event_id = f"escalated-{cause}"
+        event_id = f"{EventKind.ESCALATED}-{cause}"
         found = await self._store.read(dispute_id)
         record = found.record
         if record.has_event(event_id):
@@ -212,7 +218,7 @@ class TriageWorker:
             events_pb2.DisputeEvent(
                 event_id=assignment_event_id(record.id, record.step),
                 dispute_id=record.id,
-                kind="routed" if record.step == 1 else "escalated",
+                kind=EventKind.ROUTED if record.step == 1 else EventKind.ESCALATED,
                 at=timestamp(decision.decided_at),
                 dispute=dispute_to_proto(record.dispute),
                 decision=decision_to_proto(decision),
@@ -238,6 +244,6 @@ def _decode(msg: Msg, kinds: set[str] | None) -> events_pb2.DisputeEvent:
 
 def _previous_level(record: DisputeRecord) -> Route | None:
     for entry in reversed(record.timeline):
-        if entry.kind in ("routed", "escalated"):
+        if entry.kind in DECIDED:
             return entry.from_route
     return None

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import grpc
 
+from fengqiao.cli.report import Period, format_report
+from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.vocabulary import CATEGORIES, RECIPIENT_ROLES, label
 from fengqiao.platform.settings import Settings
 from fengqiao.policy.deadlines import CHINA
-from fengqiao.report import Period, format_report
 from fengqiao.runtime import running
 from fengqiao.samples import read_submission, sample_files
 from fengqiao.v1 import (
@@ -49,7 +50,7 @@ async def poll_dispute(
 
 
 def _notified(record: dispute_pb2.DisputeRecord) -> bool:
-    return any(e.kind == "notified" for e in record.timeline)
+    return any(e.kind == EventKind.NOTIFIED for e in record.timeline)
 
 
 async def run_demo(settings: Settings, samples: Path) -> int:
@@ -100,16 +101,18 @@ async def climb_once(
     """Walk one dispute through acceptance and a failed mediation, which the policy
     escalates to the street office; return it once the new rung has been told."""
     steps = [
-        dispute_pb2.CaseEvent(kind="accepted", actor="网格员"),
-        dispute_pb2.CaseEvent(kind="mediation_started", actor="社区调解员"),
+        dispute_pb2.CaseEvent(kind=EventKind.ACCEPTED, actor="网格员"),
+        dispute_pb2.CaseEvent(kind=EventKind.MEDIATION_STARTED, actor="社区调解员"),
         dispute_pb2.CaseEvent(
-            kind="mediation_failed", actor="社区调解员", reason="双方对作息时间分歧较大，调解未果"
+            kind=EventKind.MEDIATION_FAILED,
+            actor="社区调解员",
+            reason="双方对作息时间分歧较大，调解未果",
         ),
     ]
     for event in steps:
         await intake.RecordEvent(intake_pb2.RecordEventRequest(dispute_id=dispute_id, event=event))
     return await poll_dispute(
-        intake, dispute_id, lambda r: r.step == 2 and r.timeline[-1].kind == "notified"
+        intake, dispute_id, lambda r: r.step == 2 and r.timeline[-1].kind == EventKind.NOTIFIED
     )
 
 

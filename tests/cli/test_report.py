@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from fengqiao.report import Period, rate
+from fengqiao.cli.report import Period, rate
 
 
 def test_a_period_is_whole_days_in_china_with_both_ends_included() -> None:

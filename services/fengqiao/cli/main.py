@@ -16,13 +16,14 @@ import uvloop
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from fengqiao import cli_ops as ops_cli
-from fengqiao import cli_policy as policy_cli
-from fengqiao import cli_readmodel as readmodel_cli
-from fengqiao import cli_replay as replay_cli
-from fengqiao import cli_rules as rules_cli
-from fengqiao import cli_vocab as vocab_cli
-from fengqiao.demo import run_demo
+from fengqiao.cli import ops as ops_cli
+from fengqiao.cli import policy as policy_cli
+from fengqiao.cli import readmodel as readmodel_cli
+from fengqiao.cli import replay as replay_cli
+from fengqiao.cli import rules as rules_cli
+from fengqiao.cli import vocab as vocab_cli
+from fengqiao.cli.demo import run_demo
+from fengqiao.cli.report import day_argument
 from fengqiao.domain.errors import Misconfigured, NatsConnectError, SampleError, SettingsError
 from fengqiao.domain.model import PolicyContext, Route
 from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
@@ -31,7 +32,6 @@ from fengqiao.platform.grpc_tls import GrpcTls
 from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.settings import Settings
 from fengqiao.policy import PolicyError
-from fengqiao.report import day_argument
 from fengqiao.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
 from fengqiao.runtime import serve_until_signalled
 from fengqiao.samples import read_submission

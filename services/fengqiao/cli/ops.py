@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 
+from fengqiao.cli.report import Period, fetch_report, format_overdue, format_report, unknown_place
 from fengqiao.domain.errors import NotFound
 from fengqiao.notification.dead_letters import list_dead_letters, redrive
 from fengqiao.notification.directory import EMPTY, Directory, load_directory
@@ -16,7 +17,6 @@ from fengqiao.platform.bus import connect, declared_names
 from fengqiao.platform.inspect import show
 from fengqiao.platform.settings import Settings
 from fengqiao.policy import PolicyError
-from fengqiao.report import Period, fetch_report, format_overdue, format_report, unknown_place
 from fengqiao.retention import apply_retention
 
 

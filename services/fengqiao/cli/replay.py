@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from fengqiao.cli_policy import policy_store
+from fengqiao.cli.policy import policy_store
 from fengqiao.domain.model import Decision
 from fengqiao.domain.vocabulary import CATEGORIES, label
 from fengqiao.platform.policies import PublishedVersion, source_of

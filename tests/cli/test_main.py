@@ -15,8 +15,8 @@ import grpc
 import pytest
 import uvloop
 
-from fengqiao import cli
-from fengqiao.cli import main
+from fengqiao.cli import main as cli
+from fengqiao.cli.main import main
 from fengqiao.domain.model import CHINA
 from fengqiao.domain.vocabulary import CATEGORIES
 from fengqiao.platform.bus import Bus

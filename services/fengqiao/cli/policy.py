@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 from nats.js import JetStreamContext
 
-from fengqiao.cli_rules import check, show_explained, test
+from fengqiao.cli.rules import check, show_explained, test
 from fengqiao.convert import record_from_proto
 from fengqiao.domain.errors import FengqiaoError
 from fengqiao.domain.vocabulary import TRIGGERS, label
