@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import TypeVar
 
 import bcrypt
@@ -36,3 +37,13 @@ def nats_password_hashes(passwords: Mapping[str, str]) -> str:
     every connection, and tests connect often)."""
     hashes = {user: bcrypt.hashpw(pw.encode(), bcrypt.gensalt(4)) for user, pw in passwords.items()}
     return "".join(f'{user.upper()}_PASSWORD_HASH: "{h.decode()}"\n' for user, h in hashes.items())
+
+
+def nats_tls_env(tls: Path) -> dict[str, str]:
+    """What `deploy/nats/tls.conf` reads from nats-server's environment: the server's
+    certificate, key and CA, as `server.pem`, `server.key` and `ca.pem` in `tls`."""
+    return {
+        "NATS_TLS_CERT": str(tls / "server.pem"),
+        "NATS_TLS_KEY": str(tls / "server.key"),
+        "NATS_TLS_CA": str(tls / "ca.pem"),
+    }

@@ -18,7 +18,7 @@ from fengqiao.domain.errors import NatsConnectError
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.nats_client import NatsOptions, open_connection
 from tests.deploy.manifests import BIN, DEPLOY, k8s
-from tests.support import nats_password_hashes
+from tests.support import nats_password_hashes, nats_tls_env
 
 USERS = ("intake", "triage", "notification", "operator", "policy")
 PLAINTEXT_WARNING = "Plaintext passwords detected"
@@ -55,11 +55,7 @@ async def test_the_dev_scripts_make_a_server_that_admits_only_their_passwords(
     server = await EmbeddedNats.start(
         tmp_path / "store",
         config=nats_dir / "nats.conf",
-        env={
-            "NATS_TLS_CERT": str(tls / "server.pem"),
-            "NATS_TLS_KEY": str(tls / "server.key"),
-            "NATS_TLS_CA": str(tls / "ca.pem"),
-        },
+        env=nats_tls_env(tls),
     )
     try:
         options = NatsOptions(

@@ -37,7 +37,7 @@ from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notificat
 from tests.conftest import ROOT, sample
 from tests.e2e.processes import ServiceProcess
 from tests.intake.test_record_event import event, routed_dispute
-from tests.support import eventually, nats_password_hashes
+from tests.support import eventually, nats_password_hashes, nats_tls_env
 from tests.triage.policies import relabelled
 
 DEPLOY = ROOT / "deploy" / "nats"
@@ -63,14 +63,6 @@ class SecuredNats:
         }
 
 
-def server_env(tls: Path) -> dict[str, str]:
-    return {
-        "NATS_TLS_CERT": str(tls / "server.pem"),
-        "NATS_TLS_KEY": str(tls / "server.key"),
-        "NATS_TLS_CA": str(tls / "ca.pem"),
-    }
-
-
 @pytest.fixture
 async def secured(tmp_path: Path) -> AsyncIterator[SecuredNats]:
     tls = tmp_path / "tls"
@@ -89,7 +81,7 @@ async def secured(tmp_path: Path) -> AsyncIterator[SecuredNats]:
     passwords = {user: f"{user}-{os.urandom(8).hex()}" for user in USERS}
     (conf / "passwords.conf").write_text(nats_password_hashes(passwords))
     server = await EmbeddedNats.start(
-        tmp_path / "nats", config=conf / "nats.conf", env=server_env(tls)
+        tmp_path / "nats", config=conf / "nats.conf", env=nats_tls_env(tls)
     )
     try:
         secured = SecuredNats(server, tls / "ca.pem", passwords)

@@ -28,7 +28,7 @@ from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import ROOT, sample
 from tests.e2e.processes import ServiceProcess
-from tests.support import eventually, nats_password_hashes
+from tests.support import eventually, nats_password_hashes, nats_tls_env
 
 IMAGE_ROOT = os.environ.get("FENGQIAO_IMAGE_ROOT", "")
 IMAGE_CONFIG = os.environ.get("FENGQIAO_IMAGE_CONFIG", "")
@@ -135,11 +135,7 @@ async def nats(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedNats, dict[str, st
     server = await EmbeddedNats.start(
         tmp_path / "nats",
         config=conf / "nats.conf",
-        env={
-            "NATS_TLS_CERT": str(conf / "server.pem"),
-            "NATS_TLS_KEY": str(conf / "server.key"),
-            "NATS_TLS_CA": str(conf / "ca.pem"),
-        },
+        env=nats_tls_env(conf),
     )
     env = {
         "FENGQIAO_NATS_URL": server.url,

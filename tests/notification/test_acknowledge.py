@@ -3,6 +3,8 @@ recipient's next level up is told, all in the dispute's timeline."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -29,15 +31,7 @@ async def test_unacknowledged_is_reminded_then_the_level_up_is_told(
         "notify: [grid_worker, party]", "notify: [grid_worker, community_mediation_room, party]"
     )
     policy.write_text(text, encoding="utf-8")
-    names = ("intake", "triage", "notification")
-    async with (
-        running(settings_for(nats_server.url, policy), names) as stack,
-        grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as intake_ch,
-        grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('notification')}") as notify_ch,
-    ):
-        intake = intake_pb2_grpc.IntakeServiceStub(intake_ch)
-        notify = notification_pb2_grpc.NotificationServiceStub(notify_ch)
-        dispute_id = (await intake.SubmitDispute(sample("01"))).dispute_id
+    async with _one_dispute(nats_server.url, policy) as (intake, notify, dispute_id):
         by_dispute = notification_pb2.ListNotificationsRequest(dispute_id=dispute_id)
         first = await eventually(
             lambda: notify.ListNotifications(by_dispute), lambda r: len(r.notifications) >= 3
@@ -86,6 +80,33 @@ async def test_unacknowledged_is_reminded_then_the_level_up_is_told(
     assert any(e.event_id == f"notified-ack_overdue-{step_one}" for e in record.timeline)
 
 
+@asynccontextmanager
+async def _one_dispute(
+    nats_url: str, policy: Path
+) -> AsyncIterator[
+    tuple[
+        intake_pb2_grpc.IntakeServiceAsyncStub,
+        notification_pb2_grpc.NotificationServiceAsyncStub,
+        str,
+    ]
+]:
+    """The three services under `policy`, sample 01 submitted: their stubs and its id."""
+    names = ("intake", "triage", "notification")
+    async with (
+        running(settings_for(nats_url, policy), names) as stack,
+        grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as intake_ch,
+        grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('notification')}") as notify_ch,
+    ):
+        intake: intake_pb2_grpc.IntakeServiceAsyncStub = intake_pb2_grpc.IntakeServiceStub(
+            intake_ch
+        )
+        notify: notification_pb2_grpc.NotificationServiceAsyncStub = (
+            notification_pb2_grpc.NotificationServiceStub(notify_ch)
+        )
+        dispute_id = (await intake.SubmitDispute(sample("01"))).dispute_id
+        yield intake, notify, dispute_id
+
+
 def _policy_telling_two_institutions(tmp_path: Path) -> Path:
     """The drill policy with an hour to respond and to decide, telling the grid worker,
     the community mediation room and the party of a local assignment."""
@@ -105,15 +126,7 @@ async def test_one_acknowledgement_timer_waits_for_the_whole_assignment(
     """An assignment schedules one timer for all of its notifications that need an
     acknowledgement, not one per recipient."""
     policy = _policy_telling_two_institutions(tmp_path)
-    names = ("intake", "triage", "notification")
-    async with (
-        running(settings_for(nats_server.url, policy), names) as stack,
-        grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as intake_ch,
-        grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('notification')}") as notify_ch,
-    ):
-        intake = intake_pb2_grpc.IntakeServiceStub(intake_ch)
-        notify = notification_pb2_grpc.NotificationServiceStub(notify_ch)
-        dispute_id = (await intake.SubmitDispute(sample("01"))).dispute_id
+    async with _one_dispute(nats_server.url, policy) as (intake, notify, dispute_id):
         await eventually(
             lambda: intake.GetDispute(intake_pb2.GetDisputeRequest(dispute_id=dispute_id)),
             lambda r: any(e.kind == "notified" for e in r.timeline),
@@ -144,15 +157,7 @@ async def test_a_timer_of_one_notification_still_reminds_then_tells_the_level_up
     """Timers scheduled by earlier versions, one per notification and keyed by its id,
     still work after an upgrade."""
     policy = _policy_telling_two_institutions(tmp_path)
-    names = ("intake", "triage", "notification")
-    async with (
-        running(settings_for(nats_server.url, policy), names) as stack,
-        grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as intake_ch,
-        grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('notification')}") as notify_ch,
-    ):
-        intake = intake_pb2_grpc.IntakeServiceStub(intake_ch)
-        notify = notification_pb2_grpc.NotificationServiceStub(notify_ch)
-        dispute_id = (await intake.SubmitDispute(sample("01"))).dispute_id
+    async with _one_dispute(nats_server.url, policy) as (_, notify, dispute_id):
         by_dispute = notification_pb2.ListNotificationsRequest(dispute_id=dispute_id)
         first = await eventually(
             lambda: notify.ListNotifications(by_dispute), lambda r: len(r.notifications) >= 3
