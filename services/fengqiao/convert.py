@@ -102,6 +102,10 @@ def status_from_proto(value: pb.DisputeStatus.ValueType) -> Status | None:
     return _STATUSES_BACK.get(value)
 
 
+def colour_to_proto(value: Colour) -> pb.Colour.ValueType:
+    return _COLOURS[value]
+
+
 def colour_from_proto(value: pb.Colour.ValueType) -> Colour | None:
     return _COLOURS_BACK.get(value)
 

@@ -139,6 +139,9 @@ class FloorIntake(intake_pb2_grpc.IntakeServiceServicer):
     async def RecordEvent(self, request: Any, context: Any) -> Any:  # noqa: N802
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the floor")
 
+    async def GetBoard(self, request: Any, context: Any) -> Any:  # noqa: N802
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the floor")
+
     async def GetStats(self, request: Any, context: Any) -> Any:  # noqa: N802
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not in the floor")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -12,11 +13,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from fengqiao.domain import epoch
 from fengqiao.domain.model import DisputeRecord, Status
 from fengqiao.domain.stats import compute_stats
 from fengqiao.readmodel.apply import DISPUTES, Change, apply_batch, prepare
 from fengqiao.readmodel.database import create, database_url, migrate
-from fengqiao.readmodel.queries import DisputeFilter, dispute_page, stats
+from fengqiao.readmodel.queries import (
+    DisputeFilter,
+    colour_counts,
+    dispute_page,
+    open_by_deadline,
+    stats,
+)
 from tests.readmodel.records import STREETS, records, stored
 
 NOW = datetime(2026, 8, 1, tzinfo=UTC)
@@ -130,3 +138,57 @@ def test_postgresql_gives_the_same_figures_and_pages(postgres_url: str, engine: 
             assert [r.id for r in page_pg] == [r.id for r in page_lite]
     finally:
         pg.dispose()
+
+
+def test_board_counts_every_dispute_once_by_place_and_colour(engine: Engine) -> None:
+    rs = records(11, 300)
+    load(engine, rs)
+    counts = colour_counts(engine, "", "")
+    expected = Counter(
+        (r.dispute.location.street, r.dispute.location.community, r.status.colour) for r in rs
+    )
+    assert {(c.street, c.community, c.colour): c.count for c in counts} == expected
+    street = STREETS[1]
+    assert sum(c.count for c in colour_counts(engine, street, "")) == sum(
+        1 for r in rs if r.dispute.location.street == street
+    )
+
+
+def test_overdue_and_due_soon_are_open_disputes_in_deadline_order(engine: Engine) -> None:
+    rs = records(12, 300)
+    load(engine, rs)
+    now_us = epoch.micros(NOW)
+    overdue = open_by_deadline(engine, "", "", after_us=None, before_us=now_us, limit=500)
+    assert [r.id for r in overdue] == [
+        r.id for r in sorted((r for r in rs if r.overdue(NOW)), key=_deadline_then_id)
+    ]
+    assert overdue, "the sample holds overdue disputes"
+    week = NOW + timedelta(days=7)
+    soon = open_by_deadline(
+        engine, "", "", after_us=now_us, before_us=epoch.micros(week), limit=500
+    )
+    assert all(not r.status.closed and NOW <= _deadline(r) < week for r in soon)
+    assert {r.id for r in soon} == {
+        r.id for r in rs if not r.status.closed and r.decision and NOW <= _deadline(r) < week
+    }
+    assert [_deadline(r) for r in soon] == sorted(_deadline(r) for r in soon)
+    first = open_by_deadline(engine, "", "", after_us=None, before_us=now_us, limit=3)
+    assert [r.id for r in first] == [r.id for r in overdue[:3]]
+
+
+def test_disputes_are_filtered_by_category(engine: Engine) -> None:
+    rs = records(13, 200)
+    load(engine, rs)
+    category = rs[0].dispute.category
+    page, _ = dispute_page(engine, DisputeFilter(category=category), 500, "", NOW)
+    assert {r.id for r in page} == {r.id for r in rs if r.dispute.category == category}
+    assert len(page) < len(rs)
+
+
+def _deadline(r: DisputeRecord) -> datetime:
+    assert r.decision is not None
+    return r.decision.deadline
+
+
+def _deadline_then_id(r: DisputeRecord) -> tuple[datetime, str]:
+    return _deadline(r), r.id

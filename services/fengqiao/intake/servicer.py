@@ -19,6 +19,7 @@ from nats.js.errors import KeyWrongLastSequenceError
 
 from fengqiao.convert import (
     colour_from_proto,
+    colour_to_proto,
     dispute_from_proto,
     dispute_to_proto,
     event_from_proto,
@@ -37,6 +38,7 @@ from fengqiao.domain.ids import check_dispute_id, new_dispute_id
 from fengqiao.domain.kinds import DECIDED, EventKind
 from fengqiao.domain.lifecycle import apply_event, records_event, validate_event
 from fengqiao.domain.model import DisputeRecord, Status, TimelineEntry
+from fengqiao.domain.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from fengqiao.domain.validation import validate_submission
 from fengqiao.domain.vocabulary import CHANNELS, label
 from fengqiao.intake.submission import (
@@ -154,6 +156,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             route=route_from_proto(request.route),
             street=request.street.strip(),
             community=request.community.strip(),
+            category=request.category.strip(),
             overdue=request.overdue,
         )
         page, token = await self._reads.disputes(
@@ -244,6 +247,41 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             now=datetime.now(UTC),
         )
         return stats_to_proto(stats)
+
+    async def GetBoard(
+        self, request: intake_pb2.GetBoardRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> intake_pb2.Board:
+        if not 0 <= request.limit <= MAX_PAGE_SIZE:
+            raise InvalidArgument(
+                [
+                    FieldViolation(
+                        "limit",
+                        f"每个清单的条数应在 1 到 {MAX_PAGE_SIZE} 之间"
+                        f"（limit must be 1..{MAX_PAGE_SIZE}, 0 for {DEFAULT_PAGE_SIZE}）",
+                    )
+                ]
+            )
+        now = datetime.now(UTC)
+        counts, overdue, due_soon = await self._reads.board(
+            request.street.strip(),
+            request.community.strip(),
+            request.limit or DEFAULT_PAGE_SIZE,
+            now,
+        )
+        return intake_pb2.Board(
+            counts=[
+                intake_pb2.ColourCount(
+                    street=c.street,
+                    community=c.community,
+                    colour=colour_to_proto(c.colour),
+                    count=c.count,
+                )
+                for c in counts
+            ],
+            overdue=[record_to_proto(r) for r in overdue],
+            due_soon=[record_to_proto(r) for r in due_soon],
+            as_of=timestamp(now),
+        )
 
 
 def _step_of(record: DisputeRecord, event_id: str) -> int:

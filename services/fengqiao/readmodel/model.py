@@ -13,6 +13,7 @@ import sqlalchemy.exc
 import structlog
 from sqlalchemy import Engine
 
+from fengqiao.domain import epoch
 from fengqiao.domain.errors import DatabaseError, Unavailable
 from fengqiao.domain.model import DisputeRecord, Notification
 from fengqiao.domain.stats import Stats
@@ -25,6 +26,7 @@ from fengqiao.readmodel.follower import Follower
 
 log = structlog.get_logger()
 T = TypeVar("T")
+DAY_US = 24 * 3600 * 1_000_000
 
 
 async def open_engine(settings: Settings) -> Engine:
@@ -96,6 +98,25 @@ class ReadModel:
             DISPUTES,
             lambda: queries.dispute_page(self.engine, which, page_size, page_token, now),
         )
+
+    async def board(
+        self, street: str, community: str, limit: int, now: datetime
+    ) -> tuple[list[queries.ColourCount], list[DisputeRecord], list[DisputeRecord]]:
+        """Counts by place and colour, the overdue list and what falls due within a day."""
+        now_us = epoch.micros(now)
+
+        def run() -> tuple[list[queries.ColourCount], list[DisputeRecord], list[DisputeRecord]]:
+            counts = queries.colour_counts(self.engine, street, community)
+            overdue = queries.open_by_deadline(
+                self.engine, street, community, after_us=None, before_us=now_us, limit=limit
+            )
+            due = queries.open_by_deadline(
+                self.engine, street, community, after_us=now_us,
+                before_us=now_us + DAY_US, limit=limit,
+            )  # fmt: skip
+            return counts, overdue, due
+
+        return await self._read(DISPUTES, run)
 
     async def received_waiting(
         self, after: tuple[int, str] | None, until_us: int, limit: int

@@ -23,7 +23,16 @@ class DisputeFilter:
     route: Route | None = None
     street: str = ""
     community: str = ""
+    category: str = ""
     overdue: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ColourCount:
+    street: str
+    community: str
+    colour: Colour
+    count: int
 
 
 def stats(
@@ -37,11 +46,7 @@ def stats(
 ) -> Stats:
     """`compute_stats` over the rows: the same arguments, the same figures."""
     t = disputes.c
-    where: list[ColumnElement[bool]] = [t.n_received == 1]
-    if street:
-        where.append(t.street == street)
-    if community:
-        where.append(t.community == community)
+    where = [t.n_received == 1, *_place(street, community)]
     if since is not None:
         where.append(t.received_us >= micros(since))
     if until is not None:
@@ -70,6 +75,7 @@ def dispute_page(
         (t.route, which.route),
         (t.street, which.street),
         (t.community, which.community),
+        (t.category, which.category),
     ):
         if value:
             where.append(column == str(value))
@@ -89,6 +95,52 @@ def dispute_page(
     page = rows[:size]
     token = encode_token((str(page[-1][0]), page[-1][1])) if len(rows) > size else ""
     return [record_from_bytes(r[2]) for r in page], token
+
+
+def colour_counts(engine: Engine, street: str, community: str) -> list[ColourCount]:
+    """Disputes by street, community and colour, of one place or all (`disputes_place_colour`)."""
+    t = disputes.c
+    where = _place(street, community)
+    query = (
+        select(t.street, t.community, t.colour, func.count())
+        .where(*where)
+        .group_by(t.street, t.community, t.colour)
+        .order_by(t.street, t.community, t.colour)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [ColourCount(str(r[0]), str(r[1]), Colour(r[2]), int(r[3])) for r in rows]
+
+
+def open_by_deadline(
+    engine: Engine,
+    street: str,
+    community: str,
+    *,
+    after_us: int | None,
+    before_us: int,
+    limit: int,
+) -> list[DisputeRecord]:
+    """Open disputes whose deadline is after `after_us` (None: any) and before `before_us`,
+    the earliest deadline first: the overdue list (before now) and what is due soon (now to
+    now + 24 h), walking `disputes_open_deadline`."""
+    t = disputes.c
+    where = [t.n_in_progress == 1, t.deadline_us < before_us, *_place(street, community)]
+    if after_us is not None:
+        where.append(t.deadline_us >= after_us)
+    query = select(t.record).where(*where).order_by(t.deadline_us, t.id).limit(limit)
+    with engine.connect() as connection:
+        return [record_from_bytes(r[0]) for r in connection.execute(query).all()]
+
+
+def _place(street: str, community: str) -> list[ColumnElement[bool]]:
+    t = disputes.c
+    where: list[ColumnElement[bool]] = []
+    if street:
+        where.append(t.street == street)
+    if community:
+        where.append(t.community == community)
+    return where
 
 
 def received_waiting(

@@ -102,6 +102,8 @@ disputes: Final = Table(
     Index("disputes_grid", "grid", "received_us"),
     Index("disputes_category", "category", "received_us"),
     Index("disputes_rule", "rule_id", "received_us"),
+    # The board's counts by place and colour (GetBoard), index-only.
+    Index("disputes_place_colour", "street", "community", "colour"),
 )
 
 notifications: Final = Table(

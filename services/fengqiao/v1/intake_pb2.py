@@ -26,29 +26,35 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from fengqiao.v1 import dispute_pb2 as fengqiao_dot_v1_dot_dispute__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66\x65ngqiao/v1/intake.proto\x12\x0b\x66\x65ngqiao.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19\x66\x65ngqiao/v1/dispute.proto\"a\n\x12RecordEventRequest\x12\x12\n\ndispute_id\x18\x01 \x01(\t\x12%\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x16.fengqiao.v1.CaseEvent\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\"\x86\x01\n\x0fGetStatsRequest\x12\x0e\n\x06street\x18\x01 \x01(\t\x12\x11\n\tcommunity\x18\x02 \x01(\t\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x90\x05\n\x05Stats\x12\x10\n\x08received\x18\x01 \x01(\x05\x12\x0e\n\x06routed\x18\x02 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x05\x12\x18\n\x10\x61\x63\x63\x65pted_in_time\x18\x04 \x01(\x05\x12\x0e\n\x06\x63losed\x18\x05 \x01(\x05\x12\x16\n\x0e\x63losed_on_time\x18\x06 \x01(\x05\x12\x12\n\nagreements\x18\x07 \x01(\x05\x12\x1a\n\x12mediation_failures\x18\x08 \x01(\x05\x12\x11\n\tescalated\x18\t \x01(\x05\x12\x13\n\x0b\x66ollowed_up\x18\n \x01(\x05\x12\x1d\n\x15\x61\x63\x63\x65pted_in_time_rate\x18\x0b \x01(\x01\x12\x1b\n\x13\x63losed_on_time_rate\x18\x0c \x01(\x01\x12\x1e\n\x16mediation_success_rate\x18\r \x01(\x01\x12\x17\n\x0f\x65scalation_rate\x18\x0e \x01(\x01\x12\x19\n\x11mean_satisfaction\x18\x0f \x01(\x01\x12\x17\n\x0fsettled_locally\x18\x10 \x01(\x05\x12\x19\n\x11\x66\x61st_track_closed\x18\x11 \x01(\x05\x12\"\n\x1a\x66\x61st_track_closed_same_day\x18\x12 \x01(\x05\x12,\n$fast_track_closed_in_14_working_days\x18\x13 \x01(\x05\x12\x14\n\x0chandled_rate\x18\x14 \x01(\x01\x12\x1c\n\x14settled_locally_rate\x18\x15 \x01(\x01\x12 \n\x18\x66\x61st_track_same_day_rate\x18\x16 \x01(\x01\x12\'\n\x1f\x66\x61st_track_14_working_days_rate\x18\x17 \x01(\x01\x12\x13\n\x0bin_progress\x18\x18 \x01(\x05\x12\x0f\n\x07overdue\x18\x19 \x01(\x05\"Q\n\x14SubmitDisputeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12%\n\x07\x64ispute\x18\x02 \x01(\x0b\x32\x14.fengqiao.v1.Dispute\"j\n\x15SubmitDisputeResponse\x12\x12\n\ndispute_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.fengqiao.v1.DisputeStatus\"\'\n\x11GetDisputeRequest\x12\x12\n\ndispute_id\x18\x01 \x01(\t\"\xe4\x01\n\x13ListDisputesRequest\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.fengqiao.v1.DisputeStatus\x12!\n\x05route\x18\x02 \x01(\x0e\x32\x12.fengqiao.v1.Route\x12\x0e\n\x06street\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\x12#\n\x06\x63olour\x18\x06 \x01(\x0e\x32\x13.fengqiao.v1.Colour\x12\x0f\n\x07overdue\x18\x07 \x01(\x08\x12\x11\n\tcommunity\x18\x08 \x01(\t\"]\n\x14ListDisputesResponse\x12,\n\x08\x64isputes\x18\x01 \x03(\x0b\x32\x1a.fengqiao.v1.DisputeRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x90\x03\n\rIntakeService\x12V\n\rSubmitDispute\x12!.fengqiao.v1.SubmitDisputeRequest\x1a\".fengqiao.v1.SubmitDisputeResponse\x12H\n\nGetDispute\x12\x1e.fengqiao.v1.GetDisputeRequest\x1a\x1a.fengqiao.v1.DisputeRecord\x12S\n\x0cListDisputes\x12 .fengqiao.v1.ListDisputesRequest\x1a!.fengqiao.v1.ListDisputesResponse\x12J\n\x0bRecordEvent\x12\x1f.fengqiao.v1.RecordEventRequest\x1a\x1a.fengqiao.v1.DisputeRecord\x12<\n\x08GetStats\x12\x1c.fengqiao.v1.GetStatsRequest\x1a\x12.fengqiao.v1.Statsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66\x65ngqiao/v1/intake.proto\x12\x0b\x66\x65ngqiao.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19\x66\x65ngqiao/v1/dispute.proto\"C\n\x0fGetBoardRequest\x12\x0e\n\x06street\x18\x01 \x01(\t\x12\x11\n\tcommunity\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"d\n\x0b\x43olourCount\x12\x0e\n\x06street\x18\x01 \x01(\t\x12\x11\n\tcommunity\x18\x02 \x01(\t\x12#\n\x06\x63olour\x18\x03 \x01(\x0e\x32\x13.fengqiao.v1.Colour\x12\r\n\x05\x63ount\x18\x04 \x01(\x05\"\xb7\x01\n\x05\x42oard\x12(\n\x06\x63ounts\x18\x01 \x03(\x0b\x32\x18.fengqiao.v1.ColourCount\x12+\n\x07overdue\x18\x02 \x03(\x0b\x32\x1a.fengqiao.v1.DisputeRecord\x12,\n\x08\x64ue_soon\x18\x03 \x03(\x0b\x32\x1a.fengqiao.v1.DisputeRecord\x12)\n\x05\x61s_of\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x12RecordEventRequest\x12\x12\n\ndispute_id\x18\x01 \x01(\t\x12%\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x16.fengqiao.v1.CaseEvent\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\"\x86\x01\n\x0fGetStatsRequest\x12\x0e\n\x06street\x18\x01 \x01(\t\x12\x11\n\tcommunity\x18\x02 \x01(\t\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x90\x05\n\x05Stats\x12\x10\n\x08received\x18\x01 \x01(\x05\x12\x0e\n\x06routed\x18\x02 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x05\x12\x18\n\x10\x61\x63\x63\x65pted_in_time\x18\x04 \x01(\x05\x12\x0e\n\x06\x63losed\x18\x05 \x01(\x05\x12\x16\n\x0e\x63losed_on_time\x18\x06 \x01(\x05\x12\x12\n\nagreements\x18\x07 \x01(\x05\x12\x1a\n\x12mediation_failures\x18\x08 \x01(\x05\x12\x11\n\tescalated\x18\t \x01(\x05\x12\x13\n\x0b\x66ollowed_up\x18\n \x01(\x05\x12\x1d\n\x15\x61\x63\x63\x65pted_in_time_rate\x18\x0b \x01(\x01\x12\x1b\n\x13\x63losed_on_time_rate\x18\x0c \x01(\x01\x12\x1e\n\x16mediation_success_rate\x18\r \x01(\x01\x12\x17\n\x0f\x65scalation_rate\x18\x0e \x01(\x01\x12\x19\n\x11mean_satisfaction\x18\x0f \x01(\x01\x12\x17\n\x0fsettled_locally\x18\x10 \x01(\x05\x12\x19\n\x11\x66\x61st_track_closed\x18\x11 \x01(\x05\x12\"\n\x1a\x66\x61st_track_closed_same_day\x18\x12 \x01(\x05\x12,\n$fast_track_closed_in_14_working_days\x18\x13 \x01(\x05\x12\x14\n\x0chandled_rate\x18\x14 \x01(\x01\x12\x1c\n\x14settled_locally_rate\x18\x15 \x01(\x01\x12 \n\x18\x66\x61st_track_same_day_rate\x18\x16 \x01(\x01\x12\'\n\x1f\x66\x61st_track_14_working_days_rate\x18\x17 \x01(\x01\x12\x13\n\x0bin_progress\x18\x18 \x01(\x05\x12\x0f\n\x07overdue\x18\x19 \x01(\x05\"Q\n\x14SubmitDisputeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12%\n\x07\x64ispute\x18\x02 \x01(\x0b\x32\x14.fengqiao.v1.Dispute\"j\n\x15SubmitDisputeResponse\x12\x12\n\ndispute_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.fengqiao.v1.DisputeStatus\"\'\n\x11GetDisputeRequest\x12\x12\n\ndispute_id\x18\x01 \x01(\t\"\xf6\x01\n\x13ListDisputesRequest\x12*\n\x06status\x18\x01 \x01(\x0e\x32\x1a.fengqiao.v1.DisputeStatus\x12!\n\x05route\x18\x02 \x01(\x0e\x32\x12.fengqiao.v1.Route\x12\x0e\n\x06street\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\x12#\n\x06\x63olour\x18\x06 \x01(\x0e\x32\x13.fengqiao.v1.Colour\x12\x0f\n\x07overdue\x18\x07 \x01(\x08\x12\x11\n\tcommunity\x18\x08 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\t \x01(\t\"]\n\x14ListDisputesResponse\x12,\n\x08\x64isputes\x18\x01 \x03(\x0b\x32\x1a.fengqiao.v1.DisputeRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xce\x03\n\rIntakeService\x12V\n\rSubmitDispute\x12!.fengqiao.v1.SubmitDisputeRequest\x1a\".fengqiao.v1.SubmitDisputeResponse\x12H\n\nGetDispute\x12\x1e.fengqiao.v1.GetDisputeRequest\x1a\x1a.fengqiao.v1.DisputeRecord\x12S\n\x0cListDisputes\x12 .fengqiao.v1.ListDisputesRequest\x1a!.fengqiao.v1.ListDisputesResponse\x12J\n\x0bRecordEvent\x12\x1f.fengqiao.v1.RecordEventRequest\x1a\x1a.fengqiao.v1.DisputeRecord\x12<\n\x08GetStats\x12\x1c.fengqiao.v1.GetStatsRequest\x1a\x12.fengqiao.v1.Stats\x12<\n\x08GetBoard\x12\x1c.fengqiao.v1.GetBoardRequest\x1a\x12.fengqiao.v1.Boardb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fengqiao.v1.intake_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECORDEVENTREQUEST']._serialized_start=101
-  _globals['_RECORDEVENTREQUEST']._serialized_end=198
-  _globals['_GETSTATSREQUEST']._serialized_start=201
-  _globals['_GETSTATSREQUEST']._serialized_end=335
-  _globals['_STATS']._serialized_start=338
-  _globals['_STATS']._serialized_end=994
-  _globals['_SUBMITDISPUTEREQUEST']._serialized_start=996
-  _globals['_SUBMITDISPUTEREQUEST']._serialized_end=1077
-  _globals['_SUBMITDISPUTERESPONSE']._serialized_start=1079
-  _globals['_SUBMITDISPUTERESPONSE']._serialized_end=1185
-  _globals['_GETDISPUTEREQUEST']._serialized_start=1187
-  _globals['_GETDISPUTEREQUEST']._serialized_end=1226
-  _globals['_LISTDISPUTESREQUEST']._serialized_start=1229
-  _globals['_LISTDISPUTESREQUEST']._serialized_end=1457
-  _globals['_LISTDISPUTESRESPONSE']._serialized_start=1459
-  _globals['_LISTDISPUTESRESPONSE']._serialized_end=1552
-  _globals['_INTAKESERVICE']._serialized_start=1555
-  _globals['_INTAKESERVICE']._serialized_end=1955
+  _globals['_GETBOARDREQUEST']._serialized_start=101
+  _globals['_GETBOARDREQUEST']._serialized_end=168
+  _globals['_COLOURCOUNT']._serialized_start=170
+  _globals['_COLOURCOUNT']._serialized_end=270
+  _globals['_BOARD']._serialized_start=273
+  _globals['_BOARD']._serialized_end=456
+  _globals['_RECORDEVENTREQUEST']._serialized_start=458
+  _globals['_RECORDEVENTREQUEST']._serialized_end=555
+  _globals['_GETSTATSREQUEST']._serialized_start=558
+  _globals['_GETSTATSREQUEST']._serialized_end=692
+  _globals['_STATS']._serialized_start=695
+  _globals['_STATS']._serialized_end=1351
+  _globals['_SUBMITDISPUTEREQUEST']._serialized_start=1353
+  _globals['_SUBMITDISPUTEREQUEST']._serialized_end=1434
+  _globals['_SUBMITDISPUTERESPONSE']._serialized_start=1436
+  _globals['_SUBMITDISPUTERESPONSE']._serialized_end=1542
+  _globals['_GETDISPUTEREQUEST']._serialized_start=1544
+  _globals['_GETDISPUTEREQUEST']._serialized_end=1583
+  _globals['_LISTDISPUTESREQUEST']._serialized_start=1586
+  _globals['_LISTDISPUTESREQUEST']._serialized_end=1832
+  _globals['_LISTDISPUTESRESPONSE']._serialized_start=1834
+  _globals['_LISTDISPUTESRESPONSE']._serialized_end=1927
+  _globals['_INTAKESERVICE']._serialized_start=1930
+  _globals['_INTAKESERVICE']._serialized_end=2392
 # @@protoc_insertion_point(module_scope)

@@ -21,6 +21,102 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class GetBoardRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREET_FIELD_NUMBER: _builtins.int
+    COMMUNITY_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    street: _builtins.str
+    """empty: all"""
+    community: _builtins.str
+    """empty: all"""
+    limit: _builtins.int
+    """of each list; 0: 50; at most 500"""
+    def __init__(
+        self,
+        *,
+        street: _builtins.str = ...,
+        community: _builtins.str = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["community", b"community", "limit", b"limit", "street", b"street"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetBoardRequest: _TypeAlias = GetBoardRequest  # noqa: Y015
+
+@_typing.final
+class ColourCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREET_FIELD_NUMBER: _builtins.int
+    COMMUNITY_FIELD_NUMBER: _builtins.int
+    COLOUR_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    street: _builtins.str
+    community: _builtins.str
+    colour: _dispute_pb2.Colour.ValueType
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        street: _builtins.str = ...,
+        community: _builtins.str = ...,
+        colour: _dispute_pb2.Colour.ValueType = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["colour", b"colour", "community", b"community", "count", b"count", "street", b"street"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ColourCount: _TypeAlias = ColourCount  # noqa: Y015
+
+@_typing.final
+class Board(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTS_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    DUE_SOON_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___ColourCount]:
+        """one per (street, community, colour) with any"""
+
+    @_builtins.property
+    def overdue(self) -> _containers.RepeatedCompositeFieldContainer[_dispute_pb2.DisputeRecord]:
+        """open, past the deadline: longest overdue first"""
+
+    @_builtins.property
+    def due_soon(self) -> _containers.RepeatedCompositeFieldContainer[_dispute_pb2.DisputeRecord]:
+        """open, due in the next 24 hours: soonest first"""
+
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """the time overdue and due_soon were read at"""
+
+    def __init__(
+        self,
+        *,
+        counts: _abc.Iterable[Global___ColourCount] | None = ...,
+        overdue: _abc.Iterable[_dispute_pb2.DisputeRecord] | None = ...,
+        due_soon: _abc.Iterable[_dispute_pb2.DisputeRecord] | None = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "counts", b"counts", "due_soon", b"due_soon", "overdue", b"overdue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Board: _TypeAlias = Board  # noqa: Y015
+
+@_typing.final
 class RecordEventRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -265,6 +361,7 @@ class ListDisputesRequest(_message.Message):
     COLOUR_FIELD_NUMBER: _builtins.int
     OVERDUE_FIELD_NUMBER: _builtins.int
     COMMUNITY_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
     status: _dispute_pb2.DisputeStatus.ValueType
     """unspecified: any"""
     route: _dispute_pb2.Route.ValueType
@@ -280,6 +377,8 @@ class ListDisputesRequest(_message.Message):
     """only open disputes past their deadline (逾期)"""
     community: _builtins.str
     """empty: any"""
+    category: _builtins.str
+    """empty: any (e.g. neighbour_noise)"""
     def __init__(
         self,
         *,
@@ -291,10 +390,11 @@ class ListDisputesRequest(_message.Message):
         colour: _dispute_pb2.Colour.ValueType = ...,
         overdue: _builtins.bool = ...,
         community: _builtins.str = ...,
+        category: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["colour", b"colour", "community", b"community", "overdue", b"overdue", "page_size", b"page_size", "page_token", b"page_token", "route", b"route", "status", b"status", "street", b"street"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "colour", b"colour", "community", b"community", "overdue", b"overdue", "page_size", b"page_size", "page_token", b"page_token", "route", b"route", "status", b"status", "street", b"street"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -61,6 +61,11 @@ class IntakeServiceStub:
                 request_serializer=fengqiao_dot_v1_dot_intake__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=fengqiao_dot_v1_dot_intake__pb2.Stats.FromString,
                 _registered_method=True)
+        self.GetBoard = channel.unary_unary(
+                '/fengqiao.v1.IntakeService/GetBoard',
+                request_serializer=fengqiao_dot_v1_dot_intake__pb2.GetBoardRequest.SerializeToString,
+                response_deserializer=fengqiao_dot_v1_dot_intake__pb2.Board.FromString,
+                _registered_method=True)
 
 
 class IntakeServiceServicer:
@@ -106,6 +111,15 @@ class IntakeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetBoard(self, request, context):
+        """The governance centre's board (四色看板): open and closed disputes counted by colour
+        for each street and community, the overdue list (督办清单, longest overdue first) and
+        what falls due in the next 24 hours (soonest first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntakeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -133,6 +147,11 @@ def add_IntakeServiceServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=fengqiao_dot_v1_dot_intake__pb2.GetStatsRequest.FromString,
                     response_serializer=fengqiao_dot_v1_dot_intake__pb2.Stats.SerializeToString,
+            ),
+            'GetBoard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBoard,
+                    request_deserializer=fengqiao_dot_v1_dot_intake__pb2.GetBoardRequest.FromString,
+                    response_serializer=fengqiao_dot_v1_dot_intake__pb2.Board.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -271,6 +290,33 @@ class IntakeService:
             '/fengqiao.v1.IntakeService/GetStats',
             fengqiao_dot_v1_dot_intake__pb2.GetStatsRequest.SerializeToString,
             fengqiao_dot_v1_dot_intake__pb2.Stats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBoard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fengqiao.v1.IntakeService/GetBoard',
+            fengqiao_dot_v1_dot_intake__pb2.GetBoardRequest.SerializeToString,
+            fengqiao_dot_v1_dot_intake__pb2.Board.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,6 +50,11 @@ class IntakeServiceStub:
     """
     GetStats: _grpc.UnaryUnaryMultiCallable[_intake_pb2.GetStatsRequest, _intake_pb2.Stats]
     """The figures of the seeds' reports, by street/community and period."""
+    GetBoard: _grpc.UnaryUnaryMultiCallable[_intake_pb2.GetBoardRequest, _intake_pb2.Board]
+    """The governance centre's board (四色看板): open and closed disputes counted by colour
+    for each street and community, the overdue list (督办清单, longest overdue first) and
+    what falls due in the next 24 hours (soonest first).
+    """
 
 @_typing.type_check_only
 class IntakeServiceAsyncStub(IntakeServiceStub):
@@ -72,6 +77,11 @@ class IntakeServiceAsyncStub(IntakeServiceStub):
     """
     GetStats: _aio.UnaryUnaryMultiCallable[_intake_pb2.GetStatsRequest, _intake_pb2.Stats]  # type: ignore[assignment]
     """The figures of the seeds' reports, by street/community and period."""
+    GetBoard: _aio.UnaryUnaryMultiCallable[_intake_pb2.GetBoardRequest, _intake_pb2.Board]  # type: ignore[assignment]
+    """The governance centre's board (四色看板): open and closed disputes counted by colour
+    for each street and community, the overdue list (督办清单, longest overdue first) and
+    what falls due in the next 24 hours (soonest first).
+    """
 
 class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
     """The door through which the city platform hands disputes to fengqiao."""
@@ -121,5 +131,16 @@ class IntakeServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_intake_pb2.Stats, _abc.Awaitable[_intake_pb2.Stats]]:
         """The figures of the seeds' reports, by street/community and period."""
+
+    @_abc_1.abstractmethod
+    def GetBoard(
+        self,
+        request: _intake_pb2.GetBoardRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_intake_pb2.Board, _abc.Awaitable[_intake_pb2.Board]]:
+        """The governance centre's board (四色看板): open and closed disputes counted by colour
+        for each street and community, the overdue list (督办清单, longest overdue first) and
+        what falls due in the next 24 hours (soonest first).
+        """
 
 def add_IntakeServiceServicer_to_server(servicer: IntakeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
