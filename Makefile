@@ -13,7 +13,7 @@ IMAGE := fengqiao:$(VERSION)
 # Where `make image-test` keeps the Debian base's root filesystem between runs.
 IMAGE_CACHE ?= /var/cache/fengqiao
 
-.PHONY: install demo up test lint typecheck unit protos lock image-test bench bench-scale chaos clean
+.PHONY: install demo up test lint typecheck unit protos lock image-test bench bench-scale chaos vendor clean
 
 $(BIN)/fengqiao: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "fengqiao needs python3.11 or python3.12 on PATH" >&2; exit 1; }
@@ -79,6 +79,13 @@ bench-scale: install
 # (tests/chaos/test_chaos_short.py). CHAOS_ARGS="--scenario single -n 1000" for one.
 chaos: install
 	timeout --foreground -s INT -k 30 3600 $(BIN)/python -m tests.chaos.run $(CHAOS_ARGS)
+
+# The console's browser files (services/fengqiao/console/static/vendor/: htmx, the CodeMirror
+# editor bundle, their licences) are built files, committed: Node and npm are needed only to
+# rebuild them here, after changing frontend/package.json or editor.mjs, never at run time.
+# No package needs its install script (esbuild's only checks its binary), so none is run.
+vendor:
+	cd services/fengqiao/console/frontend && npm ci --no-audit --no-fund --ignore-scripts && ./build.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
