@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from fengqiao.console.service import ConsoleService
 from fengqiao.intake.service import IntakeService
 from fengqiao.notification.service import NotificationService
 from fengqiao.platform.bus import Bus, connect
@@ -31,6 +32,7 @@ SERVICES: dict[str, Starter] = {
     "intake": IntakeService.start,
     "triage": TriageService.start,
     "notification": NotificationService.start,
+    "console": ConsoleService.start,
 }
 
 
@@ -64,6 +66,8 @@ async def running(settings: Settings, names: Sequence[str]) -> AsyncIterator[Sta
             buses.append(bus)
             services[name] = await SERVICES[name](bus, settings)
             log.info("service_started", service=name, port=services[name].port)
+            # Services started later (the console) reach this one where it is bound.
+            settings = settings.bound(name, services[name].port)
         yield Stack(settings, services, scrape.port if scrape else 0)
     finally:
         for name, service in reversed(services.items()):

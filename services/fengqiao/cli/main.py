@@ -16,6 +16,7 @@ import uvloop
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from fengqiao.cli import console as console_cli
 from fengqiao.cli import ops as ops_cli
 from fengqiao.cli import policy as policy_cli
 from fengqiao.cli import readmodel as readmodel_cli
@@ -49,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     for name in ALL:
         sub.add_parser(name, help=f"run the {name} service (one per container)")
     sub.add_parser("up", help="run all three services (and NATS if FENGQIAO_NATS_URL is unset)")
+    console = sub.add_parser("console", help="run the console (board and policy playground)")
+    console.add_argument(
+        "action", nargs="?", choices=("serve", "hash-password"), default="serve",
+        help="serve (default), or hash-password: a bcrypt hash for the users file",
+    )  # fmt: skip
     demo = sub.add_parser("demo", help="start everything, submit the samples, print the decisions")
     demo.add_argument("--samples", type=Path, default=Path("rules/samples"))
     submit = sub.add_parser("submit", help="submit one dispute (JSON file) to a running intake")
@@ -236,6 +242,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     command: str = args.command
     if command in ALL:
         _run(_serve(settings, [command]))
+        return 0
+    if command == "console":
+        if args.action == "hash-password":
+            return console_cli.hash_password()
+        _run(_serve(settings, ["console"]))
         return 0
     if command == "up":
         _run(_serve(settings, ALL))

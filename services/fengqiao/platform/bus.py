@@ -275,6 +275,16 @@ def redelivery_delay(num_delivered: int) -> float:
     return backoff(num_delivered, 1.0, 60.0)
 
 
+def kv_stream(bucket: str) -> str:
+    """The stream that holds KV bucket `bucket`."""
+    return f"KV_{bucket}"
+
+
+def kv_subject(bucket: str, key: str = ">") -> str:
+    """The subject of `key` (or of a pattern of keys) in KV bucket `bucket`."""
+    return f"$KV.{bucket}.{key}"
+
+
 async def kv_values(js: JetStreamContext, bucket: str, pattern: str = ">") -> list[bytes]:
     """The latest value of every key of `bucket` matching `pattern`, in one pass.
 
@@ -282,13 +292,13 @@ async def kv_values(js: JetStreamContext, bucket: str, pattern: str = ">") -> li
     the stream's last message at the start. (nats-py's KV watcher signals the end of the
     initial values only at a quiet moment, which never comes while records are being
     written.) A key written meanwhile may come back newer; never twice."""
-    stream = f"KV_{bucket}"
+    stream = kv_stream(bucket)
     info = await js.stream_info(stream)
     if not info.state.messages:
         return []
     last = info.state.last_seq
     sub = await js.pull_subscribe(
-        f"$KV.{bucket}.{pattern}",
+        kv_subject(bucket, pattern),
         stream=stream,
         config=ConsumerConfig(
             deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
@@ -305,7 +315,7 @@ async def kv_values(js: JetStreamContext, bucket: str, pattern: str = ">") -> li
             except nats.errors.TimeoutError:
                 break  # nothing (more) matches
             for msg in msgs:
-                key = msg.subject.removeprefix(f"$KV.{bucket}.")
+                key = msg.subject.removeprefix(kv_subject(bucket, ""))
                 if (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
                     latest.pop(key, None)
                 else:

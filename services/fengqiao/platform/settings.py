@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TypeVar
 
 from fengqiao.domain.errors import SettingsError
+from fengqiao.platform.console_settings import ConsoleSettings
 from fengqiao.platform.grpc_tls import PLAIN_GRPC, GrpcTls
 from fengqiao.platform.nats_client import PLAIN, NatsOptions
 
@@ -77,6 +78,8 @@ class Settings:
     # Intake looks this often for disputes stored this long ago or more and still not
     # announced to triage (`intake/sweeper.py`), and announces them.
     sweep_seconds: float = 30.0
+    # The console (`fengqiao console`): its address, session key, users or single sign-on.
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -136,6 +139,7 @@ class Settings:
                 get, "DELIVERY_BACKOFF_SECONDS", default.delivery_backoff_seconds, float
             ),
             sweep_seconds=_number(get, "SWEEP_SECONDS", default.sweep_seconds, float),
+            console=ConsoleSettings.from_env(env),
         )
         if get("POLICY_RELOAD_SECONDS", "0") not in ("0", "0.0"):
             # Watching the file would put a version in force past its checks and on one
@@ -172,6 +176,24 @@ class Settings:
             if not sep or not host or not port.isdigit():
                 raise SettingsError(f"FENGQIAO_{name}={addr!r}: use host:port, e.g. 0.0.0.0:50051")
         return settings
+
+    def bound(self, service: str, port: int) -> Settings:
+        """These settings with `service`'s address on `port` if it asked for any free port
+        (`:0`), so clients started in the same process find it."""
+
+        def on(addr: str) -> str:
+            host, _, wanted = addr.rpartition(":")
+            return f"{host}:{port}" if wanted == "0" else addr
+
+        if service == "intake":
+            return replace(self, intake_addr=on(self.intake_addr))
+        if service == "triage":
+            return replace(self, triage_addr=on(self.triage_addr))
+        if service == "notification":
+            return replace(self, notification_addr=on(self.notification_addr))
+        if service == "console":
+            return replace(self, console=replace(self.console, addr=on(self.console.addr)))
+        return self
 
     def with_nats(self, url: str) -> Settings:
         """These settings, on the embedded nats-server at `url`."""

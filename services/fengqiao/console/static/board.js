@@ -1,0 +1,125 @@
+// The board, live: revisions of disputes arrive as Server-Sent Events (/live) and update
+// the table in place. A row the user is acting on (focus inside it, or an action in
+// flight) is not re-rendered until they are done; "暂停更新" holds every update until
+// resumed. Figures and lists are reloaded (debounced) after changes.
+(function () {
+  "use strict";
+  const board = document.getElementById("board");
+  if (!board) return;
+  const rows = document.getElementById("rows");
+  const state = document.getElementById("live-state");
+  const pauseButton = document.getElementById("pause");
+  const sound = document.getElementById("sound");
+  const filter = {
+    street: board.dataset.street, community: board.dataset.community,
+    category: board.dataset.category, route: board.dataset.route,
+    colour: board.dataset.colour, overdue: board.dataset.overdue === "1",
+  };
+  let paused = false;
+  const held = [];          // events received while paused, applied on resume
+  const deferred = new Map(); // row id -> latest event, for rows being acted on
+  let refreshTimer = null;
+
+  sound.checked = localStorage.getItem("fq-sound") === "1";
+  sound.addEventListener("change", () => localStorage.setItem("fq-sound", sound.checked ? "1" : "0"));
+
+  function matches(d) {
+    for (const key of ["street", "community", "category", "route", "colour"]) {
+      if (filter[key] && d[key] !== filter[key]) return false;
+    }
+    return !filter.overdue || d.overdue;
+  }
+
+  function busy(row) {
+    return row.contains(document.activeElement) || row.classList.contains("htmx-request")
+      || row.querySelector(".htmx-request") !== null;
+  }
+
+  function beep() {
+    try {
+      const ctx = new AudioContext();
+      const osc = ctx.createOscillator();
+      osc.frequency.value = 880;
+      osc.connect(ctx.destination);
+      osc.start();
+      osc.stop(ctx.currentTime + 0.3);
+    } catch (e) { /* no audio device: nothing to play on */ }
+  }
+
+  function fragment(html) {
+    const t = document.createElement("tbody");
+    t.innerHTML = html.trim();
+    return t.firstElementChild;
+  }
+
+  function apply(d) {
+    const existing = document.getElementById("row-" + d.id);
+    if (existing && busy(existing)) {
+      deferred.set(d.id, d);
+      return;
+    }
+    const wasUrgent = existing ? existing.dataset.urgent === "1" : false;
+    if (d.urgent && !wasUrgent && sound.checked) beep();
+    if (existing) {
+      const row = fragment(d.html);
+      if (!matches(d)) row.classList.add("left-view");  // stays, dimmed: no row vanishes under the user
+      existing.replaceWith(row);
+      row.classList.add("changed");
+      htmx.process(row);
+    } else if (matches(d)) {
+      const row = fragment(d.html);
+      row.classList.add("new");
+      rows.prepend(row);
+      htmx.process(row);
+    }
+    scheduleRefresh();
+  }
+
+  function scheduleRefresh() {
+    if (refreshTimer !== null) return;
+    refreshTimer = setTimeout(() => {
+      refreshTimer = null;
+      const summary = document.getElementById("summary");
+      if (!summary.contains(document.activeElement)) htmx.trigger(summary, "refresh");
+      else scheduleRefresh();
+    }, 1500);
+  }
+
+  document.addEventListener("focusout", () => {
+    setTimeout(() => {
+      for (const [id, d] of Array.from(deferred)) {
+        const row = document.getElementById("row-" + id);
+        if (!row || !busy(row)) { deferred.delete(id); apply(d); }
+      }
+    }, 0);
+  });
+
+  pauseButton.addEventListener("click", () => {
+    paused = !paused;
+    pauseButton.setAttribute("aria-pressed", String(paused));
+    pauseButton.textContent = paused ? "继续更新" : "暂停更新";
+    if (!paused) {
+      while (held.length) apply(held.shift());
+    }
+    showState();
+  });
+
+  function showState(text) {
+    state.textContent = text || (paused ? `已暂停（${held.length} 条新动态待显示）` : "实时更新中");
+    state.dataset.state = paused ? "paused" : "live";
+  }
+
+  const params = new URLSearchParams();
+  if (filter.street) params.set("street", filter.street);
+  if (filter.community) params.set("community", filter.community);
+  params.set("after", board.dataset.after);
+  const source = new EventSource("/live?" + params.toString());
+  source.addEventListener("open", () => showState());
+  source.addEventListener("error", () => showState("连接中断，正在重连…"));
+  source.addEventListener("dispute", (e) => {
+    const d = JSON.parse(e.data);
+    if (paused) { held.push(d); showState(); return; }
+    apply(d);
+  });
+  source.addEventListener("reset", () => scheduleRefresh());
+})();

@@ -1,0 +1,68 @@
+"""The console on a real stack: nats-server, the three services and the console on
+127.0.0.1, with a users file of three users, one per role."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import bcrypt
+import httpx
+import pytest
+
+from fengqiao.platform.console_settings import ConsoleSettings
+from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.runtime import Stack, running
+from tests.conftest import settings_for
+
+PASSWORD = "console-test-password"
+USERS = {"viewer": ["viewer"], "handler": ["handler"], "policy": ["policy"]}
+SERVICES = ("intake", "triage", "notification", "console")
+
+
+def write_users(path: Path) -> Path:
+    # Cost 4: the file is the test's; the console checks any bcrypt cost.
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    lines = ["users:"]
+    for name, roles in USERS.items():
+        lines += [f"  - name: {name}", f"    display: 测试{name}", f"    roles: {roles}",
+                  f'    password: "{hashed}"']  # fmt: skip
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+async def console_stack(nats_server: EmbeddedNats, tmp_path: Path) -> AsyncIterator[Stack]:
+    base = settings_for(nats_server.url)
+    settings = replace(
+        base,
+        console=ConsoleSettings(
+            addr="127.0.0.1:0", users_file=write_users(tmp_path / "users.yaml")
+        ),
+    )
+    async with running(settings, SERVICES) as stack:
+        yield stack
+
+
+def console_url(stack: Stack) -> str:
+    return f"http://127.0.0.1:{stack.port('console')}"
+
+
+@asynccontextmanager
+async def signed_in(stack: Stack, name: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client signed in as `name`."""
+    async with httpx.AsyncClient(base_url=console_url(stack), follow_redirects=False) as client:
+        page = await client.get("/login")
+        token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        done = await client.post(
+            "/login",
+            data={"name": name, "password": PASSWORD, "csrf_token": token, "next": "/board"},
+        )
+        assert done.status_code == 303, done.text
+        yield client
+
+
+def csrf_of(html: str) -> str:
+    return html.split('<meta name="csrf-token" content="', 1)[1].split('"', 1)[0]

@@ -1,0 +1,65 @@
+"""The console over plain HTTP: who may do what, CSRF on every write, the board's parts."""
+
+from __future__ import annotations
+
+import grpc
+import httpx
+
+from fengqiao.runtime import Stack
+from fengqiao.v1 import intake_pb2_grpc
+from tests.conftest import sample
+from tests.console.conftest import console_url, csrf_of, signed_in
+
+
+async def test_pages_need_a_signed_in_user(console_stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=console_url(console_stack)) as client:
+        board = await client.get("/board?street=x")
+        assert board.status_code == 303
+        assert board.headers["location"] == "/login?next=/board%3Fstreet%3Dx"
+        live = await client.get("/live", headers={"accept": "text/event-stream"})
+        assert live.status_code == 401
+
+
+async def test_a_wrong_password_is_refused_and_a_right_one_signs_in(console_stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=console_url(console_stack)) as client:
+        page = await client.get("/login")
+        token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        wrong = await client.post("/login", data={"name": "viewer", "password": "nope",
+                                                  "csrf_token": token})  # fmt: skip
+        assert wrong.status_code == 401 and "用户名或密码不正确" in wrong.text
+    async with signed_in(console_stack, "viewer") as client:
+        board = await client.get("/board")
+        assert board.status_code == 200 and "四色看板" in board.text and "测试viewer" in board.text
+
+
+async def test_the_board_shows_a_submitted_dispute(console_stack: Stack) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{console_stack.port('intake')}") as channel:
+        submitted = await intake_pb2_grpc.IntakeServiceStub(channel).SubmitDispute(sample("01"))
+    async with signed_in(console_stack, "viewer") as client:
+        board = await client.get("/board")
+        assert submitted.dispute_id in board.text
+        detail = await client.get(f"/disputes/{submitted.dispute_id}")
+        assert detail.status_code == 200 and "处理经过" in detail.text
+        missing = await client.get("/disputes/FQ-nothing")
+        assert missing.status_code == 404
+
+
+async def test_a_write_without_the_csrf_token_is_refused(console_stack: Stack) -> None:
+    async with signed_in(console_stack, "handler") as client:
+        refused = await client.post("/notifications/a.b.0123456789abcdef0123/acknowledge")
+        assert refused.status_code == 403 and "CSRF" in refused.text
+        token = csrf_of((await client.get("/board")).text)
+        wrong = await client.post(
+            "/notifications/a.b.0123456789abcdef0123/acknowledge",
+            headers={"x-csrf-token": token + "x"},
+        )
+        assert wrong.status_code == 403
+
+
+async def test_a_viewer_cannot_acknowledge(console_stack: Stack) -> None:
+    async with signed_in(console_stack, "viewer") as client:
+        token = csrf_of((await client.get("/board")).text)
+        refused = await client.post(
+            "/notifications/a.b.0123456789abcdef0123/acknowledge", headers={"x-csrf-token": token}
+        )
+        assert refused.status_code == 403 and "办理" in refused.text
