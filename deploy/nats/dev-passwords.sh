@@ -18,7 +18,7 @@ env_file="$deploy/.env"
 conf="$deploy/nats/passwords.conf"
 printf '# NATS users of fengqiao (deploy/nats/dev-passwords.sh); keep out of version control.\n' > "$env_file"
 printf '# bcrypt hashes of the NATS users'"'"' passwords (deploy/nats/dev-passwords.sh).\n' > "$conf"
-for user in intake triage notification operator policy; do
+for user in intake triage notification operator policy console; do
   password="$(openssl rand -hex 24)"
   upper="$(echo "$user" | tr a-z A-Z)"
   printf 'FENGQIAO_NATS_%s_PASSWORD=%s\n' "$upper" "$password" >> "$env_file"
