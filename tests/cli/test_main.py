@@ -141,8 +141,8 @@ async def test_health_reports_a_serving_service_and_fails_on_a_dead_port(stack: 
 def test_demo_decides_every_sample_on_all_three_routes() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FENGQIAO_")}
     done = subprocess.run(
-        [sys.executable, "-m", "fengqiao", "demo"], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=300, check=False,
+        [sys.executable, "-m", "fengqiao", "demo", "--once"], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line[:2].isdigit() and "FQ-" in line]

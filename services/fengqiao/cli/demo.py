@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import signal
+import socket
 import tempfile
 import unicodedata
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Final
 
+import bcrypt
 import grpc
 
 from fengqiao.cli.report import Period, format_report
+from fengqiao.console.users import ROLE_LABELS, Role
 from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.vocabulary import CATEGORIES, RECIPIENT_ROLES, label
 from fengqiao.platform.settings import Settings
@@ -28,6 +36,14 @@ from fengqiao.v1 import (
 )
 
 SERVICES = ("intake", "triage", "notification")
+# The console's demo users, one per role: printed with the console's address.
+DEMO_USERS: Final = (
+    ("zhiban", "zhiban-demo", "李明", "viewer"),
+    ("banli", "banli-demo", "王芳", "handler"),
+    ("zhengce", "zhengce-demo", "陈静", "policy"),
+)
+# How often the serving demo takes in another sample, so arrivals can be watched.
+TRICKLE_SECONDS = 8.0
 
 
 # Generous for a loaded 2-core machine; a healthy run takes a few seconds.
@@ -53,7 +69,10 @@ def _notified(record: dispute_pb2.DisputeRecord) -> bool:
     return any(e.kind == EventKind.NOTIFIED for e in record.timeline)
 
 
-async def run_demo(settings: Settings, samples: Path) -> int:
+async def run_demo(settings: Settings, samples: Path, *, once: bool = False) -> int:
+    """Start everything, submit the samples, print what happened. Unless `once`, the
+    console serves on: its address and demo users are printed, another sample arrives
+    every few seconds (every third one climbs a rung) until Ctrl+C."""
     files = sample_files(samples)
     if not files:
         print(f"没有找到样例：{samples}/*.json")
@@ -66,33 +85,98 @@ async def run_demo(settings: Settings, samples: Path) -> int:
             intake_addr="127.0.0.1:0",
             triage_addr="127.0.0.1:0",
             notification_addr="127.0.0.1:0",
+            console=replace(
+                settings.console,
+                addr=_free_or_any(settings.console.addr),
+                users_file=write_demo_users(Path(tmp) / "console-users.yaml"),
+            ),
         )
+        names = SERVICES if once else (*SERVICES, "console")
         async with (
-            running(demo_settings, SERVICES) as stack,
+            running(demo_settings, names) as stack,
             grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('intake')}") as intake_ch,
             grpc.aio.insecure_channel(f"127.0.0.1:{stack.port('notification')}") as notify_ch,
-            asyncio.timeout(WAIT_SECONDS),
         ):
             intake = intake_pb2_grpc.IntakeServiceStub(intake_ch)
             notify = notification_pb2_grpc.NotificationServiceStub(notify_ch)
-            submitted = await asyncio.gather(*(intake.SubmitDispute(r) for r in requests))
-            records = await asyncio.gather(
-                *(poll_dispute(intake, s.dispute_id, _notified) for s in submitted)
-            )
-            told = await asyncio.gather(
-                *(
-                    notify.ListNotifications(
-                        notification_pb2.ListNotificationsRequest(dispute_id=r.dispute.id)
-                    )
-                    for r in records
+            async with asyncio.timeout(WAIT_SECONDS):
+                submitted = await asyncio.gather(*(intake.SubmitDispute(r) for r in requests))
+                records = await asyncio.gather(
+                    *(poll_dispute(intake, s.dispute_id, _notified) for s in submitted)
                 )
-            )
-            ladder = await climb_once(intake, records[0].dispute.id)
-            stats = await intake.GetStats(intake_pb2.GetStatsRequest())
-    print_table(files, records, told)
-    print_timeline(ladder)
-    print(f"\n{format_report(stats, '', Period())}")
+                told = await asyncio.gather(
+                    *(
+                        notify.ListNotifications(
+                            notification_pb2.ListNotificationsRequest(dispute_id=r.dispute.id)
+                        )
+                        for r in records
+                    )
+                )
+                ladder = await climb_once(intake, records[0].dispute.id)
+                stats = await intake.GetStats(intake_pb2.GetStatsRequest())
+            print_table(files, records, told)
+            print_timeline(ladder)
+            print(f"\n{format_report(stats, '', Period())}")
+            if once:
+                return 0
+            print_console(stack.port("console"))
+            await trickle(intake, requests)
     return 0
+
+
+def write_demo_users(path: Path) -> Path:
+    lines = ["# 演示用户（fengqiao demo）：仅供本机演示。", "users:"]
+    for name, password, display, role in DEMO_USERS:
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode()
+        lines += [f"  - name: {name}", f"    display: {display}", f"    roles: [{role}]",
+                  f'    password: "{hashed}"']  # fmt: skip
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _free_or_any(addr: str) -> str:
+    """`addr` if it can be bound now, else any free port on its host."""
+    host, _, port = addr.rpartition(":")
+    try:
+        with socket.create_server((host, int(port))):
+            return addr
+    except OSError:
+        return f"{host}:0"
+
+
+def print_console(port: int) -> None:
+    print(f"\n控制台（console）：http://127.0.0.1:{port}/board")
+    for name, password, display, role in DEMO_USERS:
+        print(f"  {ROLE_LABELS[Role(role)]}（{display}）：用户名 {name}，密码 {password}")
+    print(f"演示继续：每 {TRICKLE_SECONDS:.0f} 秒受理一件新纠纷，每三件中有一件调解不成升级；"
+          "按 Ctrl+C 结束（the demo goes on until Ctrl+C）", flush=True)  # fmt: skip
+
+
+async def trickle(
+    intake: intake_pb2_grpc.IntakeServiceAsyncStub,
+    requests: Sequence[intake_pb2.SubmitDisputeRequest],
+) -> None:
+    """Another sample every TRICKLE_SECONDS, as new submissions, until SIGINT or SIGTERM;
+    every third one, once routed, fails its local mediation and climbs a rung."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    for n in itertools.count(1):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), TRICKLE_SECONDS)
+        if stop.is_set():
+            print("演示结束（stopped）")
+            return
+        request = intake_pb2.SubmitDisputeRequest()
+        request.CopyFrom(requests[n % len(requests)])
+        request.request_id = f"demo-{uuid.uuid4().hex}"
+        submitted = await intake.SubmitDispute(request)
+        if n % 3 == 0:
+            async with asyncio.timeout(WAIT_SECONDS):
+                routed = await poll_dispute(intake, submitted.dispute_id, _notified)
+                if routed.decision.route == dispute_pb2.ROUTE_LOCAL:
+                    await climb_once(intake, submitted.dispute_id)
 
 
 async def climb_once(

@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     demo = sub.add_parser("demo", help="start everything, submit the samples, print the decisions")
     demo.add_argument("--samples", type=Path, default=Path("rules/samples"))
+    demo.add_argument(
+        "--once", action="store_true",
+        help="print what happened and stop (default: the console serves on until Ctrl+C)",
+    )  # fmt: skip
     submit = sub.add_parser("submit", help="submit one dispute (JSON file) to a running intake")
     submit.add_argument("file", type=Path)
     submit.add_argument(
@@ -252,7 +256,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         _run(_serve(settings, ALL))
         return 0
     if command == "demo":
-        return _run(run_demo(settings, args.samples))
+        return _run(run_demo(settings, args.samples, once=args.once))
     if command in OPERATOR:
         return _operator(args, settings)
     if command == "health":

@@ -72,6 +72,9 @@ class EmbeddedNats:
                 *(["-c", str(config)] if config else []),
                 stdout=out, stderr=out, cwd=config.parent if config else None,
                 env={**os.environ, **env} if env else None,
+                # Not in the terminal's process group: Ctrl+C stops fengqiao, which stops
+                # its services and then this server, instead of the server going first.
+                start_new_session=True,
             )  # fmt: skip
         try:
             async with asyncio.timeout(START_TIMEOUT_SECONDS):
