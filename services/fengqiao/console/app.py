@@ -59,7 +59,7 @@ def build_app(console: Console) -> Starlette:
                 secret_key=settings.secret or secrets.token_urlsafe(32),
                 session_cookie="fengqiao_console",
                 max_age=SESSION_HOURS * 3600,
-                same_site="strict",
+                same_site="lax",
                 https_only=settings.secure_cookies,
             )
         ],

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import structlog
 import uvicorn
+from starlette.types import ASGIApp
 
 from fengqiao.console.apis import Apis
 from fengqiao.console.app import build_app
@@ -34,41 +36,40 @@ class ConsoleService:
         async with contextlib.AsyncExitStack() as running:
             apis = await running.enter_async_context(Apis.open(settings))
             app = build_app(Console(settings, apis, bus, users))
-            host, _, port = settings.console.addr.rpartition(":")
-            listening = socket.create_server((host, int(port)), reuse_port=False)
-            server = uvicorn.Server(
-                uvicorn.Config(
-                    app,
-                    log_config=None,
-                    access_log=False,
-                    lifespan="off",
-                    timeout_graceful_shutdown=3,
-                )
-            )
-            serving = asyncio.create_task(server.serve(sockets=[listening]), name="console-http")
-            running.push_async_callback(_stop, server, serving, listening)
-            while not server.started:
-                if serving.done():
-                    serving.result()  # the server's own error
-                    raise RuntimeError("the console's HTTP server stopped while starting")
-                await asyncio.sleep(0.01)
-            port_number = listening.getsockname()[1]
-            log.info("console_serving", addr=f"{host}:{port_number}",
+            port = await running.enter_async_context(http_server(app, settings.console.addr))
+            host = settings.console.addr.rpartition(":")[0]
+            log.info("console_serving", addr=f"{host}:{port}",
                      sign_in="oidc" if settings.console.oidc else "users_file")  # fmt: skip
-            return cls("console", port_number, running.pop_all())
+            return cls("console", port, running.pop_all())
 
     async def stop(self) -> None:
         await self._running.aclose()
 
 
-async def _stop(
-    server: uvicorn.Server, serving: asyncio.Task[None], listening: socket.socket
-) -> None:
-    # Live pages hold their connection open: close them rather than wait for them.
-    server.should_exit = True
-    server.force_exit = True
+@contextlib.asynccontextmanager
+async def http_server(app: ASGIApp, addr: str) -> AsyncIterator[int]:
+    """`app` served by uvicorn on `addr` (host:port, port 0 for any) in this event loop;
+    the port it listens on. On exit, open connections (live pages) are closed, not
+    waited for."""
+    host, _, port = addr.rpartition(":")
+    listening = socket.create_server((host, int(port)))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
+                       timeout_graceful_shutdown=3)
+    )  # fmt: skip
+    serving = asyncio.create_task(server.serve(sockets=[listening]), name="http-server")
     try:
-        await asyncio.wait_for(serving, timeout=5)
-    except TimeoutError:
-        serving.cancel()
-    listening.close()
+        # uvicorn says it has started with a flag only.
+        while not server.started:
+            if serving.done():
+                serving.result()  # raises the server's own error
+                raise RuntimeError(f"the HTTP server on {addr} stopped while starting")
+            await asyncio.sleep(0.01)
+        yield int(listening.getsockname()[1])
+    finally:
+        server.should_exit = server.force_exit = True
+        try:
+            await asyncio.wait_for(serving, timeout=5)
+        except TimeoutError:
+            log.warning("http_server_stop_overran", addr=addr)
+        listening.close()
