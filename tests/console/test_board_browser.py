@@ -149,3 +149,42 @@ async def test_a_handler_acknowledges_from_the_board_and_a_viewer_cannot(
         await expect(button).to_be_visible(timeout=5_000)
         await button.click()
         await expect(handler.locator("#detail .acked").first).to_contain_text("测试handler")
+
+
+async def test_a_row_being_acted_on_is_updated_only_when_left(console_stack: Stack) -> None:
+    channel, intake = await _intake(console_stack)
+    async with channel, chromium() as browser:
+        submitted = await intake.SubmitDispute(sample("01"))
+        page = await sign_in(browser, console_stack, "viewer")
+        row = page.locator(f"#row-{submitted.dispute_id}")
+        await expect(row).to_have_attribute("data-route", "local", timeout=5_000)
+        await row.locator("a").first.focus()
+        await page.evaluate(f"document.getElementById('row-{submitted.dispute_id}').fqMine = 1")
+        await _report(intake, submitted.dispute_id, EventKind.ACCEPTED)
+        await _report(intake, submitted.dispute_id, EventKind.MEDIATION_STARTED)
+        # The figures move (blue 1), while the focused row stays what the user sees.
+        await expect(page.locator(".count.blue .n")).to_have_text("1", timeout=5_000)
+        await expect(row).to_have_attribute("data-colour", "green")
+        assert await row.evaluate("r => r.fqMine") == 1
+        await page.locator("h1").click()  # focus leaves the row
+        await expect(row).to_have_attribute("data-colour", "blue", timeout=5_000)
+
+
+async def test_the_sound_for_urgent_cases_is_off_until_turned_on(console_stack: Stack) -> None:
+    channel, intake = await _intake(console_stack)
+    async with channel, chromium() as browser:
+        page = await sign_in(browser, console_stack, "viewer")
+        assert not await page.locator("#sound").is_checked()
+        first = await intake.SubmitDispute(sample("09"))  # self-harm: urgent
+        row = page.locator(f"#row-{first.dispute_id}")
+        await expect(row).to_have_attribute("data-urgent", "1", timeout=5_000)
+        assert await page.locator("#board").get_attribute("data-beeps") is None
+        await page.check("#sound")
+        second = await intake.SubmitDispute(sample("07"))  # a threat: urgent
+        await expect(page.locator(f"#row-{second.dispute_id}")).to_have_attribute(
+            "data-urgent", "1", timeout=5_000
+        )
+        await expect(page.locator("#board")).to_have_attribute("data-beeps", "1")
+        # The choice is kept for the next visit.
+        await page.reload()
+        assert await page.locator("#sound").is_checked()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import grpc
 import httpx
 
 from fengqiao.runtime import Stack
-from fengqiao.v1 import intake_pb2_grpc
+from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 from tests.conftest import sample
 from tests.console.conftest import console_url, csrf_of, signed_in
+from tests.support import eventually
 
 
 async def test_pages_need_a_signed_in_user(console_stack: Stack) -> None:
@@ -63,3 +66,29 @@ async def test_a_viewer_cannot_acknowledge(console_stack: Stack) -> None:
             "/notifications/a.b.0123456789abcdef0123/acknowledge", headers={"x-csrf-token": token}
         )
         assert refused.status_code == 403 and "办理" in refused.text
+
+
+async def test_each_rate_shows_what_it_counts_or_a_dash(console_stack: Stack) -> None:
+    async with signed_in(console_stack, "viewer") as client:
+        empty = (await client.get("/board/summary")).text
+        assert empty.count("无可统计") == 12  # four rates, three periods: nothing to count
+        async with grpc.aio.insecure_channel(
+            f"127.0.0.1:{console_stack.port('intake')}"
+        ) as channel:
+            intake = intake_pb2_grpc.IntakeServiceStub(channel)
+            submitted = await intake.SubmitDispute(sample("01"))
+            await eventually(
+                partial(
+                    intake.GetDispute, intake_pb2.GetDisputeRequest(dispute_id=submitted.dispute_id)
+                ),
+                lambda r: r.step == 1,
+            )
+            await intake.RecordEvent(
+                intake_pb2.RecordEventRequest(
+                    dispute_id=submitted.dispute_id,
+                    event=dispute_pb2.CaseEvent(kind="accepted", actor="网格员"),
+                )
+            )
+        summary = (await client.get("/board/summary")).text
+        assert "100%</span> <small>1/1</small>" in summary  # 及时受理率, accepted in time
+        assert summary.count("无可统计") == 9

@@ -36,6 +36,7 @@
   }
 
   function beep() {
+    board.dataset.beeps = String(Number(board.dataset.beeps || 0) + 1);
     try {
       const ctx = new AudioContext();
       const osc = ctx.createOscillator();
@@ -54,6 +55,7 @@
 
   function apply(d) {
     const existing = document.getElementById("row-" + d.id);
+    scheduleRefresh();  // figures and lists are not what the user is acting on
     if (existing && busy(existing)) {
       deferred.set(d.id, d);
       return;
@@ -72,7 +74,6 @@
       rows.prepend(row);
       htmx.process(row);
     }
-    scheduleRefresh();
   }
 
   function scheduleRefresh() {
