@@ -1,4 +1,4 @@
-"""`fengqiao console hash-password`: a bcrypt hash for the console's users file."""
+"""`fengqiao console hash-password`, and whether `fengqiao up` starts the console."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import getpass
 import sys
 
 from fengqiao.console.users import hash_password as bcrypt_hash
+from fengqiao.platform.settings import Settings
 
 
 def hash_password() -> int:
@@ -24,3 +25,16 @@ def hash_password() -> int:
         print(exc, file=sys.stderr)
         return 1
     return 0
+
+
+def up_with_console(settings: Settings) -> list[str]:
+    """`["console"]` when `fengqiao up` can start it (single sign-on or a users file),
+    else nothing, saying how to add it."""
+    if settings.console.oidc is not None or settings.console.users_file.is_file():
+        return ["console"]
+    print(
+        f"控制台未启动：没有用户文件 {settings.console.users_file}（the console needs a users "
+        'file: see README, "The console"; `fengqiao demo` makes one for itself）',
+        file=sys.stderr,
+    )
+    return []

@@ -49,7 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ALL:
         sub.add_parser(name, help=f"run the {name} service (one per container)")
-    sub.add_parser("up", help="run all three services (and NATS if FENGQIAO_NATS_URL is unset)")
+    sub.add_parser(
+        "up",
+        help="run all three services (and NATS if FENGQIAO_NATS_URL is unset), and the "
+        "console if it has a users file or single sign-on",
+    )
     console = sub.add_parser("console", help="run the console (board and policy playground)")
     console.add_argument(
         "action", nargs="?", choices=("serve", "hash-password"), default="serve",
@@ -253,7 +257,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         _run(_serve(settings, ["console"]))
         return 0
     if command == "up":
-        _run(_serve(settings, ALL))
+        _run(_serve(settings, [*ALL, *console_cli.up_with_console(settings)]))
         return 0
     if command == "demo":
         return _run(run_demo(settings, args.samples, once=args.once))
