@@ -24,7 +24,6 @@ from typing import Final
 import nats.errors
 import structlog
 
-from fengqiao.convert import notification_to_proto
 from fengqiao.domain.anonymise import (
     Scrubber,
     anonymise_notification,
@@ -46,6 +45,7 @@ from fengqiao.platform.bus import (
 )
 from fengqiao.platform.cas import Outcome, compare_and_set
 from fengqiao.platform.codec import encode
+from fengqiao.platform.convert import notification_to_proto
 from fengqiao.platform.store import DisputeStore, notification_from_bytes, record_from_bytes
 from fengqiao.triage.repeats import RepeatCounter
 

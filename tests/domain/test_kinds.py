@@ -21,7 +21,6 @@ JOURNEY = (
     *(PACKAGE / d for d in ("intake", "triage", "notification", "platform")),
     PACKAGE / "domain" / "lifecycle.py",
     PACKAGE / "domain" / "vocabulary.py",
-    PACKAGE / "convert.py",
 )
 
 

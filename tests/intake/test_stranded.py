@@ -17,11 +17,11 @@ from grpc_status import rpc_status
 from nats.js.errors import NotFoundError
 from structlog.testing import capture_logs
 
-from fengqiao.convert import dispute_from_proto, from_timestamp
 from fengqiao.domain.epoch import EPOCH, micros
 from fengqiao.domain.model import DisputeRecord, Status, TimelineEntry
 from fengqiao.intake.submission import submitted_event_id
 from fengqiao.platform.bus import STREAM, SUBMITTED, Bus, connect
+from fengqiao.platform.convert import dispute_from_proto, from_timestamp
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.store import DisputeStore
 from fengqiao.runtime import running

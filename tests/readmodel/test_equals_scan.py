@@ -11,10 +11,10 @@ import grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fengqiao.convert import record_to_proto, stats_to_proto
 from fengqiao.domain.model import DisputeRecord
 from fengqiao.domain.stats import compute_stats
 from fengqiao.platform.bus import KV_DISPUTES, Bus, kv_values
+from fengqiao.platform.convert import record_to_proto, stats_to_proto
 from fengqiao.platform.store import record_from_bytes
 from fengqiao.retention import apply_retention
 from fengqiao.runtime import Stack

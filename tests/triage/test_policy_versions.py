@@ -14,10 +14,10 @@ import grpc
 import pytest
 from structlog.testing import capture_logs
 
-from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import PolicyContext
 from fengqiao.domain.calendar import calendar_known_until
 from fengqiao.platform.bus import Bus, connect
+from fengqiao.platform.convert import dispute_from_proto
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.policies import PolicyStore
 from fengqiao.policy import policy_version

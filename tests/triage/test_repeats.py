@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from fengqiao.convert import dispute_from_proto
 from fengqiao.domain.model import DisputeRecord, Status
 from fengqiao.platform.bus import Bus
+from fengqiao.platform.convert import dispute_from_proto
 from fengqiao.triage.repeats import RepeatCounter, _append, _encode, grid_key
 from tests.conftest import sample
 

@@ -10,15 +10,6 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from fengqiao.convert import (
-    decision_from_proto,
-    dispute_from_proto,
-    from_timestamp,
-    notification_from_proto,
-    notification_to_proto,
-    route_from_proto,
-    timestamp,
-)
 from fengqiao.domain.errors import RejectMessage
 from fengqiao.domain.kinds import DECIDED, EventKind
 from fengqiao.domain.model import (
@@ -46,6 +37,15 @@ from fengqiao.notification.records import REVISION_HEADER
 from fengqiao.platform import redact, timers, tracing
 from fengqiao.platform.bus import TIMER, Bus, recipient_subject
 from fengqiao.platform.codec import decode, encode
+from fengqiao.platform.convert import (
+    decision_from_proto,
+    dispute_from_proto,
+    from_timestamp,
+    notification_from_proto,
+    notification_to_proto,
+    route_from_proto,
+    timestamp,
+)
 from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import events_pb2, notification_pb2
