@@ -1,7 +1,8 @@
 """Dependencies point one way (ARCHITECTURE.md): the services above the platform, the
 platform above the pure core. A module never imports from a layer above its own: the
 platform does not reach up into the services or the command, and the pure core imports
-nothing of the platform."""
+nothing of the platform. Beside each other, the services share nothing but the bus: no
+service, nor the read model or the retention job, imports another service."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ MAY_IMPORT = {
     "policy": {"domain"},
     "platform": {"domain", "policy", "v1"},
 }
+SERVICES = ("intake", "triage", "notification")
+
+
+def files_of(part: str) -> list[Path]:
+    path = PACKAGE / part
+    return sorted(path.rglob("*.py")) if path.is_dir() else [path]
 
 
 def imported(path: Path) -> set[str]:
@@ -38,7 +45,7 @@ def imported(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("layer", sorted(MAY_IMPORT))
 def test_a_layer_imports_nothing_above_it(layer: str) -> None:
-    files = sorted((PACKAGE / layer).rglob("*.py"))
+    files = files_of(layer)
     assert files
     reaching_up = {
         (str(f.relative_to(PACKAGE)), part)
@@ -46,3 +53,12 @@ def test_a_layer_imports_nothing_above_it(layer: str) -> None:
         for part in imported(f) - MAY_IMPORT[layer] - {layer}
     }
     assert not reaching_up
+
+
+@pytest.mark.parametrize("part", [*SERVICES, "readmodel", "retention.py"])
+def test_no_service_imports_another(part: str) -> None:
+    others = set(SERVICES) - {part}
+    files = files_of(part)
+    assert files
+    crossing = {(str(f.relative_to(PACKAGE)), s) for f in files for s in imported(f) & others}
+    assert not crossing

@@ -31,10 +31,10 @@ from fengqiao.platform.bus import (
 )
 from fengqiao.platform.convert import dispute_from_proto
 from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.platform.repeats import party_keys
 from fengqiao.platform.store import DisputeStore
 from fengqiao.retention import FINISH_WITHIN, apply_retention
 from fengqiao.runtime import Stack, running
-from fengqiao.triage.repeats import party_keys
 from fengqiao.v1 import (
     dispute_pb2,
     intake_pb2,

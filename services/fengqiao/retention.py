@@ -34,6 +34,7 @@ from fengqiao.domain.anonymise import (
 )
 from fengqiao.domain.errors import FengqiaoError
 from fengqiao.domain.model import DisputeRecord, Notification
+from fengqiao.platform import repeats
 from fengqiao.platform.bus import (
     DLQ,
     DLQ_STREAM,
@@ -47,7 +48,6 @@ from fengqiao.platform.cas import Outcome, compare_and_set
 from fengqiao.platform.codec import encode
 from fengqiao.platform.convert import notification_to_proto
 from fengqiao.platform.store import DisputeStore, notification_from_bytes, record_from_bytes
-from fengqiao.triage.repeats import RepeatCounter
 
 log = structlog.get_logger()
 
@@ -119,7 +119,7 @@ async def _anonymise(
     await bus.js.purge_stream(DLQ_STREAM, subject=f"{DLQ}.{record.id}.>")
     await bus.js.purge_stream(STREAM, subject=f"disputes.*.{record.id}")
     await bus.js.purge_stream(STREAM, subject=f"disputes.*.*.{record.id}.>")
-    await RepeatCounter(bus.repeats).forget(record)
+    await repeats.forget(bus.repeats, record)
     note = f"结案已满{days}天，当事人个人信息已按保存期限脱敏"
 
     def change(current: DisputeRecord) -> DisputeRecord | None:
