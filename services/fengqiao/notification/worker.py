@@ -35,7 +35,7 @@ from fengqiao.notification.recipients import (
 )
 from fengqiao.notification.records import REVISION_HEADER
 from fengqiao.platform import redact, timers, tracing
-from fengqiao.platform.bus import TIMER, Bus, recipient_subject
+from fengqiao.platform.bus import Bus, recipient_subject
 from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.convert import (
     decision_from_proto,
@@ -133,7 +133,7 @@ class NotificationWorker:
         """An assignment's notifications not yet acknowledged: remind their recipients,
         then, if still unacknowledged after as long again, tell each one's level up."""
         event = decode(msg.data, events_pb2.DisputeEvent())
-        key = msg.subject.removeprefix(f"{TIMER}.{timers.ACK}.")
+        key = timers.key_of(timers.ACK, msg.subject)
         # Earlier versions scheduled one timer per notification, keyed by its id.
         ids = list(event.notification_ids) or [key]
         with bound(dispute_id=event.dispute_id):
