@@ -20,6 +20,7 @@ from fengqiao.domain.model import (
     TimelineEntry,
 )
 from fengqiao.notification import acks
+from fengqiao.notification.acks import AckStage
 from fengqiao.notification.messages import (
     agreement_message,
     assignment_message,
@@ -144,7 +145,7 @@ class NotificationWorker:
                 log.info("ack_not_needed", timer=key, step=event.step)
                 return
             _, event_id, _ = acks.parts_of(waiting[0].id)
-            if event.step == acks.REMIND:
+            if event.step == AckStage.REMIND:
                 await self._remind(record.dispute, waiting, key, event_id)
             else:
                 await self._tell_supervisors(record.dispute, waiting, event_id)
@@ -159,16 +160,16 @@ class NotificationWorker:
             )
             for n in waiting
         ]
-        await self._deliver(dispute, f"ack_reminder-{event_id}", "ack_reminder", messages)
+        await self._deliver(dispute, f"{acks.REMINDER}-{event_id}", acks.REMINDER, messages)
         # Wait as long again as the first time before telling the level up.
         now = datetime.now(UTC)
         told = min(n.created_at for n in waiting)
         wait = now - told if now > told else acks.DEFAULT_WAIT
         escalate = events_pb2.DisputeEvent(
-            event_id=f"{EventKind.ACK_DUE}-{acks.ESCALATE}-{key}",
+            event_id=f"{EventKind.ACK_DUE}-{AckStage.ESCALATE:d}-{key}",
             dispute_id=dispute.id,
             kind=EventKind.ACK_DUE,
-            step=acks.ESCALATE,
+            step=AckStage.ESCALATE,
             notification_ids=[n.id for n in waiting],
         )
         await timers.schedule(self._bus.js, timers.ACK, key, escalate, now + wait)
@@ -186,7 +187,7 @@ class NotificationWorker:
             for r in recipients_for_roles(dispute, (role,)):
                 messages.setdefault(r.id, (r, text))
         await self._deliver(
-            dispute, f"ack_overdue-{event_id}", "ack_overdue", list(messages.values())
+            dispute, f"{acks.OVERDUE}-{event_id}", acks.OVERDUE, list(messages.values())
         )
 
     async def _notifications(self, keys: list[str]) -> list[Notification]:
@@ -247,10 +248,10 @@ class NotificationWorker:
     ) -> None:
         timer = f"{dispute_id}.{event_id}"
         reminder = events_pb2.DisputeEvent(
-            event_id=f"{EventKind.ACK_DUE}-{acks.REMIND}-{timer}",
+            event_id=f"{EventKind.ACK_DUE}-{AckStage.REMIND:d}-{timer}",
             dispute_id=dispute_id,
             kind=EventKind.ACK_DUE,
-            step=acks.REMIND,
+            step=AckStage.REMIND,
             respond_by=timestamp(respond_by),
             notification_ids=keys,
         )
