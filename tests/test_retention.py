@@ -34,7 +34,7 @@ from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.repeats import party_keys
 from fengqiao.platform.store import DisputeStore
 from fengqiao.retention import FINISH_WITHIN, apply_retention
-from fengqiao.runtime import Stack, running
+from fengqiao.stack import Stack, running
 from fengqiao.v1 import (
     dispute_pb2,
     intake_pb2,

@@ -24,7 +24,7 @@ from fengqiao.platform.bus import STREAM, SUBMITTED, Bus, connect
 from fengqiao.platform.convert import dispute_from_proto, from_timestamp
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.store import DisputeStore
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 from tests.conftest import sample, settings_for
 from tests.support import eventually

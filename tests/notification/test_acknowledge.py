@@ -15,7 +15,7 @@ from fengqiao.notification.acks import AckStage
 from fengqiao.platform.bus import connect
 from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
 from fengqiao.v1.events_pb2 import DisputeEvent
 from tests.conftest import FAST_POLICY, sample, settings_for

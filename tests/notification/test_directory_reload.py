@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from fengqiao.notification.service import NotificationService
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import intake_pb2_grpc
 from tests.conftest import sample, settings_for
 from tests.notification.test_delivery import GRID, directory

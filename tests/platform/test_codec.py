@@ -25,7 +25,7 @@ from fengqiao.platform.convert import (
 )
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.store import record_from_bytes
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import dispute_pb2, events_pb2, intake_pb2, intake_pb2_grpc
 from tests.conftest import sample, settings_for
 from tests.support import eventually

@@ -17,7 +17,7 @@ from fengqiao.notification.worker import NotificationWorker
 from fengqiao.platform import topology
 from fengqiao.platform.bus import NOTIFY_STREAM, STREAM, Bus
 from fengqiao.platform.topology import PUBLISHES, SERVICES, SUBSCRIPTIONS, WRITES
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.triage.worker import TriageWorker
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import ROOT

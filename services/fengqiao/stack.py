@@ -1,5 +1,7 @@
-"""Start any set of the three services, with the embedded nats-server when no
-`FENGQIAO_NATS_URL` is given, and stop them in reverse order."""
+"""A stack: any set of the three services started together in one process, with the
+embedded nats-server when no `FENGQIAO_NATS_URL` is given, and stopped in reverse order.
+`fengqiao up` (or one service's own command) and the demo run one, and so do the tests.
+Each service in it is a `platform.running.Running`, the shape every started service has."""
 
 from __future__ import annotations
 
