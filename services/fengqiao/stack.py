@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 import structlog
 
-from fengqiao.intake.service import IntakeService
-from fengqiao.notification.service import NotificationService
+from fengqiao.intake.service import IntakeApp
+from fengqiao.notification.service import NotificationApp
 from fengqiao.platform.bus import Bus, connect
 from fengqiao.platform.embedded_nats import EmbeddedNats, withdraw
 from fengqiao.platform.metrics import MetricsServer
 from fengqiao.platform.running import Reloadable, Running
 from fengqiao.platform.settings import Settings
-from fengqiao.triage.service import TriageService
+from fengqiao.triage.service import TriageApp
 
 log = structlog.get_logger()
 
@@ -30,9 +30,9 @@ STOP_SECONDS = 20.0
 
 Starter = Callable[[Bus, Settings], Awaitable[Running]]
 SERVICES: dict[str, Starter] = {
-    "intake": IntakeService.start,
-    "triage": TriageService.start,
-    "notification": NotificationService.start,
+    "intake": IntakeApp.start,
+    "triage": TriageApp.start,
+    "notification": NotificationApp.start,
 }
 
 
