@@ -5,14 +5,16 @@ other module of the package spells a kind as a string literal."""
 from __future__ import annotations
 
 import ast
+from datetime import timedelta
 from pathlib import Path
 
 from fengqiao.domain.kinds import DECIDED, EventKind
-from fengqiao.domain.lifecycle import CLOSING, ESCALATING, EVENTS
+from fengqiao.domain.lifecycle import CLOSING, ESCALATING, EVENTS, assign
 from fengqiao.domain.model import Status
 from fengqiao.domain.vocabulary import TRIGGERS
 from fengqiao.platform.timers import KIND_OF_TIMER
 from tests.conftest import ROOT
+from tests.domain.test_lifecycle import T0, decision, routed, step
 
 PACKAGE = ROOT / "services" / "fengqiao"
 KINDS = PACKAGE / "domain" / "kinds.py"
@@ -78,3 +80,28 @@ def test_no_module_but_kinds_spells_a_kind() -> None:
     spelled = {(str(f.relative_to(PACKAGE)), v) for f in files for v in literals(f) & kinds}
     assert not spelled - FIGURES
     assert literals(KINDS) & kinds == kinds
+
+
+def test_a_kind_spelled_like_a_status_is_the_fact_that_puts_a_dispute_in_it() -> None:
+    shared = {k.value for k in EventKind} & {s.value for s in Status}
+    assert shared == {
+        "received", "routed", "accepted", "info_incomplete", "resolved", "withdrawn"
+    }  # fmt: skip
+    first = routed()  # assigned from status received, as intake stores a dispute
+    assert ([e.kind for e in first.timeline], first.status) == ([EventKind.ROUTED], Status.ROUTED)
+    at = T0 + timedelta(hours=1)
+    accepted = step(first, "accepted", at)
+    led_to = {
+        kind: step(before, kind, at, reason="当事人说明").status
+        for before, kind in (
+            (first, "accepted"),
+            (first, "info_incomplete"),
+            (accepted, "resolved"),
+            (first, "withdrawn"),
+        )
+    }
+    assert led_to == {k: Status(k) for k in shared - {"received", "routed"}}
+    # The one kind that leads to a status of another name: a rung up waits to be accepted.
+    up = assign(accepted, decision(), trigger="escalation_requested", event_id="escalated-1",
+                response_due=at)  # fmt: skip
+    assert (up.timeline[-1].kind, up.status) == (EventKind.ESCALATED, Status.ROUTED)
