@@ -231,16 +231,6 @@ def declared_names() -> tuple[str, ...]:
     return (*declared_streams(), *(kv_stream(b) for b in declared_buckets()))
 
 
-def kv_stream(bucket: str) -> str:
-    """The stream that holds KV bucket `bucket`, as NATS names it."""
-    return f"KV_{bucket}"
-
-
-def kv_subject(bucket: str, key: str) -> str:
-    """The subject of `key` (or a pattern of keys) in the stream of `bucket`."""
-    return f"$KV.{bucket}.{key}"
-
-
 def fact_subject(kind: str, dispute_id: str) -> str:
     """The subject a `DisputeEvent` of `kind` about `dispute_id` is published on."""
     return f"{_SUBJECT_OF_KIND.get(kind, EVENTS)}.{dispute_id}"
@@ -317,6 +307,16 @@ async def publish_event(js: JetStreamContext, event: DisputeEvent) -> None:
 def redelivery_delay(num_delivered: int) -> float:
     """Seconds before a failed message is tried again: 1, 2, 4 … capped at 60."""
     return backoff(num_delivered, 1.0, 60.0)
+
+
+def kv_stream(bucket: str) -> str:
+    """The stream that holds KV bucket `bucket`."""
+    return f"KV_{bucket}"
+
+
+def kv_subject(bucket: str, key: str = ">") -> str:
+    """The subject of `key` (or of a pattern of keys) in KV bucket `bucket`."""
+    return f"$KV.{bucket}.{key}"
 
 
 async def kv_values(js: JetStreamContext, bucket: str, pattern: str = ">") -> list[bytes]:
