@@ -14,8 +14,8 @@ import structlog
 from fengqiao.platform.bus import Bus, connect
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.settings import Settings
-from fengqiao.runtime import Stack, running
 from fengqiao.samples import read_submission, sample_files
+from fengqiao.stack import Stack, running
 from fengqiao.v1 import intake_pb2
 from tests.postgres import Postgres, running_postgres
 

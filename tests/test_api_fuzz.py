@@ -13,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.v1 import (
     dispute_pb2,
     intake_pb2,

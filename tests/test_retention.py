@@ -13,7 +13,6 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyNotFoundError
 from structlog.testing import capture_logs
 
-from fengqiao.convert import dispute_from_proto
 from fengqiao.domain.anonymise import (
     ANONYMISED,
     Scrubber,
@@ -30,11 +29,12 @@ from fengqiao.platform.bus import (
     Bus,
     connect,
 )
+from fengqiao.platform.convert import dispute_from_proto
 from fengqiao.platform.embedded_nats import EmbeddedNats
+from fengqiao.platform.repeats import party_keys
 from fengqiao.platform.store import DisputeStore
 from fengqiao.retention import FINISH_WITHIN, apply_retention
-from fengqiao.runtime import Stack, running
-from fengqiao.triage.repeats import party_keys
+from fengqiao.stack import Stack, running
 from fengqiao.v1 import (
     dispute_pb2,
     intake_pb2,

@@ -24,7 +24,6 @@ from typing import Final
 import nats.errors
 import structlog
 
-from fengqiao.convert import notification_to_proto
 from fengqiao.domain.anonymise import (
     Scrubber,
     anonymise_notification,
@@ -35,19 +34,23 @@ from fengqiao.domain.anonymise import (
 )
 from fengqiao.domain.errors import FengqiaoError
 from fengqiao.domain.model import DisputeRecord, Notification
+from fengqiao.platform import repeats
 from fengqiao.platform.bus import (
-    DLQ,
     DLQ_STREAM,
     KV_DISPUTES,
     KV_NOTIFICATIONS,
     STREAM,
     Bus,
+    dead_letters_of,
+    dispute_subjects,
+    kv_stream,
+    kv_subject,
     kv_values,
 )
 from fengqiao.platform.cas import Outcome, compare_and_set
 from fengqiao.platform.codec import encode
+from fengqiao.platform.convert import notification_to_proto
 from fengqiao.platform.store import DisputeStore, notification_from_bytes, record_from_bytes
-from fengqiao.triage.repeats import RepeatCounter
 
 log = structlog.get_logger()
 
@@ -116,10 +119,10 @@ async def _anonymise(
 ) -> None:
     scrub = Scrubber.of(record.dispute)
     await _anonymise_notifications(bus, record.id, scrub)
-    await bus.js.purge_stream(DLQ_STREAM, subject=f"{DLQ}.{record.id}.>")
-    await bus.js.purge_stream(STREAM, subject=f"disputes.*.{record.id}")
-    await bus.js.purge_stream(STREAM, subject=f"disputes.*.*.{record.id}.>")
-    await RepeatCounter(bus.repeats).forget(record)
+    await bus.js.purge_stream(DLQ_STREAM, subject=dead_letters_of(record.id))
+    for subject in dispute_subjects(record.id):
+        await bus.js.purge_stream(STREAM, subject=subject)
+    await repeats.forget(bus.repeats, record)
     note = f"结案已满{days}天，当事人个人信息已按保存期限脱敏"
 
     def change(current: DisputeRecord) -> DisputeRecord | None:
@@ -145,12 +148,12 @@ async def _anonymise_notifications(bus: Bus, dispute_id: str, scrub: Scrubber) -
 
 async def _purge_old_revisions(bus: Bus, dispute_id: str) -> None:
     await bus.js.purge_stream(
-        f"KV_{KV_DISPUTES}", subject=f"$KV.{KV_DISPUTES}.{dispute_id}", keep=1
+        kv_stream(KV_DISPUTES), subject=kv_subject(KV_DISPUTES, dispute_id), keep=1
     )
 
 
 async def _revisions(bus: Bus, dispute_id: str) -> int:
     """How many revisions the bucket holds for one dispute."""
-    subject = f"$KV.{KV_DISPUTES}.{dispute_id}"
-    info = await bus.js.stream_info(f"KV_{KV_DISPUTES}", subjects_filter=subject)
+    subject = kv_subject(KV_DISPUTES, dispute_id)
+    info = await bus.js.stream_info(kv_stream(KV_DISPUTES), subjects_filter=subject)
     return (info.state.subjects or {}).get(subject, 0)

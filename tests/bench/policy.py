@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import Dispute, PolicyContext
 from fengqiao.domain.vocabulary import SUBMITTED
+from fengqiao.platform.convert import dispute_from_proto
 from fengqiao.platform.logs import configure_logging
 from fengqiao.policy import CompiledPolicy, load_policy, parse_policy
 from fengqiao.policy.durable_engine import DurableMatcher

@@ -28,7 +28,6 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from fengqiao.convert import record_to_proto
 from fengqiao.domain.lifecycle import assign
 from fengqiao.domain.model import (
     Dispute,
@@ -42,6 +41,7 @@ from fengqiao.domain.model import (
 from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.platform.bus import connect
 from fengqiao.platform.codec import encode
+from fengqiao.platform.convert import record_to_proto
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.policies import PUBLISH, Activation, PolicyStore, PublishedVersion
 from fengqiao.policy import CompiledPolicy, load_policy

@@ -30,11 +30,11 @@ import grpc
 from sqlalchemy import func, select
 
 from fengqiao.cli.report import Period
-from fengqiao.convert import notification_to_proto, record_to_proto
 from fengqiao.domain.model import Notification, Status
 from fengqiao.notification.recipients import recipient_digest
 from fengqiao.platform.bus import KV_DISPUTES, KV_NOTIFICATIONS, Bus, connect
 from fengqiao.platform.codec import encode
+from fengqiao.platform.convert import notification_to_proto, record_to_proto
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.readmodel.database import create, database_url
 from fengqiao.readmodel.schema import disputes

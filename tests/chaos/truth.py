@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import nats.errors
 from nats.js import JetStreamContext
 
-from fengqiao.convert import status_from_proto
 from fengqiao.notification.dead_letters import list_dead_letters
 from fengqiao.platform.bus import KV_DISPUTES, KV_NOTIFICATIONS, kv_values
+from fengqiao.platform.convert import status_from_proto
 from fengqiao.platform.timers import DEADLINE, KIND_OF_TIMER
 from fengqiao.triage.worker import assignment_event_id
 from fengqiao.v1 import dispute_pb2, notification_pb2

@@ -20,7 +20,7 @@ from fengqiao.cli.main import main
 from fengqiao.domain.model import CHINA
 from fengqiao.domain.vocabulary import CATEGORIES
 from fengqiao.platform.bus import Bus
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import POLICY, ROOT, SAMPLES, sample
 from tests.intake.test_record_event import make_overdue, routed_dispute

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from playwright.async_api import Browser, Page, async_playwright
 
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from tests.console.conftest import PASSWORD, console_url
 
 CHROMIUM_FLAGS = [

@@ -14,7 +14,7 @@ import pytest
 
 from fengqiao.platform.console_settings import ConsoleSettings
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.runtime import Stack, running
+from fengqiao.stack import Stack, running
 from tests.conftest import settings_for
 
 PASSWORD = "console-test-password"

@@ -10,7 +10,7 @@ from playwright.async_api import Page, expect
 
 from fengqiao.domain.kinds import EventKind
 from fengqiao.platform.bus import Bus, connect
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 from tests.conftest import sample
 from tests.console.browser import SCREENSHOTS, chromium, sign_in

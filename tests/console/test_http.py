@@ -7,7 +7,7 @@ from functools import partial
 import grpc
 import httpx
 
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 from tests.conftest import sample
 from tests.console.conftest import console_url, csrf_of, signed_in

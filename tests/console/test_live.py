@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from fengqiao.console import live
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.v1 import intake_pb2_grpc
 from tests.conftest import sample
 from tests.console.conftest import signed_in

@@ -12,7 +12,7 @@ import pytest
 
 from fengqiao.platform.console_settings import ConsoleSettings, OidcSettings
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.runtime import Stack, running
+from fengqiao.stack import Stack, running
 from tests.conftest import settings_for
 from tests.console.conftest import SERVICES, console_url, csrf_of
 from tests.console.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, serving

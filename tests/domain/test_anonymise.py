@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.protobuf import json_format
 
-from fengqiao.convert import dispute_from_proto, record_to_proto
 from fengqiao.domain.anonymise import (
     ANONYMISED,
     REMOVED,
@@ -28,6 +27,7 @@ from fengqiao.domain.model import (
     Status,
     TimelineEntry,
 )
+from fengqiao.platform.convert import dispute_from_proto, record_to_proto
 from tests.conftest import sample
 
 CLOSED = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import (
     CaseEvent,
     Colour,
@@ -21,6 +20,7 @@ from fengqiao.domain import (
 )
 from fengqiao.domain.lifecycle import apply_event, assign, validate_event
 from fengqiao.domain.stats import compute_stats
+from fengqiao.platform.convert import dispute_from_proto
 from tests.conftest import sample
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from fengqiao.convert import stats_to_proto
 from fengqiao.domain.model import (
     CHINA,
     Decision,
@@ -16,6 +15,7 @@ from fengqiao.domain.model import (
     Status,
 )
 from fengqiao.domain.stats import compute_stats
+from fengqiao.platform.convert import stats_to_proto
 
 # Friday 25 September 2026: the National Day holiday comes within the next 14 working days.
 ROUTED = datetime(2026, 9, 25, 9, 0, tzinfo=CHINA)

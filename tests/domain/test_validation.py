@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import InvalidArgument, Party
 from fengqiao.domain.validation import validate_dispute, validate_submission
+from fengqiao.platform.convert import dispute_from_proto
 from tests.conftest import sample, samples
 
 

@@ -16,7 +16,7 @@ import grpc
 from fengqiao.platform.bus import Bus
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.policy import policy_version
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, triage_pb2, triage_pb2_grpc
 from tests.conftest import POLICY, ROOT, sample, settings_for
 from tests.e2e.processes import ServiceProcess

@@ -11,7 +11,7 @@ from grpc_status import rpc_status
 
 from fengqiao.domain.vocabulary import CATEGORIES, CHANNELS
 from fengqiao.platform.bus import Bus, connect
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import sample
 

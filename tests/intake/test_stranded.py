@@ -17,14 +17,14 @@ from grpc_status import rpc_status
 from nats.js.errors import NotFoundError
 from structlog.testing import capture_logs
 
-from fengqiao.convert import dispute_from_proto, from_timestamp
 from fengqiao.domain.epoch import EPOCH, micros
 from fengqiao.domain.model import DisputeRecord, Status, TimelineEntry
 from fengqiao.intake.submission import submitted_event_id
 from fengqiao.platform.bus import STREAM, SUBMITTED, Bus, connect
+from fengqiao.platform.convert import dispute_from_proto, from_timestamp
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.store import DisputeStore
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 from tests.conftest import sample, settings_for
 from tests.support import eventually

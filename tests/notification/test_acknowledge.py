@@ -10,10 +10,12 @@ from pathlib import Path
 import grpc
 import pytest
 
+from fengqiao.notification import acks
+from fengqiao.notification.acks import AckStage
 from fengqiao.platform.bus import connect
 from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
 from fengqiao.v1.events_pb2 import DisputeEvent
 from tests.conftest import FAST_POLICY, sample, settings_for
@@ -148,7 +150,17 @@ async def test_one_acknowledgement_timer_waits_for_the_whole_assignment(
     waiting = {n.id for n in told.notifications if n.needs_ack}
     assert len(waiting) == 2  # the grid worker and the mediation room, not the party
     assert (fact.kind, fact.step) == ("ack_due", 1)
+    assert fact.event_id == f"ack_due-1-{dispute_id}.routed-{dispute_id}-1"
     assert set(fact.notification_ids) == waiting
+
+
+def test_the_stages_of_an_ack_timer_are_the_deployed_wire_values() -> None:
+    """Scheduled timers and their ids hold these numbers: 1 reminds, 2 tells the level up."""
+    assert [(s.name, s.value, f"{s:d}") for s in AckStage] == [
+        ("REMIND", 1, "1"),
+        ("ESCALATE", 2, "2"),
+    ]
+    assert (acks.REMINDER, acks.OVERDUE) == ("ack_reminder", "ack_overdue")
 
 
 async def test_a_timer_of_one_notification_still_reminds_then_tells_the_level_up(

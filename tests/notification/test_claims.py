@@ -14,7 +14,6 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from fengqiao.convert import notification_to_proto
 from fengqiao.domain.errors import Retry
 from fengqiao.domain.model import Notification
 from fengqiao.notification.channels import ChannelSettings, Sender
@@ -22,6 +21,7 @@ from fengqiao.notification.delivery import DeliveryWorker, RetryPolicy
 from fengqiao.notification.directory import load_directory
 from fengqiao.platform.bus import NOTIFY, NOTIFY_STREAM, Bus, connect, recipient_subject
 from fengqiao.platform.codec import encode
+from fengqiao.platform.convert import notification_to_proto
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from tests.receivers import HttpReceiver, http_receiver
 from tests.support import eventually

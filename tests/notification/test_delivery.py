@@ -24,7 +24,7 @@ from fengqiao.platform.bus import connect
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.metrics import record
 from fengqiao.policy import PolicyError
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import intake_pb2_grpc
 from tests.conftest import sample, settings_for
 from tests.receivers import http_receiver, smtp_receiver

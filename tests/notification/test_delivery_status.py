@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
 from tests.conftest import settings_for
 from tests.notification.test_delivery import GRID, submit

@@ -9,9 +9,9 @@ from pathlib import Path
 import grpc
 from structlog.testing import capture_logs
 
-from fengqiao.notification.service import NotificationService
+from fengqiao.notification.service import NotificationApp
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import intake_pb2_grpc
 from tests.conftest import sample, settings_for
 from tests.notification.test_delivery import GRID, directory
@@ -42,7 +42,7 @@ async def test_a_reloaded_directory_sends_the_next_notification_to_the_new_chann
         settings = replace(settings_for(nats_server.url), directory_file=path)
         async with running(settings, ("intake", "triage", "notification")) as stack:
             notification = stack.services["notification"]
-            assert isinstance(notification, NotificationService)
+            assert isinstance(notification, NotificationApp)
             with capture_logs() as logs:
                 path.write_text("contacts: [", encoding="utf-8")
                 await notification.reload()

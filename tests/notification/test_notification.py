@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from fengqiao.platform.bus import connect
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
 from tests.conftest import sample
 from tests.support import eventually

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from fengqiao.convert import dispute_from_proto
 from fengqiao.domain.model import DisputeRecord, Status
 from fengqiao.notification.phones import PartyPhones
 from fengqiao.platform.bus import Bus
+from fengqiao.platform.convert import dispute_from_proto
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import dispute_pb2
 from tests.conftest import sample

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import Decision, Priority, Route
 from fengqiao.domain.anonymise import mask_phone
 from fengqiao.notification.messages import agreement_message, assignment_message
 from fengqiao.notification.recipients import parties, recipients
+from fengqiao.platform.convert import dispute_from_proto
 from tests.conftest import sample
 
 

@@ -17,7 +17,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import intake_pb2_grpc, notification_pb2, notification_pb2_grpc
 from tests.conftest import sample, settings_for
 from tests.receivers import HttpReceiver, Request, http_receiver

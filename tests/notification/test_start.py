@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fengqiao.notification.service import NotificationService
+from fengqiao.notification.service import NotificationApp
 from fengqiao.platform.bus import Bus
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.policy import PolicyError
@@ -33,13 +33,13 @@ async def test_a_start_failing_half_way_leaves_no_grpc_server_bound(
         settings_for(nats_server.url), notification_addr=f"127.0.0.1:{port}", directory_file=broken
     )
     with pytest.raises(PolicyError):
-        await NotificationService.start(bus, settings)
+        await NotificationApp.start(bus, settings)
     with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection("127.0.0.1", port)
 
     # The same settings with a sound directory start on that port.
     good = replace(settings, directory_file=ROOT / "rules" / "directory.yaml")
-    service = await NotificationService.start(bus, good)
+    service = await NotificationApp.start(bus, good)
     try:
         assert service.port == port
         _, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterable
 
 import grpc
 
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.v1 import (
     intake_pb2,
     intake_pb2_grpc,

@@ -10,15 +10,44 @@ from nats.aio.msg import Msg
 from nats.js.api import StreamConfig
 
 from fengqiao.domain.errors import NatsConnectError
+from fengqiao.domain.kinds import EventKind
+from fengqiao.platform import timers
 from fengqiao.platform.bus import (
     NOTIFY,
     NOTIFY_MAX_AGE_SECONDS,
     NOTIFY_STREAM,
     connect,
+    dead_letter_subject,
+    dead_letters_of,
+    declared_buckets,
     declared_names,
+    declared_streams,
+    dispute_subjects,
+    fact_subject,
+    kv_stream,
+    kv_subject,
 )
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.nats_client import open_connection, server_urls
+
+
+def test_subjects_and_stream_names_are_the_deployed_ones() -> None:
+    assert fact_subject(EventKind.SUBMITTED, "FQ-1") == "disputes.submitted.FQ-1"
+    assert fact_subject(EventKind.ROUTED, "FQ-1") == "disputes.routed.FQ-1"
+    assert fact_subject(EventKind.ESCALATED, "FQ-1") == "disputes.routed.FQ-1"
+    assert fact_subject(EventKind.ACCEPTED, "FQ-1") == "disputes.events.FQ-1"
+    assert dispute_subjects("FQ-1") == ("disputes.*.FQ-1", "disputes.*.*.FQ-1.>")
+    assert timers.fired_subject(timers.ACK, "FQ-1.e") == "disputes.timer.ack.FQ-1.e"
+    assert timers.schedule_subject(timers.DEADLINE, "FQ-1.>") == "disputes.schedule.deadline.FQ-1.>"
+    assert timers.key_of(timers.ACK, "disputes.timer.ack.FQ-1.e") == "FQ-1.e"
+    assert dead_letter_subject("FQ-1.e.0a") == "dlq.notify.FQ-1.e.0a"
+    assert dead_letters_of("FQ-1") == "dlq.notify.FQ-1.>"
+    assert (kv_stream("disputes"), kv_subject("disputes", "FQ-1")) == (
+        "KV_disputes",
+        "$KV.disputes.FQ-1",
+    )
+    assert declared_streams() == ("DISPUTES", "NOTIFY", "NOTIFY_DLQ")
+    assert declared_names() == (*declared_streams(), *(f"KV_{b}" for b in declared_buckets()))
 
 
 async def test_a_stream_is_updated_only_when_it_differs(nats_server: EmbeddedNats) -> None:

@@ -11,16 +11,21 @@ import pytest
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from fengqiao.convert import dispute_from_proto, dispute_to_proto, record_to_proto, timestamp
 from fengqiao.domain.errors import Unreadable
 from fengqiao.domain.ids import new_dispute_id
 from fengqiao.domain.model import DisputeRecord, Status, TimelineEntry
 from fengqiao.intake.submission import fingerprint, request_key
 from fengqiao.platform.bus import Bus
 from fengqiao.platform.codec import decode, encode, to_json
+from fengqiao.platform.convert import (
+    dispute_from_proto,
+    dispute_to_proto,
+    record_to_proto,
+    timestamp,
+)
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.store import record_from_bytes
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import dispute_pb2, events_pb2, intake_pb2, intake_pb2_grpc
 from tests.conftest import sample, settings_for
 from tests.support import eventually

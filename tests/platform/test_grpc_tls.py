@@ -17,7 +17,7 @@ from fengqiao.domain.errors import SettingsError
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.grpc_tls import GrpcTls
 from fengqiao.platform.settings import Settings
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import intake_pb2_grpc
 from tests.conftest import ROOT, sample, settings_for
 

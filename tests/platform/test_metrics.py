@@ -17,7 +17,7 @@ from fengqiao.domain.calendar import calendar_known_until
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.logs import configure_logging
 from fengqiao.policy import load_policy
-from fengqiao.runtime import Stack, running
+from fengqiao.stack import Stack, running
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import POLICY, sample, settings_for
 from tests.support import eventually

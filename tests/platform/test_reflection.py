@@ -6,7 +6,7 @@ import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2
 
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 
 REQUEST = reflection_pb2.ServerReflectionRequest
 

@@ -6,7 +6,7 @@ import asyncio
 
 from structlog.testing import capture_logs
 
-from fengqiao.runtime import stop_within
+from fengqiao.stack import stop_within
 
 
 async def test_a_stop_that_overruns_exits_naming_what_it_waits_for() -> None:

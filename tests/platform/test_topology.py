@@ -17,14 +17,19 @@ from fengqiao.notification.worker import NotificationWorker
 from fengqiao.platform import topology
 from fengqiao.platform.bus import NOTIFY_STREAM, STREAM, Bus
 from fengqiao.platform.topology import PUBLISHES, SERVICES, SUBSCRIPTIONS, WRITES
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.triage.worker import TriageWorker
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import ROOT
+from tests.domain.test_kinds import PACKAGE, literals
 from tests.intake.test_record_event import event, routed_dispute
 from tests.support import eventually
 
 AUTH = ROOT / "deploy" / "nats" / "auth.conf"
+BUS = PACKAGE / "platform" / "bus.py"
+# How a subject or stream name of fengqiao's begins: each stream's subjects, and NATS'
+# names for a KV bucket's stream and its subjects.
+SUBJECT_STARTS = ("disputes.", "notify.", "dlq.", "$KV.", "KV_")
 
 
 def matches(pattern: str, subject: str) -> bool:
@@ -128,3 +133,18 @@ def test_architecture_md_names_every_hop_of_the_table() -> None:
     text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
     for sub in SUBSCRIPTIONS:
         assert f"`{sub.durable}`" in text and f"`{sub.handler}`" in text, sub
+
+
+def test_no_module_but_the_bus_spells_a_subject() -> None:
+    """Subjects and stream names are written once, in `platform/bus.py`; every other
+    module builds its own from the names and functions there."""
+    files = [f for f in sorted(PACKAGE.rglob("*.py")) if f != BUS and "v1" not in f.parts]
+    assert len(files) > 100
+    spelled = {
+        (str(f.relative_to(PACKAGE)), s)
+        for f in files
+        for s in literals(f, docstrings=False)
+        if s.startswith(SUBJECT_STARTS)
+    }
+    assert not spelled
+    assert {s for s in literals(BUS, docstrings=False) if s.startswith(SUBJECT_STARTS)}

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import Dispute, Location, Party, PolicyContext, Route
 from fengqiao.domain.vocabulary import CATEGORIES, CHANNELS, PARTY_ROLES, RISK_FLAGS, SUBMITTED
+from fengqiao.platform.convert import dispute_from_proto
 from fengqiao.policy import CompiledPolicy, load_policy, parse_policy
 from fengqiao.policy.durable_engine import DurableMatcher
 from fengqiao.policy.facts import build_facts

@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 import chinese_calendar
 import pytest
 
-from fengqiao.convert import dispute_from_proto
 from fengqiao.domain.calendar import add_working_days, calendar_known_until
 from fengqiao.domain.model import Dispute, PolicyContext
+from fengqiao.platform.convert import dispute_from_proto
 from fengqiao.policy import CompiledPolicy, Deadline, DeadlineUnit, load_policy
 from fengqiao.policy.deadlines import CHINA, calendar_runs_out, due
 from tests.conftest import POLICY, sample

@@ -20,7 +20,7 @@ import grpc
 
 from fengqiao.platform.bus import Bus, declared_names
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 from tests.conftest import POLICY, ROOT, sample, settings_for
 from tests.intake.test_record_event import event

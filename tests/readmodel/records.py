@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf import json_format
 
-from fengqiao.convert import record_to_proto
 from fengqiao.domain.model import (
     Decision,
     Dispute,
@@ -21,6 +20,7 @@ from fengqiao.domain.model import (
     Status,
     TimelineEntry,
 )
+from fengqiao.platform.convert import record_to_proto
 
 STREETS = ("东街街道", "西街街道", "南街街道", "北街街道", "新墩镇", "梁家墩镇", "上秦镇", "碱滩镇")
 COMMUNITIES = ("一社区", "二社区", "三社区", "四社区", "五社区")

@@ -11,13 +11,13 @@ import grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fengqiao.convert import record_to_proto, stats_to_proto
 from fengqiao.domain.model import DisputeRecord
 from fengqiao.domain.stats import compute_stats
 from fengqiao.platform.bus import KV_DISPUTES, Bus, kv_values
+from fengqiao.platform.convert import record_to_proto, stats_to_proto
 from fengqiao.platform.store import record_from_bytes
 from fengqiao.retention import apply_retention
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import sample
 from tests.intake.test_record_event import event

@@ -13,9 +13,9 @@ from pathlib import Path
 import grpc
 from sqlalchemy import Engine, func, inspect, select
 
-from fengqiao.convert import status_to_proto
 from fengqiao.domain.model import Status
 from fengqiao.platform.bus import KV_DISPUTES, Bus, kv_values
+from fengqiao.platform.convert import status_to_proto
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.store import record_from_bytes
 from fengqiao.readmodel.apply import DISPUTES, applied_seq

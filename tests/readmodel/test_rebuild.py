@@ -14,7 +14,7 @@ from fengqiao.platform.bus import Bus
 from fengqiao.readmodel.database import create, current_version, database_url, migrate
 from fengqiao.readmodel.rebuild import rebuild
 from fengqiao.readmodel.schema import disputes
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.cli.test_main import run_cli
 from tests.conftest import samples

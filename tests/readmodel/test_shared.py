@@ -9,7 +9,7 @@ import grpc
 from structlog.testing import capture_logs
 
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.runtime import running
+from fengqiao.stack import running
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import samples, settings_for
 

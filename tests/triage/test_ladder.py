@@ -9,7 +9,7 @@ import pytest
 
 from fengqiao.platform.bus import connect
 from fengqiao.platform.embedded_nats import EmbeddedNats
-from fengqiao.runtime import Stack, running
+from fengqiao.stack import Stack, running
 from fengqiao.v1 import (
     dispute_pb2,
     intake_pb2,

@@ -14,7 +14,7 @@ import grpc
 
 from fengqiao.platform.bus import Bus
 from fengqiao.policy import policy_version
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, triage_pb2, triage_pb2_grpc
 from tests.conftest import POLICY, ROOT
 from tests.intake.test_record_event import event, routed_dispute

@@ -14,15 +14,15 @@ import grpc
 import pytest
 from structlog.testing import capture_logs
 
-from fengqiao.convert import dispute_from_proto
 from fengqiao.domain import PolicyContext
 from fengqiao.domain.calendar import calendar_known_until
 from fengqiao.platform.bus import Bus, connect
+from fengqiao.platform.convert import dispute_from_proto
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.policies import PolicyStore
 from fengqiao.policy import policy_version
 from fengqiao.policy.deadlines import CHINA
-from fengqiao.runtime import Stack, running
+from fengqiao.stack import Stack, running
 from fengqiao.triage.policy_follow import PolicyFollower, start_runner
 from fengqiao.triage.runner import PolicyRunner
 from fengqiao.v1 import triage_pb2, triage_pb2_grpc

@@ -9,13 +9,11 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import assume, given
-from hypothesis import strategies as st
-
-from fengqiao.convert import dispute_from_proto
 from fengqiao.domain.model import DisputeRecord, Status
 from fengqiao.platform.bus import Bus
-from fengqiao.triage.repeats import RepeatCounter, _append, _encode, grid_key
+from fengqiao.platform.convert import dispute_from_proto
+from fengqiao.platform.repeats import grid_key
+from fengqiao.triage.repeats import RepeatCounter
 from tests.conftest import sample
 
 WINDOW_DAYS = 30
@@ -72,15 +70,3 @@ async def test_counts_written_by_earlier_versions_still_count(bus: Bus) -> None:
     counter = RepeatCounter(bus.repeats)
     assert await counter.counts(third, WINDOW_DAYS, remember=True) == (2, 0)
     assert await RepeatCounter(bus.repeats).counts(second, WINDOW_DAYS, remember=False) == (1, 0)
-
-
-@given(
-    st.dictionaries(st.text(min_size=1, max_size=12), st.integers(0, 2**62), max_size=8),
-    st.text(min_size=1, max_size=12),
-    st.integers(0, 2**62),
-)
-def test_a_key_grown_by_one_entry_is_the_bytes_a_full_encoding_makes(
-    seen: dict[str, int], dispute_id: str, at: int
-) -> None:
-    assume(dispute_id not in seen)
-    assert _append(_encode(seen), dispute_id, at) == _encode({**seen, dispute_id: at})

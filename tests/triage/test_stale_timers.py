@@ -13,7 +13,7 @@ from fengqiao.platform import timers
 from fengqiao.platform.bus import STREAM, TIMER, Bus, connect
 from fengqiao.platform.codec import encode
 from fengqiao.platform.topology import SUBSCRIPTIONS
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 from tests.intake.test_record_event import event, routed_dispute
 from tests.support import eventually

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from fengqiao.platform.bus import Bus, connect
 from fengqiao.platform.codec import encode
-from fengqiao.runtime import Stack
+from fengqiao.stack import Stack
 from fengqiao.v1 import (
     dispute_pb2,
     events_pb2,

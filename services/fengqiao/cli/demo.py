@@ -25,8 +25,8 @@ from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.vocabulary import CATEGORIES, RECIPIENT_ROLES, label
 from fengqiao.platform.settings import Settings
 from fengqiao.policy.deadlines import CHINA
-from fengqiao.runtime import running
 from fengqiao.samples import read_submission, sample_files
+from fengqiao.stack import running
 from fengqiao.v1 import (
     dispute_pb2,
     intake_pb2,

@@ -34,8 +34,8 @@ from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.settings import Settings
 from fengqiao.policy import PolicyError
 from fengqiao.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
-from fengqiao.runtime import serve_until_signalled
 from fengqiao.samples import read_submission
+from fengqiao.stack import serve_until_signalled
 from fengqiao.v1 import intake_pb2_grpc
 
 ALL = ("intake", "triage", "notification")

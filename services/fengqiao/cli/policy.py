@@ -17,10 +17,10 @@ import grpc
 from nats.js import JetStreamContext
 
 from fengqiao.cli.rules import check, show_explained, test
-from fengqiao.convert import record_from_proto
 from fengqiao.domain.errors import FengqiaoError
 from fengqiao.domain.vocabulary import TRIGGERS, label
 from fengqiao.platform.bus import connect
+from fengqiao.platform.convert import record_from_proto
 from fengqiao.platform.grpc_tls import GrpcTls
 from fengqiao.platform.policies import (
     PUBLISH,

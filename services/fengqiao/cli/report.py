@@ -11,10 +11,10 @@ from typing import Final
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from fengqiao.convert import timestamp
 from fengqiao.domain.model import CHINA
 from fengqiao.domain.vocabulary import CATEGORIES, label
 from fengqiao.notification.directory import Directory
+from fengqiao.platform.convert import timestamp
 from fengqiao.platform.grpc_tls import GrpcTls
 from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 

@@ -9,13 +9,13 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fengqiao.convert import dispute_from_proto
 from fengqiao.domain.errors import InvalidArgument
 from fengqiao.domain.model import Dispute, PolicyContext
 from fengqiao.domain.validation import validate_dispute
 from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.notification.directory import load_directory
 from fengqiao.notification.reach import unreachable
+from fengqiao.platform.convert import dispute_from_proto
 from fengqiao.policy import CompiledPolicy, load_policy
 from fengqiao.policy.cases import Case, load_cases, run_cases, uncovered
 from fengqiao.policy.deadlines import CHINA, calendar_runs_out

@@ -7,6 +7,6 @@ and of the bus; pages rendered on the server, in Chinese.
 - `board.py` the board, a dispute's timeline and 签收; `live.py` the live feed (SSE);
 - `playground.py` the policy playground."""
 
-from fengqiao.console.service import ConsoleService
+from fengqiao.console.service import ConsoleApp
 
-__all__ = ["ConsoleService"]
+__all__ = ["ConsoleApp"]

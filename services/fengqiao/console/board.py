@@ -20,13 +20,13 @@ from fengqiao.console.context import console_of, render
 from fengqiao.console.filters import BoardFilter
 from fengqiao.console.labels import COLOURS, Row
 from fengqiao.console.users import Role
-from fengqiao.convert import (
+from fengqiao.domain.model import CHINA, Colour
+from fengqiao.platform.convert import (
     colour_from_proto,
     notification_from_proto,
     record_from_proto,
     timestamp,
 )
-from fengqiao.domain.model import CHINA, Colour
 from fengqiao.v1 import intake_pb2, notification_pb2
 
 log = structlog.get_logger()

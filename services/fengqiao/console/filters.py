@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from urllib.parse import urlencode
 
-from fengqiao.convert import colour_to_proto, route_to_proto
 from fengqiao.domain.model import Colour, Route
 from fengqiao.domain.vocabulary import CATEGORIES
+from fengqiao.platform.convert import colour_to_proto, route_to_proto
 from fengqiao.v1 import dispute_pb2, intake_pb2
 
 COLOUR_ANY = dispute_pb2.COLOUR_UNSPECIFIED

@@ -24,13 +24,13 @@ log = structlog.get_logger()
 
 
 @dataclass
-class ConsoleService:
+class ConsoleApp:
     name: str
     port: int
     _running: contextlib.AsyncExitStack
 
     @classmethod
-    async def start(cls, bus: Bus, settings: Settings) -> ConsoleService:
+    async def start(cls, bus: Bus, settings: Settings) -> ConsoleApp:
         """Serve the console on `settings.console.addr` until `stop`."""
         users = None if settings.console.oidc else UsersFile.load(settings.console.users_file)
         async with contextlib.AsyncExitStack() as running:

@@ -12,7 +12,16 @@ Who brings each kind:
 - the timeline alone: `received`, `notified`, `acknowledged`, `policy_changed`,
   `anonymised`.
 
-What can move a dispute up the ladder is `vocabulary.TRIGGERS`."""
+What can move a dispute up the ladder is `vocabulary.TRIGGERS`.
+
+Six kinds are spelled like a status (`model.Status`): `received`, `routed`, `accepted`,
+`info_incomplete`, `resolved`, `withdrawn`. A kind is something that happened, a status
+where the dispute stands; each of the six is the fact that puts a dispute in the status of
+its name (`lifecycle._MOVES` for the handlers' four, intake for `received`, `assign` for
+`routed`; `escalated` leads to status `routed` too). Both are `StrEnum`s, so
+`EventKind.RESOLVED == Status.RESOLVED` holds: compare a timeline entry's or event's
+`kind` with `EventKind` and a record's `status` with `Status`, never one with the other.
+`tests/domain/test_kinds.py` pins the six and where each leads."""
 
 from __future__ import annotations
 

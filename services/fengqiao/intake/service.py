@@ -1,5 +1,6 @@
-"""Wires IntakeService to gRPC, NATS and the read model of the `disputes` bucket, and runs
-the sweeper that announces disputes stored without their `submitted` fact."""
+"""The intake app: wires the gRPC API `IntakeService` (`servicer.py`) to NATS and the read
+model of the `disputes` bucket, and runs the sweeper that announces disputes stored
+without their `submitted` fact."""
 
 from __future__ import annotations
 
@@ -19,14 +20,16 @@ SERVICE_NAME = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].full_name
 
 
 @dataclass
-class IntakeService:
+class IntakeApp:
+    """Intake as started: its read model, gRPC server and sweeper, stopped together."""
+
     name: str
     port: int
     # Everything started, stopped in reverse order: sweeper, gRPC server, read model.
     _running: contextlib.AsyncExitStack
 
     @classmethod
-    async def start(cls, bus: Bus, settings: Settings) -> IntakeService:
+    async def start(cls, bus: Bus, settings: Settings) -> IntakeApp:
         """Start the read model, the gRPC server and the sweeper; a start failing half way
         stops what it had started (no gRPC server is left bound)."""
         async with contextlib.AsyncExitStack() as running:

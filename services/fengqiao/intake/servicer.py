@@ -17,21 +17,6 @@ import grpc
 import structlog
 from nats.js.errors import KeyWrongLastSequenceError
 
-from fengqiao.convert import (
-    colour_from_proto,
-    colour_to_proto,
-    dispute_from_proto,
-    dispute_to_proto,
-    event_from_proto,
-    event_to_proto,
-    from_timestamp,
-    record_to_proto,
-    route_from_proto,
-    stats_to_proto,
-    status_from_proto,
-    status_to_proto,
-    timestamp,
-)
 from fengqiao.domain.anonymise import is_anonymised
 from fengqiao.domain.errors import AlreadyExists, FieldViolation, InvalidArgument
 from fengqiao.domain.ids import check_dispute_id, new_dispute_id
@@ -49,6 +34,21 @@ from fengqiao.intake.submission import (
 )
 from fengqiao.platform import redact
 from fengqiao.platform.bus import Bus, publish_event
+from fengqiao.platform.convert import (
+    colour_from_proto,
+    colour_to_proto,
+    dispute_from_proto,
+    dispute_to_proto,
+    event_from_proto,
+    event_to_proto,
+    from_timestamp,
+    record_to_proto,
+    route_from_proto,
+    stats_to_proto,
+    status_from_proto,
+    status_to_proto,
+    timestamp,
+)
 from fengqiao.platform.store import DisputeStore
 from fengqiao.readmodel import DisputeFilter, ReadModel
 from fengqiao.v1 import dispute_pb2, events_pb2, intake_pb2, intake_pb2_grpc

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import hashlib
 
-from fengqiao.convert import dispute_to_proto, timestamp
 from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.model import Dispute, DisputeRecord
+from fengqiao.platform.convert import dispute_to_proto, timestamp
 from fengqiao.v1 import events_pb2
 
 

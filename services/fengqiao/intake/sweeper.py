@@ -45,10 +45,11 @@ from nats.js.errors import NotFoundError
 
 from fengqiao.domain.epoch import micros
 from fengqiao.domain.errors import FengqiaoError
+from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.model import Status
 from fengqiao.intake.submission import submitted_event
 from fengqiao.platform import tracing
-from fengqiao.platform.bus import BUS_UNAVAILABLE, STREAM, SUBMITTED, Bus, publish_event
+from fengqiao.platform.bus import BUS_UNAVAILABLE, STREAM, Bus, fact_subject, publish_event
 from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore
 from fengqiao.readmodel import ReadModel
@@ -102,7 +103,7 @@ class Sweeper:
 
     async def _announce_if_stranded(self, dispute_id: str) -> int:
         try:
-            await self._js.get_last_msg(STREAM, f"{SUBMITTED}.{dispute_id}")
+            await self._js.get_last_msg(STREAM, fact_subject(EventKind.SUBMITTED, dispute_id))
         except NotFoundError:
             pass
         else:

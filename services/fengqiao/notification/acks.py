@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import timedelta
+from enum import IntEnum
 from typing import Final
 
 from fengqiao.domain.model import Dispute, Notification
@@ -22,10 +23,22 @@ SUPERVISOR: Final = {
     "police_station": "street_leader",
     "court_mediation_centre": "street_leader",
 }
-# One timer per assignment (`disputes.timer.ack.<dispute>.<event>`) waits for all of its
-# notifications that need an acknowledgement.
-REMIND: Final = 1  # first time the acknowledgement timer fires
-ESCALATE: Final = 2  # second time
+
+
+class AckStage(IntEnum):
+    """Which time an assignment's acknowledgement timer fires, and so what it does. One
+    timer per assignment (`disputes.timer.ack.<dispute>.<event>`) waits for all of its
+    notifications that need an acknowledgement; the stage travels in the timer's
+    `DisputeEvent.step` (for every other timer the dispute's step) and in its event id
+    (`ack_due-<stage>-<key>`). The values are on the wire: never change one."""
+
+    REMIND = 1  # the first time: remind those who have not confirmed (催办)
+    ESCALATE = 2  # the second: tell each one's level up (督办)
+
+
+# The kind (`Notification.event`) of what each stage sends.
+REMINDER: Final = "ack_reminder"
+OVERDUE: Final = "ack_overdue"
 # If the decision gave no response time, wait this long before reminding.
 DEFAULT_WAIT: Final = timedelta(hours=1)
 

@@ -11,7 +11,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from fengqiao.domain.errors import NotFound
-from fengqiao.platform.bus import DLQ, DLQ_STREAM, dead_letter_subject, recipient_subject
+from fengqiao.platform.bus import DLQ_STREAM, dead_letter_subject, recipient_subject
 from fengqiao.platform.codec import decode
 from fengqiao.platform.tracing import TRACEPARENT
 from fengqiao.v1 import notification_pb2
@@ -36,7 +36,7 @@ async def list_dead_letters(js: JetStreamContext) -> list[DeadLetter]:
     if not info.state.messages:
         return []
     sub = await js.pull_subscribe(
-        f"{DLQ}.>",
+        dead_letter_subject(">"),
         stream=DLQ_STREAM,
         config=ConsumerConfig(
             deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=30.0

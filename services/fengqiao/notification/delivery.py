@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 import structlog
 from nats.aio.msg import Msg
 
-from fengqiao.convert import notification_from_proto
 from fengqiao.domain.errors import DeliveryFailed, Retry
 from fengqiao.domain.model import Delivery, Notification
 from fengqiao.notification.channels import Sender
@@ -28,6 +27,7 @@ from fengqiao.platform import redact, tracing
 from fengqiao.platform.backoff import backoff
 from fengqiao.platform.bus import Bus, dead_letter_subject
 from fengqiao.platform.codec import decode
+from fengqiao.platform.convert import notification_from_proto
 from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import notification_pb2

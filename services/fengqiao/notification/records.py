@@ -6,10 +6,10 @@ from datetime import datetime
 
 from nats.js.kv import KeyValue
 
-from fengqiao.convert import delivery_status_to_proto, timestamp
 from fengqiao.domain.model import Delivery
 from fengqiao.platform.cas import Outcome, compare_and_set
 from fengqiao.platform.codec import decode, encode
+from fengqiao.platform.convert import delivery_status_to_proto, timestamp
 from fengqiao.v1 import notification_pb2
 
 # NOTIFY messages carry the bucket revision they were recorded at, so the delivery can

@@ -1,4 +1,5 @@
-"""Wires the notification consumer and NotificationService to NATS and gRPC."""
+"""The notification app: wires the bus handlers (`worker.py`, `delivery.py`) and the gRPC
+API `NotificationService` (`servicer.py`) to NATS and gRPC."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ SERVICE_NAME = notification_pb2.DESCRIPTOR.services_by_name["NotificationService
 
 
 @dataclass
-class NotificationService:
+class NotificationApp:
+    """Notification as started: its read model, gRPC server, HTTP client and consumers,
+    stopped together."""
+
     name: str
     port: int
     _delivery: DeliveryWorker
@@ -39,7 +43,7 @@ class NotificationService:
     _running: contextlib.AsyncExitStack
 
     @classmethod
-    async def start(cls, bus: Bus, settings: Settings) -> NotificationService:
+    async def start(cls, bus: Bus, settings: Settings) -> NotificationApp:
         """Start the read model, the gRPC server and the consumers; a start failing half
         way (a directory with problems, say) stops what it had started (no gRPC server is
         left bound)."""

@@ -11,7 +11,6 @@ import grpc
 import structlog
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from fengqiao.convert import notification_to_proto
 from fengqiao.domain.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from fengqiao.domain.ids import check_dispute_id
 from fengqiao.domain.kinds import EventKind
@@ -24,6 +23,7 @@ from fengqiao.platform.bus import (
 )
 from fengqiao.platform.cas import Outcome, compare_and_set
 from fengqiao.platform.codec import decode, encode
+from fengqiao.platform.convert import notification_to_proto
 from fengqiao.platform.store import DisputeStore, notification_from_bytes
 from fengqiao.readmodel import ReadModel
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc

@@ -10,15 +10,6 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from fengqiao.convert import (
-    decision_from_proto,
-    dispute_from_proto,
-    from_timestamp,
-    notification_from_proto,
-    notification_to_proto,
-    route_from_proto,
-    timestamp,
-)
 from fengqiao.domain.errors import RejectMessage
 from fengqiao.domain.kinds import DECIDED, EventKind
 from fengqiao.domain.model import (
@@ -29,6 +20,7 @@ from fengqiao.domain.model import (
     TimelineEntry,
 )
 from fengqiao.notification import acks
+from fengqiao.notification.acks import AckStage
 from fengqiao.notification.messages import (
     agreement_message,
     assignment_message,
@@ -44,8 +36,17 @@ from fengqiao.notification.recipients import (
 )
 from fengqiao.notification.records import REVISION_HEADER
 from fengqiao.platform import redact, timers, tracing
-from fengqiao.platform.bus import TIMER, Bus, recipient_subject
+from fengqiao.platform.bus import Bus, recipient_subject
 from fengqiao.platform.codec import decode, encode
+from fengqiao.platform.convert import (
+    decision_from_proto,
+    dispute_from_proto,
+    from_timestamp,
+    notification_from_proto,
+    notification_to_proto,
+    route_from_proto,
+    timestamp,
+)
 from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore
 from fengqiao.v1 import events_pb2, notification_pb2
@@ -133,7 +134,7 @@ class NotificationWorker:
         """An assignment's notifications not yet acknowledged: remind their recipients,
         then, if still unacknowledged after as long again, tell each one's level up."""
         event = decode(msg.data, events_pb2.DisputeEvent())
-        key = msg.subject.removeprefix(f"{TIMER}.{timers.ACK}.")
+        key = timers.key_of(timers.ACK, msg.subject)
         # Earlier versions scheduled one timer per notification, keyed by its id.
         ids = list(event.notification_ids) or [key]
         with bound(dispute_id=event.dispute_id):
@@ -144,7 +145,7 @@ class NotificationWorker:
                 log.info("ack_not_needed", timer=key, step=event.step)
                 return
             _, event_id, _ = acks.parts_of(waiting[0].id)
-            if event.step == acks.REMIND:
+            if event.step == AckStage.REMIND:
                 await self._remind(record.dispute, waiting, key, event_id)
             else:
                 await self._tell_supervisors(record.dispute, waiting, event_id)
@@ -159,16 +160,16 @@ class NotificationWorker:
             )
             for n in waiting
         ]
-        await self._deliver(dispute, f"ack_reminder-{event_id}", "ack_reminder", messages)
+        await self._deliver(dispute, f"{acks.REMINDER}-{event_id}", acks.REMINDER, messages)
         # Wait as long again as the first time before telling the level up.
         now = datetime.now(UTC)
         told = min(n.created_at for n in waiting)
         wait = now - told if now > told else acks.DEFAULT_WAIT
         escalate = events_pb2.DisputeEvent(
-            event_id=f"{EventKind.ACK_DUE}-{acks.ESCALATE}-{key}",
+            event_id=f"{EventKind.ACK_DUE}-{AckStage.ESCALATE:d}-{key}",
             dispute_id=dispute.id,
             kind=EventKind.ACK_DUE,
-            step=acks.ESCALATE,
+            step=AckStage.ESCALATE,
             notification_ids=[n.id for n in waiting],
         )
         await timers.schedule(self._bus.js, timers.ACK, key, escalate, now + wait)
@@ -186,7 +187,7 @@ class NotificationWorker:
             for r in recipients_for_roles(dispute, (role,)):
                 messages.setdefault(r.id, (r, text))
         await self._deliver(
-            dispute, f"ack_overdue-{event_id}", "ack_overdue", list(messages.values())
+            dispute, f"{acks.OVERDUE}-{event_id}", acks.OVERDUE, list(messages.values())
         )
 
     async def _notifications(self, keys: list[str]) -> list[Notification]:
@@ -247,10 +248,10 @@ class NotificationWorker:
     ) -> None:
         timer = f"{dispute_id}.{event_id}"
         reminder = events_pb2.DisputeEvent(
-            event_id=f"{EventKind.ACK_DUE}-{acks.REMIND}-{timer}",
+            event_id=f"{EventKind.ACK_DUE}-{AckStage.REMIND:d}-{timer}",
             dispute_id=dispute_id,
             kind=EventKind.ACK_DUE,
-            step=acks.REMIND,
+            step=AckStage.REMIND,
             respond_by=timestamp(respond_by),
             notification_ids=keys,
         )

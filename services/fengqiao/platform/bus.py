@@ -1,7 +1,11 @@
 """NATS and JetStream: the connection, and every stream, consumer and KV bucket fengqiao
 uses. Streams and buckets are created or brought up to date only where they are missing or
 configured otherwise: by the operator's `fengqiao bus setup` on a secured bus, by each
-service itself on an open one. Consumers are declared by the service that reads them."""
+service itself on an open one. Consumers are declared by the service that reads them.
+
+Every subject and stream name is spelled here and nowhere else in the package: the other
+modules build theirs from these constants and functions (`topology.py` the consumers',
+`timers.py` the timers')."""
 
 from __future__ import annotations
 
@@ -37,11 +41,13 @@ from fengqiao.v1.events_pb2 import DisputeEvent
 log = structlog.get_logger()
 
 STREAM: Final = "DISPUTES"
-SUBMITTED: Final = "disputes.submitted"
-ROUTED: Final = "disputes.routed"
-EVENTS: Final = "disputes.events"
-SCHEDULE: Final = "disputes.schedule"
-TIMER: Final = "disputes.timer"
+# Every subject of STREAM is under it.
+STREAM_ROOT: Final = "disputes"
+SUBMITTED: Final = f"{STREAM_ROOT}.submitted"
+ROUTED: Final = f"{STREAM_ROOT}.routed"
+EVENTS: Final = f"{STREAM_ROOT}.events"
+SCHEDULE: Final = f"{STREAM_ROOT}.schedule"
+TIMER: Final = f"{STREAM_ROOT}.timer"
 # DisputeEvent.kind → the subject it is published on.
 _SUBJECT_OF_KIND: Final[dict[str, str]] = {
     EventKind.SUBMITTED: SUBMITTED,
@@ -158,7 +164,7 @@ def _streams(replicas: int | None = None) -> tuple[StreamConfig, ...]:
     configs = (
         StreamConfig(
             name=STREAM,
-            subjects=["disputes.>"],
+            subjects=[f"{STREAM_ROOT}.>"],
             storage=StorageType.FILE,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
             # Deadlines are JetStream scheduled messages on this same stream.
@@ -210,13 +216,42 @@ def _configured_as(have: StreamConfig, want: StreamConfig) -> bool:
     )
 
 
+def declared_streams() -> tuple[str, ...]:
+    """Every stream `connect` declares, but the KV buckets' own."""
+    return tuple(c.name or "" for c in _streams())
+
+
+def declared_buckets() -> tuple[str, ...]:
+    """Every KV bucket `connect` declares."""
+    return tuple(_BUCKETS)
+
+
 def declared_names() -> tuple[str, ...]:
     """Every stream `connect` declares, KV buckets' streams included."""
-    return (*(c.name or "" for c in _streams()), *(f"KV_{b}" for b in _BUCKETS))
+    return (*declared_streams(), *(kv_stream(b) for b in declared_buckets()))
+
+
+def fact_subject(kind: str, dispute_id: str) -> str:
+    """The subject a `DisputeEvent` of `kind` about `dispute_id` is published on."""
+    return f"{_SUBJECT_OF_KIND.get(kind, EVENTS)}.{dispute_id}"
+
+
+def dispute_subjects(dispute_id: str) -> tuple[str, ...]:
+    """Patterns that together match every message of `STREAM` about one dispute: its facts
+    (`disputes.<fact>.<id>`), and its timers and their schedules
+    (`disputes.<timer|schedule>.<timer>.<id>.…`)."""
+    return (f"{STREAM_ROOT}.*.{dispute_id}", f"{STREAM_ROOT}.*.*.{dispute_id}.>")
 
 
 def dead_letter_subject(notification_id: str) -> str:
+    """The dead letter of one notification; `>` gives them all."""
     return f"{DLQ}.{notification_id}"
+
+
+def dead_letters_of(dispute_id: str) -> str:
+    """The pattern of the dead letters of one dispute's notifications, whose ids begin
+    with the dispute's (`<dispute>.<event>.<recipient hash>`)."""
+    return dead_letter_subject(f"{dispute_id}.>")
 
 
 def recipient_subject(recipient_id: str) -> str:
@@ -234,7 +269,7 @@ async def _bucket(js: JetStreamContext, name: str, history: int, replicas: int |
             )
         )
     if replicas is not None:
-        found = await js.stream_info(f"KV_{name}")
+        found = await js.stream_info(kv_stream(name))
         if found.config.num_replicas != replicas:
             await js.update_stream(dataclasses.replace(found.config, num_replicas=replicas))
     return kv
@@ -262,9 +297,8 @@ async def pull_consumer(
 async def publish_event(js: JetStreamContext, event: DisputeEvent) -> None:
     """Publish a fact on its subject; `event_id` is the Nats-Msg-Id, so a repeat within the
     duplicate window is dropped by the server."""
-    subject = _SUBJECT_OF_KIND.get(event.kind, EVENTS)
     await js.publish(
-        f"{subject}.{event.dispute_id}",
+        fact_subject(event.kind, event.dispute_id),
         encode(event),
         headers=tracing.headers({"Nats-Msg-Id": event.event_id}),
     )

@@ -14,7 +14,14 @@ from nats.js import JetStreamContext
 
 from fengqiao.domain.errors import FengqiaoError, Retry
 from fengqiao.platform import tracing
-from fengqiao.platform.bus import ACK_WAIT_SECONDS, STREAM, pull_consumer, redelivery_delay
+from fengqiao.platform.bus import (
+    ACK_WAIT_SECONDS,
+    STREAM,
+    STREAM_ROOT,
+    TIMER,
+    pull_consumer,
+    redelivery_delay,
+)
 
 log = structlog.get_logger()
 
@@ -120,9 +127,9 @@ def _span_name(subject: str) -> str:
     """`disputes.submitted`, `disputes.timer.deadline`, `notify`: what kind of message,
     without the ids (span names are few)."""
     tokens = subject.split(".")
-    if tokens[0] != "disputes" or len(tokens) < 2:
+    if tokens[0] != STREAM_ROOT or len(tokens) < 2:
         return tokens[0]
-    return ".".join(tokens[:3] if tokens[1] == "timer" else tokens[:2])
+    return ".".join(tokens[:3] if ".".join(tokens[:2]) == TIMER else tokens[:2])
 
 
 async def _settle_traced(msg: Msg, handler: Handler) -> None:

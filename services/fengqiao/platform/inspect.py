@@ -16,7 +16,8 @@ from fengqiao.platform.bus import (
     KV_NOTIFICATIONS,
     NOTIFY_STREAM,
     STREAM,
-    declared_names,
+    declared_buckets,
+    declared_streams,
 )
 from fengqiao.platform.codec import decode, to_json
 from fengqiao.v1 import dispute_pb2, events_pb2, notification_pb2
@@ -44,7 +45,7 @@ def readable(where: str, data: bytes) -> str:
 
 async def show(js: JetStreamContext, where: str, key: str) -> str:
     """The value of `key` in KV bucket `where`, or message number `key` of stream `where`."""
-    streams = {n for n in declared_names() if not n.startswith("KV_")}
+    streams = set(declared_streams())
     if where in streams:
         if not key.isdigit():
             raise NotFound(f"流 {where} 的消息以序号查看（stream messages are shown by sequence)")
@@ -53,7 +54,7 @@ async def show(js: JetStreamContext, where: str, key: str) -> str:
         except NotFoundError as exc:
             raise NotFound(f"{where} 中没有序号为 {key} 的消息（no message {key}）") from exc
         return f"{msg.subject}\n{readable(where, msg.data or b'')}"
-    buckets = {n.removeprefix("KV_") for n in declared_names() if n.startswith("KV_")}
+    buckets = set(declared_buckets())
     if where not in buckets:
         known = "、".join(sorted(buckets | streams))
         raise NotFound(f"没有名为 {where} 的桶或流，可选：{known}（no bucket or stream {where}）")

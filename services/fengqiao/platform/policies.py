@@ -21,10 +21,10 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 from nats.js.kv import KeyValue
 
-from fengqiao.convert import from_timestamp, timestamp
 from fengqiao.domain.errors import FieldViolation, InvalidArgument, NotFound
 from fengqiao.platform.bus import KV_POLICIES, kv_values
 from fengqiao.platform.codec import decode, encode
+from fengqiao.platform.convert import from_timestamp, timestamp
 from fengqiao.v1 import triage_pb2
 
 ACTIVE: Final = "active"

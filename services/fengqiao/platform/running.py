@@ -1,4 +1,4 @@
-"""What a started service looks like to whoever runs it."""
+"""What a started service looks like to whoever runs it (a stack, `fengqiao/stack.py`)."""
 
 from __future__ import annotations
 

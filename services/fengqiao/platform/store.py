@@ -9,17 +9,17 @@ from typing import TypeVar
 
 from nats.js.errors import KeyWrongLastSequenceError
 
-from fengqiao.convert import (
-    entry_to_proto,
-    notification_from_proto,
-    record_from_proto,
-    record_to_proto,
-)
 from fengqiao.domain.errors import NotFound
 from fengqiao.domain.model import DisputeRecord, Notification, TimelineEntry
 from fengqiao.platform.bus import Bus
 from fengqiao.platform.cas import Outcome, compare_and_set, read_entry
 from fengqiao.platform.codec import decode, encode
+from fengqiao.platform.convert import (
+    entry_to_proto,
+    notification_from_proto,
+    record_from_proto,
+    record_to_proto,
+)
 from fengqiao.v1 import dispute_pb2, notification_pb2
 
 V = TypeVar("V")

@@ -38,6 +38,21 @@ KIND_OF_TIMER: Final = {
 }
 
 
+def fired_subject(timer: str, key: str) -> str:
+    """Where a timer of kind `timer` and key `key` (or a pattern of keys) fires."""
+    return f"{TIMER}.{timer}.{key}"
+
+
+def schedule_subject(timer: str, key: str) -> str:
+    """Where the schedule of a timer waits until it fires (or a pattern of them)."""
+    return f"{SCHEDULE}.{timer}.{key}"
+
+
+def key_of(timer: str, subject: str) -> str:
+    """The key of a timer of kind `timer` that fired on `subject`."""
+    return subject.removeprefix(fired_subject(timer, ""))
+
+
 def step_timer(timer: str, dispute_id: str, step: int) -> tuple[str, events_pb2.DisputeEvent]:
     """The key and fact of a dispute's timer for one step."""
     event = events_pb2.DisputeEvent(
@@ -56,12 +71,12 @@ async def schedule(
     Scheduling the same event again within the duplicate window is dropped."""
     when = datetime.fromtimestamp(math.ceil(at.timestamp()), UTC)
     await js.publish(
-        f"{SCHEDULE}.{timer}.{key}",
+        schedule_subject(timer, key),
         encode(event),
         headers=tracing.headers(
             {
                 Header.SCHEDULE: f"@at {when:%Y-%m-%dT%H:%M:%SZ}",
-                Header.SCHEDULE_TARGET: f"{TIMER}.{timer}.{key}",
+                Header.SCHEDULE_TARGET: fired_subject(timer, key),
                 "Nats-Msg-Id": f"schedule-{event.event_id}",
             }
         ),
@@ -71,4 +86,4 @@ async def schedule(
 
 async def cancel(js: JetStreamContext, timer: str, key: str) -> None:
     """Cancel pending timers whose key matches `key` (a NATS subject pattern)."""
-    await js.purge_stream(STREAM, subject=f"{SCHEDULE}.{timer}.{key}")
+    await js.purge_stream(STREAM, subject=schedule_subject(timer, key))

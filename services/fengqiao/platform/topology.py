@@ -32,7 +32,6 @@ from fengqiao.platform.bus import (
     SCHEDULE,
     STREAM,
     SUBMITTED,
-    TIMER,
 )
 from fengqiao.platform.consume import Consumer
 
@@ -55,7 +54,7 @@ class Subscription:
 
 
 def _timer(timer: str) -> str:
-    return f"{TIMER}.{timer}.>"
+    return timers.fired_subject(timer, ">")
 
 
 # In the order a dispute meets them: submitted → routed → events → timers → delivery.

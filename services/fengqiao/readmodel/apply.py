@@ -25,15 +25,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from fengqiao.domain.errors import Rewound
-from fengqiao.platform.bus import KV_DISPUTES, KV_NOTIFICATIONS
+from fengqiao.platform.bus import KV_DISPUTES, KV_NOTIFICATIONS, kv_stream
 from fengqiao.readmodel.database import writing
 from fengqiao.readmodel.rows import Row, dispute_row, notification_row
 from fengqiao.readmodel.schema import disputes, notifications, progress
 
 log = structlog.get_logger()
 
-DISPUTES_STREAM: Final = f"KV_{KV_DISPUTES}"
-NOTIFICATIONS_STREAM: Final = f"KV_{KV_NOTIFICATIONS}"
+DISPUTES_STREAM: Final = kv_stream(KV_DISPUTES)
+NOTIFICATIONS_STREAM: Final = kv_stream(KV_NOTIFICATIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +98,14 @@ def _notification_rows(changes: Sequence[Change]) -> Written:
 
 
 DISPUTES: Final = Projection(
-    DISPUTES_STREAM, "disputes", disputes, _dispute_rows,
+    DISPUTES_STREAM, KV_DISPUTES, disputes, _dispute_rows,
     # Where and when a dispute was received, and what kind it is, stay as submitted
     # (anonymising keeps the place down to the grid, and the category).
     fixed=frozenset({"received_us", "district", "street", "community", "grid", "category"}),
     costly=True,
 )  # fmt: skip
 NOTIFICATIONS: Final = Projection(
-    NOTIFICATIONS_STREAM, "notifications", notifications, _notification_rows,
+    NOTIFICATIONS_STREAM, KV_NOTIFICATIONS, notifications, _notification_rows,
     fixed=frozenset({"dispute_id", "recipient_id", "created_us"}),
 )  # fmt: skip
 

@@ -22,6 +22,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import Engine, insert, select
 
 from fengqiao.domain.errors import Rewound, Unavailable
+from fengqiao.platform.bus import kv_subject
 from fengqiao.readmodel import build
 from fengqiao.readmodel.apply import (
     Batch,
@@ -60,7 +61,7 @@ class Follower:
         self._engine = engine
         self._projection = projection
         self._stream = projection.stream
-        self._prefix = f"$KV.{projection.bucket}."
+        self._prefix = kv_subject(projection.bucket, "")
         self._created = ""
         # Everything up to here is in the database (applied by this process or another).
         self._position = 0

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fengqiao.convert import facts_from_proto, from_timestamp
 from fengqiao.domain import epoch
 from fengqiao.domain.anonymise import ANONYMISED
 from fengqiao.domain.stats import figures_of
 from fengqiao.platform.codec import decode
+from fengqiao.platform.convert import facts_from_proto, from_timestamp
 from fengqiao.readmodel.schema import COUNTED
 from fengqiao.v1 import dispute_pb2, notification_pb2
 

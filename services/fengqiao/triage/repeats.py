@@ -1,45 +1,32 @@
 """Counts of similar disputes in NATS KV: same grid and category, and same party, within
 the policy's window. The counts are context facts the rules read (`similar_recent`,
-`party_recent`)."""
+`party_recent`). The bucket's keys and values: `platform/repeats.py`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 
 from nats.js.kv import KeyValue
 
 from fengqiao.domain.epoch import micros
 from fengqiao.domain.model import DisputeRecord
-from fengqiao.platform.cas import DELETE, Outcome, compare_and_set, read_entry
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
-
-
-def grid_key(record: DisputeRecord) -> str:
-    return f"grid.{_digest(record.dispute.location.path())}.{record.dispute.category}"
-
-
-def party_keys(record: DisputeRecord) -> list[str]:
-    """One key per applicant with a phone number (names alone are too ambiguous)."""
-    phones = {p.phone for p in record.dispute.parties if p.role == "applicant" and p.phone}
-    return [f"party.{_digest(phone)}" for phone in sorted(phones)]
-
+from fengqiao.platform.cas import Outcome, compare_and_set, read_entry
+from fengqiao.platform.repeats import (
+    Seen,
+    append_seen,
+    decode_seen,
+    encode_seen,
+    grid_key,
+    party_keys,
+)
 
 # Keys whose last written state a counter remembers, to write over it without a read.
 REMEMBERED_KEYS = 4096
 
-# Dispute id → when it was received, in microseconds since 1970 (as stored): a busy
-# grid's key holds every dispute of the window, compared and rewritten on each new one.
-Seen = dict[str, int]
 # A key's map as a counter holds it, with the bytes this process wrote for it (None when
 # another process wrote them): a map one entry longer is those bytes and one entry.
 Held = tuple[Seen, bytes | None]
@@ -88,9 +75,11 @@ class RepeatCounter:
                     return Outcome(_Counted(earlier, seen, b""))
                 kept = {k: v for k, v in seen.items() if v >= since}
                 # Nothing left the window: what this process wrote last, one entry longer.
-                grown = _append(last, dispute_id, at) if last and len(kept) == len(seen) else None
+                grown = (
+                    append_seen(last, dispute_id, at) if last and len(kept) == len(seen) else None
+                )
                 kept[dispute_id] = at
-                data = grown or _encode(kept)
+                data = grown or encode_seen(kept)
                 return Outcome(_Counted(earlier, kept, data), data)
 
             known = self._written.pop(key, None)
@@ -119,23 +108,9 @@ class RepeatCounter:
         if len(self._written) > REMEMBERED_KEYS:
             self._written.popitem(last=False)
 
-    async def forget(self, record: DisputeRecord) -> None:
-        """Take `record` out of its parties' counts: the keys are digests of phone numbers,
-        so an anonymised dispute must not stay linked to one."""
-
-        def decide(seen: Seen | None) -> Outcome[None]:
-            if seen is None or record.id not in seen:
-                return Outcome(None)
-            kept = {k: v for k, v in seen.items() if k != record.id}
-            return Outcome(None, _encode(kept) if kept else DELETE)
-
-        for key in party_keys(record):
-            self._written.pop(key, None)
-            await compare_and_set(self._kv, key, _decode, decide)
-
     async def _read(self, key: str) -> tuple[Seen, int | None]:
         found = await read_entry(self._kv, key)
-        return (_decode(found[0]), found[1]) if found else ({}, None)
+        return (decode_seen(found[0]), found[1]) if found else ({}, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,29 +122,8 @@ class _Counted:
 
 def _held(data: bytes) -> Held:
     """A stored map read back: its bytes were not written by this process."""
-    return _decode(data), None
+    return decode_seen(data), None
 
 
 def _earlier(seen: Seen, dispute_id: str, at: int, since: int) -> int:
     return sum(1 for other, when in seen.items() if other != dispute_id and since <= when < at)
-
-
-def _encode(seen: Seen) -> bytes:
-    """`{dispute id: received at, in microseconds since the epoch}` as JSON: a busy grid's
-    key holds every dispute of the window, rewritten on each new one, so it is kept lean."""
-    return json.dumps(seen).encode()
-
-
-def _append(data: bytes, dispute_id: str, at: int) -> bytes:
-    """`_encode` of the map `data` was made of, with `dispute_id: at` added last (not
-    yet in it): the same bytes, without encoding every entry again."""
-    entry = b"%s: %d}" % (json.dumps(dispute_id).encode(), at)
-    return b"{" + entry if data == b"{}" else data[:-1] + b", " + entry
-
-
-def _decode(data: bytes) -> Seen:
-    """Reads what `_encode` writes, and the ISO times earlier versions wrote."""
-    return {
-        k: v if isinstance(v, int) else micros(datetime.fromisoformat(v))
-        for k, v in json.loads(data).items()
-    }

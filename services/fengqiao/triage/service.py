@@ -1,4 +1,5 @@
-"""Wires the triage consumer and TriageService to NATS and gRPC."""
+"""The triage app: wires the bus handlers (`worker.py`) and the gRPC API `TriageService`
+(`servicer.py`) to NATS and gRPC, around the policy engine and its watch."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ SERVICE_NAME = triage_pb2.DESCRIPTOR.services_by_name["TriageService"].full_name
 
 
 @dataclass
-class TriageService:
+class TriageApp:
+    """Triage as started: its policy engine, gRPC server, consumers and policy watch,
+    stopped together."""
+
     name: str
     port: int
     _runner: PolicyRunner
@@ -31,7 +35,7 @@ class TriageService:
     _running: contextlib.AsyncExitStack
 
     @classmethod
-    async def start(cls, bus: Bus, settings: Settings) -> TriageService:
+    async def start(cls, bus: Bus, settings: Settings) -> TriageApp:
         """Start the policy engine, the gRPC server, the consumers and the policy watch; a
         start failing half way stops what it had started (no gRPC server is left bound)."""
         async with contextlib.AsyncExitStack() as running:

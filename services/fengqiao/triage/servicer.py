@@ -9,10 +9,15 @@ from typing import Any
 import grpc
 from nats.js import JetStreamContext
 
-from fengqiao.convert import context_from_proto, decision_to_proto, dispute_from_proto, timestamp
 from fengqiao.domain.errors import FieldViolation, InvalidArgument
 from fengqiao.domain.validation import validate_dispute
 from fengqiao.domain.vocabulary import SUBMITTED, TRIGGERS
+from fengqiao.platform.convert import (
+    context_from_proto,
+    decision_to_proto,
+    dispute_from_proto,
+    timestamp,
+)
 from fengqiao.platform.policies import PolicyStore, PublishedVersion, source_of
 from fengqiao.policy import parse_policy
 from fengqiao.triage.runner import PolicyRunner

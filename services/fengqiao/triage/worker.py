@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 import structlog
 from nats.aio.msg import Msg
 
-from fengqiao.convert import decision_to_proto, dispute_to_proto, route_to_proto, timestamp
 from fengqiao.domain.errors import RejectMessage
 from fengqiao.domain.kinds import DECIDED, EventKind
 from fengqiao.domain.lifecycle import CLOSING, ESCALATING, assign
@@ -20,6 +19,7 @@ from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.platform import redact, timers
 from fengqiao.platform.bus import Bus, publish_event
 from fengqiao.platform.codec import decode
+from fengqiao.platform.convert import decision_to_proto, dispute_to_proto, route_to_proto, timestamp
 from fengqiao.platform.logs import bound
 from fengqiao.platform.store import DisputeStore, Stored
 from fengqiao.policy.deadlines import due

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from fengqiao.convert import (
+from fengqiao.domain.lifecycle import assign
+from fengqiao.domain.model import DisputeRecord, PolicyContext, Status
+from fengqiao.domain.stats import facts_of
+from fengqiao.platform.codec import encode
+from fengqiao.platform.convert import (
     dispute_from_proto,
     facts_from_proto,
     record_from_proto,
     record_to_proto,
 )
-from fengqiao.domain.lifecycle import assign
-from fengqiao.domain.model import DisputeRecord, PolicyContext, Status
-from fengqiao.domain.stats import facts_of
-from fengqiao.platform.codec import encode
 from fengqiao.platform.store import record_from_bytes
 from fengqiao.policy import CompiledPolicy, load_policy
 from tests.conftest import POLICY, sample

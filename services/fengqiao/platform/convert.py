@@ -1,5 +1,9 @@
 """Protobuf at the border, typed values inside: conversions between `fengqiao.v1` messages
-and `fengqiao.domain` values. The bytes on the bus and in KV: `platform/codec.py`."""
+and `fengqiao.domain` values. The bytes on the bus and in KV: `platform/codec.py`.
+
+It sits in `platform/` because the platform's own stores (`store.py`, `policies.py`) read
+and write records through it; it imports only `fengqiao.domain` and the generated
+`fengqiao.v1`, so everything above the platform may use it too."""
 
 from __future__ import annotations
 

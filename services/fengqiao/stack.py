@@ -1,5 +1,7 @@
-"""Start any set of the three services, with the embedded nats-server when no
-`FENGQIAO_NATS_URL` is given, and stop them in reverse order."""
+"""A stack: any set of the three services started together in one process, with the
+embedded nats-server when no `FENGQIAO_NATS_URL` is given, and stopped in reverse order.
+`fengqiao up` (or one service's own command) and the demo run one, and so do the tests.
+Each service in it is a `platform.running.Running`, the shape every started service has."""
 
 from __future__ import annotations
 
@@ -12,15 +14,15 @@ from dataclasses import dataclass
 
 import structlog
 
-from fengqiao.console.service import ConsoleService
-from fengqiao.intake.service import IntakeService
-from fengqiao.notification.service import NotificationService
+from fengqiao.console.service import ConsoleApp
+from fengqiao.intake.service import IntakeApp
+from fengqiao.notification.service import NotificationApp
 from fengqiao.platform.bus import Bus, connect
 from fengqiao.platform.embedded_nats import EmbeddedNats, withdraw
 from fengqiao.platform.metrics import MetricsServer
 from fengqiao.platform.running import Reloadable, Running
 from fengqiao.platform.settings import Settings
-from fengqiao.triage.service import TriageService
+from fengqiao.triage.service import TriageApp
 
 log = structlog.get_logger()
 
@@ -29,10 +31,10 @@ STOP_SECONDS = 20.0
 
 Starter = Callable[[Bus, Settings], Awaitable[Running]]
 SERVICES: dict[str, Starter] = {
-    "intake": IntakeService.start,
-    "triage": TriageService.start,
-    "notification": NotificationService.start,
-    "console": ConsoleService.start,
+    "intake": IntakeApp.start,
+    "triage": TriageApp.start,
+    "notification": NotificationApp.start,
+    "console": ConsoleApp.start,
 }
 
 
