@@ -2,8 +2,10 @@
 # Development passwords for `docker compose -f deploy/compose.yaml up`: a random password
 # per NATS user, written to deploy/.env (read by compose: the services' plaintext
 # passwords) and their bcrypt hashes to deploy/nats/passwords.conf (read by nats-server,
-# which keeps no plaintext). Running it again makes new ones (deploy/README.md, "Rotating
-# credentials"). Needs openssl, and htpasswd (Debian: apache2-utils) or Python's bcrypt.
+# which keeps no plaintext); and the console's session signing key, FENGQIAO_CONSOLE_SECRET,
+# to deploy/.env. Running it again makes new ones, and signs everyone out of the console
+# (deploy/README.md, "Rotating credentials"). Needs openssl, and htpasswd (Debian:
+# apache2-utils) or Python's bcrypt.
 set -eu
 deploy="$(cd "$(dirname "$0")/.." && pwd)"
 umask 077
@@ -24,5 +26,6 @@ for user in intake triage notification operator policy console; do
   printf 'FENGQIAO_NATS_%s_PASSWORD=%s\n' "$upper" "$password" >> "$env_file"
   printf '%s_PASSWORD_HASH: "%s"\n' "$upper" "$(hash "$password")" >> "$conf"
 done
+printf 'FENGQIAO_CONSOLE_SECRET=%s\n' "$(openssl rand -hex 32)" >> "$env_file"
 chmod 644 "$conf"  # read by the nats container's own user
 echo "written: $env_file $conf"

@@ -54,14 +54,19 @@ def console_url(stack: Stack) -> str:
 async def signed_in(stack: Stack, name: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client signed in as `name`."""
     async with httpx.AsyncClient(base_url=console_url(stack), follow_redirects=False) as client:
-        page = await client.get("/login")
-        token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-        done = await client.post(
-            "/login",
-            data={"name": name, "password": PASSWORD, "csrf_token": token, "next": "/board"},
-        )
-        assert done.status_code == 303, done.text
+        await sign_in(client, name)
         yield client
+
+
+async def sign_in(client: httpx.AsyncClient, name: str) -> None:
+    """Sign `client` (at the console's base URL) in as `name`, as the login page does."""
+    page = await client.get("/login")
+    token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    done = await client.post(
+        "/login",
+        data={"name": name, "password": PASSWORD, "csrf_token": token, "next": "/board"},
+    )
+    assert done.status_code == 303, done.text
 
 
 def csrf_of(html: str) -> str:

@@ -23,6 +23,14 @@ async def test_pages_need_a_signed_in_user(console_stack: Stack) -> None:
         assert live.status_code == 401
 
 
+async def test_healthz_answers_without_a_session_and_sets_no_cookie(console_stack: Stack) -> None:
+    """The probes' page (deploy/): 200 `ok` for anyone, and no session cookie for it."""
+    async with httpx.AsyncClient(base_url=console_url(console_stack)) as client:
+        health = await client.get("/healthz")
+    assert health.status_code == 200 and health.text == "ok"
+    assert "set-cookie" not in health.headers
+
+
 async def test_a_wrong_password_is_refused_and_a_right_one_signs_in(console_stack: Stack) -> None:
     async with httpx.AsyncClient(base_url=console_url(console_stack)) as client:
         page = await client.get("/login")

@@ -17,7 +17,10 @@ from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent
+# The gRPC services; the console, a client of theirs, is deployed beside them.
 SERVICES = ("intake", "triage", "notification")
+CONSOLE = "console"
+DEPLOYED = (*SERVICES, CONSOLE)
 
 
 def version() -> str:
@@ -65,3 +68,17 @@ def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
 
 def env_values(container: dict[str, Any]) -> dict[str, str | None]:
     return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def env_entries(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each variable's whole entry: its value, or where it comes from (`valueFrom`)."""
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def secret_refs(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Each variable taken from a Secret: the Secret's name and key."""
+    return {
+        name: (ref["name"], ref["key"])
+        for name, e in env_entries(container).items()
+        if (ref := e.get("valueFrom", {}).get("secretKeyRef"))
+    }

@@ -1,13 +1,18 @@
 """What goes into the image: the Dockerfile passes hadolint, the build context holds only
-what the Dockerfile copies (never the development CA's key), and the lock file the image
-installs from pins every runtime dependency of pyproject.toml, with hashes. The image
+what the Dockerfile copies (never the development CA's key), the package it installs
+carries the console's pages, and the lock file the image installs from pins every runtime
+dependency of pyproject.toml, with hashes. The image
 itself is built and run by `make image-test` (tests/image/)."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import sys
 import tomllib
+import zipfile
+from pathlib import Path
 
 from packaging.requirements import Requirement
 
@@ -40,6 +45,37 @@ def test_the_build_context_is_only_what_the_dockerfile_copies() -> None:
         copied |= set(args.split()[:-1])
     assert allowed == copied
     assert not [p for p in allowed if p.startswith("deploy/nats") or p.endswith(".key")]
+
+
+def test_the_package_the_image_installs_carries_the_consoles_pages(tmp_path: Path) -> None:
+    """The image installs the project from what the build context holds (`pip install
+    /src`), not from the source tree: the console's templates and browser files reach it
+    only as package data (pyproject.toml), so a wheel built from those files has them all."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    skipped = shutil.ignore_patterns("__pycache__", "*.egg-info", "node_modules")
+    shutil.copytree(ROOT / "services", src / "services", ignore=skipped)
+    # This venv's setuptools, not an isolated build's download: tests reach no network.
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+         "--wheel-dir", str(tmp_path / "dist"), str(src)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = (tmp_path / "dist").glob("fengqiao-*.whl")
+    packaged = set(zipfile.ZipFile(wheel).namelist())
+    console = ROOT / "services" / "fengqiao" / "console"
+    pages = {
+        f"fengqiao/console/{path.relative_to(console).as_posix()}"
+        for folder in ("templates", "static")
+        for path in (console / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert any(p.endswith("login.html") for p in pages)
+    assert any(p.endswith("htmx.min.js") for p in pages)
+    assert pages <= packaged, sorted(pages - packaged)
 
 
 def lock_pins() -> dict[str, tuple[str, int]]:

@@ -1,6 +1,7 @@
 """The NATS server configurations as shipped: compose's (deploy/nats/) with the development
 certificates and passwords its scripts make, and the cluster's that kustomize renders for
-Kubernetes. The server holds bcrypt hashes only, never a plaintext password."""
+Kubernetes. The server holds bcrypt hashes only, never a plaintext password; each user gets
+in with its own password only."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from fengqiao.platform.nats_client import NatsOptions, open_connection
 from tests.deploy.manifests import BIN, DEPLOY, k8s
 from tests.support import nats_password_hashes, nats_tls_env
 
-USERS = ("intake", "triage", "notification", "operator", "policy")
+USERS = ("intake", "triage", "notification", "operator", "policy", "console")
+# deploy/.env holds the console's session signing key beside the NATS passwords.
+CONSOLE_SECRET = "FENGQIAO_CONSOLE_SECRET"
 PLAINTEXT_WARNING = "Plaintext passwords detected"
 
 
@@ -44,9 +47,15 @@ async def test_the_dev_scripts_make_a_server_that_admits_only_their_passwords(
         if not line.startswith("#")
     )
     passwords = {u: env_file[f"FENGQIAO_NATS_{u.upper()}_PASSWORD"] for u in USERS}
+    assert set(env_file) == {f"FENGQIAO_NATS_{u.upper()}_PASSWORD" for u in USERS} | {
+        CONSOLE_SECRET
+    }
     hashes = (nats_dir / "passwords.conf").read_text()
     assert hashes.count('_PASSWORD_HASH: "$2') == len(USERS)
     assert not [p for p in passwords.values() if p in hashes]
+    # 256 random bits, none of them a NATS password.
+    secret = env_file[CONSOLE_SECRET]
+    assert len(bytes.fromhex(secret)) == 32 and secret not in passwords.values()
     assert (tmp_path / "deploy" / ".env").stat().st_mode & 0o077 == 0
     # The shipped nats.conf but for its store (the test's server is given one).
     shipped = (nats_dir / "nats.conf").read_text()
@@ -58,13 +67,14 @@ async def test_the_dev_scripts_make_a_server_that_admits_only_their_passwords(
         env=nats_tls_env(tls),
     )
     try:
-        options = NatsOptions(
-            user="intake", password=passwords["intake"], tls_ca=tls / "ca.pem",
-            connect_wait_seconds=10,
-        )  # fmt: skip
-        nc = await open_connection(server.url, "intake", options)
-        assert nc.is_connected
-        await nc.close()
+        for user in USERS:
+            options = NatsOptions(
+                user=user, password=passwords[user], tls_ca=tls / "ca.pem",
+                connect_wait_seconds=10,
+            )  # fmt: skip
+            nc = await open_connection(server.url, user, options)
+            assert nc.is_connected, user
+            await nc.close()
         wrong = NatsOptions(
             user="intake", password=passwords["triage"], tls_ca=tls / "ca.pem",
             connect_wait_seconds=10,

@@ -1,11 +1,14 @@
 """The shipped NATS users, permissions and TLS (`deploy/nats/auth.conf`, `tls.conf`): the
 three services as separate processes, each its own NATS user over TLS, carry a dispute up
-the ladder without one permission violation; strangers and wrong certificates are turned
-away with an error that says what to check; a service cannot publish what it does not own."""
+the ladder without one permission violation, and the console, a process of its own as its
+user, shows a new dispute live; strangers and wrong certificates are turned away with an
+error that says what to check; a service cannot publish what it does not own, nor the
+console any dispute subject."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sys
@@ -14,8 +17,10 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import grpc
+import httpx
 import pytest
 import trustme
 from nats.js.api import ConsumerConfig, StreamConfig
@@ -35,13 +40,14 @@ from fengqiao.readmodel.follower import Follower
 from fengqiao.retention import apply_retention
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
 from tests.conftest import ROOT, sample
-from tests.e2e.processes import ServiceProcess
+from tests.console.conftest import sign_in, write_users
+from tests.e2e.processes import SERVICES, ServiceProcess
 from tests.intake.test_record_event import event, routed_dispute
 from tests.support import eventually, nats_password_hashes, nats_tls_env
 from tests.triage.policies import relabelled
 
 DEPLOY = ROOT / "deploy" / "nats"
-USERS = ("intake", "triage", "notification", "operator", "policy")
+USERS = ("intake", "triage", "notification", "operator", "policy", "console")
 KEEP = timedelta(days=365)
 
 
@@ -92,15 +98,19 @@ async def secured(tmp_path: Path) -> AsyncIterator[SecuredNats]:
         await server.stop()
 
 
+async def as_their_own_users(secured: SecuredNats) -> dict[str, ServiceProcess]:
+    """intake, triage and notification started as processes, each as its own NATS user."""
+    started = await asyncio.gather(
+        *(ServiceProcess.start(n, secured.server.url, extra=secured.env(n)) for n in SERVICES)
+    )
+    return dict(zip(SERVICES, started, strict=True))
+
+
 async def test_services_as_their_own_users_over_tls_climb_the_ladder(
     secured: SecuredNats,
 ) -> None:
     assert secured.server.url.startswith("tls://")
-    names = ("intake", "triage", "notification")
-    started = await asyncio.gather(
-        *(ServiceProcess.start(n, secured.server.url, extra=secured.env(n)) for n in names)
-    )
-    services = dict(zip(names, started, strict=True))
+    services = await as_their_own_users(secured)
     try:
         async with (
             grpc.aio.insecure_channel(f"127.0.0.1:{services['intake'].port}") as intake_ch,
@@ -130,6 +140,86 @@ async def test_services_as_their_own_users_over_tls_climb_the_ladder(
     assert all(s.events("nats_connected")[0]["user"] == n for n, s in services.items())
     # The server answers a forbidden publish or subscribe with an error each client logs.
     assert [e for s in services.values() for e in s.events("nats_error")] == []
+
+
+async def dispute_frame(lines: AsyncIterator[str], dispute_id: str) -> dict[str, Any]:
+    """The data of the first `dispute` frame of an SSE stream that is about `dispute_id`."""
+    event, data = "", ""
+    async for line in lines:
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data = line.removeprefix("data: ")
+        elif not line:  # a frame ends
+            if event == "dispute" and json.loads(data)["id"] == dispute_id:
+                frame: dict[str, Any] = json.loads(data)
+                return frame
+            event, data = "", ""
+    raise AssertionError("the live stream ended without the dispute")
+
+
+async def test_the_console_as_its_own_user_shows_a_new_dispute_live(
+    secured: SecuredNats, tmp_path: Path
+) -> None:
+    """The console, a process of its own as NATS user `console` over TLS, with the services
+    at their addresses: a signed-in user's live board (Server-Sent Events, an ordered
+    consumer of the disputes bucket) shows a dispute submitted after it opened, and its
+    user's permissions refuse nothing it does."""
+    services = await as_their_own_users(secured)
+    addresses = {
+        f"FENGQIAO_{name.upper()}_ADDR": f"127.0.0.1:{service.port}"
+        for name, service in services.items()
+    }
+    users = {"FENGQIAO_CONSOLE_USERS_FILE": str(write_users(tmp_path / "users.yaml"))}
+    try:
+        console = await ServiceProcess.start(
+            "console", secured.server.url, extra={**secured.env("console"), **addresses, **users}
+        )
+        try:
+            async with (
+                httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{console.port}", timeout=30
+                ) as browser,
+                grpc.aio.insecure_channel(addresses["FENGQIAO_INTAKE_ADDR"]) as channel,
+            ):
+                await sign_in(browser, "viewer")
+                sse = {"accept": "text/event-stream"}
+                async with browser.stream("GET", "/live", headers=sse) as live:
+                    # The answer's head comes once its consumer exists: what follows is seen.
+                    assert live.status_code == 200
+                    assert live.headers["content-type"].startswith("text/event-stream")
+                    intake = intake_pb2_grpc.IntakeServiceStub(channel)
+                    dispute_id = (await intake.SubmitDispute(sample("01"))).dispute_id
+                    async with asyncio.timeout(20):
+                        frame = await dispute_frame(live.aiter_lines(), dispute_id)
+        finally:
+            stopped = await console.stop()
+    finally:
+        for service in services.values():
+            await service.stop()
+    assert frame["id"] == dispute_id and dispute_id in frame["html"]
+    assert stopped == 0
+    assert console.events("nats_connected")[0]["user"] == "console"
+    assert len(console.events("console_live_opened")) == 1
+    # A forbidden publish, subscribe or API call would be logged here by the console.
+    assert console.events("nats_error") == []
+
+
+async def test_the_console_user_cannot_publish_a_dispute_subject(secured: SecuredNats) -> None:
+    nc = await open_connection(secured.server.url, "console", secured.options("console"))
+    refused = ("disputes.submitted.FQ-1", "disputes.events.FQ-1", f"$KV.{KV_DISPUTES}.FQ-1")
+    try:
+        js = nc.jetstream()
+        with capture_logs() as logs:
+            for subject in refused:
+                with pytest.raises((TimeoutError, NoStreamResponseError)):
+                    await js.publish(subject, b"{}", timeout=1)
+        assert (await js.stream_info("DISPUTES")).state.messages == 0
+        assert (await js.stream_info(f"KV_{KV_DISPUTES}")).state.messages == 0
+    finally:
+        await nc.close()
+    errors = [e["error"].lower() for e in logs if e["event"] == "nats_error"]
+    assert errors == [f'nats: permissions violation for publish to "{s.lower()}"' for s in refused]
 
 
 async def as_operator(secured: SecuredNats, *argv: str) -> str:
@@ -207,10 +297,7 @@ async def test_a_service_finding_no_stream_says_to_run_bus_setup(secured: Secure
 async def test_the_operator_user_can_anonymise_a_long_closed_dispute(
     secured: SecuredNats,
 ) -> None:
-    names = ("intake", "triage", "notification")
-    started = await asyncio.gather(
-        *(ServiceProcess.start(n, secured.server.url, extra=secured.env(n)) for n in names)
-    )
+    started = list((await as_their_own_users(secured)).values())
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{started[0].port}") as channel:
             intake = intake_pb2_grpc.IntakeServiceStub(channel)

@@ -2,7 +2,10 @@
 services hold are exactly its rows, the subjects a dispute leaves on the streams are ones
 it says someone publishes, each row's handler exists, and each service's NATS user in
 `deploy/nats/auth.conf` may run its own durables, none of another's, and publish exactly
-what the table says it publishes and writes."""
+what the table says it publishes and writes. The console, no hop of the journey, runs no
+durable, publishes no stream subject, follows the disputes bucket without deleting
+consumers there and writes the policies bucket only; every process reads only its own
+replies."""
 
 from __future__ import annotations
 
@@ -12,10 +15,22 @@ import re
 import grpc
 import pytest
 
+from fengqiao import stack
 from fengqiao.notification.delivery import DeliveryWorker
 from fengqiao.notification.worker import NotificationWorker
 from fengqiao.platform import topology
-from fengqiao.platform.bus import NOTIFY_STREAM, STREAM, Bus
+from fengqiao.platform.bus import (
+    DLQ_STREAM,
+    KV_DISPUTES,
+    KV_POLICIES,
+    NOTIFY_STREAM,
+    STREAM,
+    TIMER,
+    Bus,
+    declared_names,
+    kv_stream,
+)
+from fengqiao.platform.nats_client import inbox_prefix
 from fengqiao.platform.topology import PUBLISHES, SERVICES, SUBSCRIPTIONS, WRITES
 from fengqiao.stack import Stack
 from fengqiao.triage.worker import TriageWorker
@@ -30,6 +45,11 @@ BUS = PACKAGE / "platform" / "bus.py"
 # How a subject or stream name of fengqiao's begins: each stream's subjects, and NATS'
 # names for a KV bucket's stream and its subjects.
 SUBJECT_STARTS = ("disputes.", "notify.", "dlq.", "$KV.", "KV_")
+# The console reads and changes disputes through the services' gRPC APIs; on the bus it
+# follows the disputes bucket for its live board and, for policy staff, writes versions to
+# the policies bucket as the `policy` user does.
+CONSOLE = "console"
+CONSOLE_WRITES = (KV_POLICIES,)
 
 
 def matches(pattern: str, subject: str) -> bool:
@@ -43,12 +63,29 @@ def matches(pattern: str, subject: str) -> bool:
     return len(want) == len(have)
 
 
+def _auth_text() -> str:
+    """auth.conf, comments left out."""
+    return "\n".join(line.split("#")[0] for line in AUTH.read_text().splitlines())
+
+
 def allowed_to_publish(user: str) -> list[str]:
     """The publish permissions of `user` in auth.conf (its block, comments left out)."""
-    text = "\n".join(line.split("#")[0] for line in AUTH.read_text().splitlines())
-    block = re.search(rf"\b{user.upper()} = \{{\s*publish: \[(.*?)\]", text, re.DOTALL)
+    block = re.search(rf"\b{user.upper()} = \{{\s*publish: \[(.*?)\]", _auth_text(), re.DOTALL)
     assert block is not None, f"auth.conf has no permissions for {user}"
     return re.findall(r'"([^"]+)"', block.group(1))
+
+
+def allowed_to_subscribe(user: str) -> list[str]:
+    """The subscribe permissions of `user` in auth.conf."""
+    pattern = rf"\b{user.upper()} = \{{\s*publish: \[.*?\]\s*subscribe: \[(.*?)\]"
+    block = re.search(pattern, _auth_text(), re.DOTALL)
+    assert block is not None, f"auth.conf has no subscribe permissions for {user}"
+    return re.findall(r'"([^"]+)"', block.group(1))
+
+
+def concrete(pattern: str) -> str:
+    """A subject `pattern` matches: each wildcard one token."""
+    return ".".join("x" if token in ("*", ">") else token for token in pattern.split("."))
 
 
 def may(user: str, subject: str) -> bool:
@@ -93,6 +130,67 @@ def test_each_service_user_publishes_exactly_what_the_table_says(service: str) -
         if not p.startswith(("$JS.API.", "$JS.ACK", "$JS.FC"))
     }
     assert outside_the_api == {*PUBLISHES[service], *(f"$KV.{b}.>" for b in WRITES[service])}
+
+
+def test_every_process_reads_only_its_own_replies() -> None:
+    """Each service's replies arrive under its own inbox prefix, the only subjects its user
+    may subscribe to: no service can read another's replies."""
+    users = set(re.findall(r"\{user: (\w+),", _auth_text()))
+    assert set(stack.SERVICES) == {*SERVICES, CONSOLE} and set(stack.SERVICES) <= users
+    for service in stack.SERVICES:
+        assert allowed_to_subscribe(service) == [f"{inbox_prefix(service)}.>"], service
+
+
+def test_the_console_runs_no_durable_and_touches_no_services_consumer() -> None:
+    api = "$JS.API.CONSUMER"
+    for sub in SUBSCRIPTIONS:
+        for subject in (
+            f"{api}.CREATE.{sub.stream}.{sub.durable}.{sub.subject}",
+            f"{api}.INFO.{sub.stream}.{sub.durable}",
+            f"{api}.MSG.NEXT.{sub.stream}.{sub.durable}",
+            f"{api}.DELETE.{sub.stream}.{sub.durable}",
+        ):
+            assert not may(CONSOLE, subject), subject
+    for stream in (STREAM, NOTIFY_STREAM, DLQ_STREAM):
+        assert not may(CONSOLE, f"{api}.CREATE.{stream}"), stream
+        assert not may(CONSOLE, f"{api}.CREATE.{stream}.x.x"), stream
+
+
+def test_the_console_publishes_no_stream_subject_and_writes_only_the_policies_bucket() -> None:
+    outside_the_api = {
+        p
+        for p in allowed_to_publish(CONSOLE)
+        if not p.startswith(("$JS.API.", "$JS.ACK", "$JS.FC"))
+    }
+    assert outside_the_api == {f"$KV.{b}.>" for b in CONSOLE_WRITES}
+    # Not one subject of the journey: what the services publish, the timers the server
+    # fires, a dispute's record or anything else a service writes.
+    journey = {concrete(p) for patterns in PUBLISHES.values() for p in patterns}
+    written = {f"$KV.{b}.x" for buckets in WRITES.values() for b in buckets}
+    for subject in {*journey, f"{TIMER}.deadline.x.1", *(written - {f"$KV.{KV_POLICIES}.x"})}:
+        assert not may(CONSOLE, subject), subject
+    # Nor change a stream or delete a message, on any stream.
+    for name in declared_names():
+        for action in ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE"):
+            assert not may(CONSOLE, f"$JS.API.STREAM.{action}.{name}"), (action, name)
+
+
+def test_the_console_follows_the_disputes_bucket_and_deletes_no_consumer_there() -> None:
+    """Its live board is an ordered consumer of the bucket's stream (the subject nats-py
+    creates one with); intake's read model follows the same stream, so the console may
+    delete no consumer of it."""
+    stream = kv_stream(KV_DISPUTES)
+    assert may(CONSOLE, f"$JS.API.STREAM.INFO.{stream}")
+    assert may(CONSOLE, f"$JS.API.CONSUMER.CREATE.{stream}")
+    assert not may(CONSOLE, f"$JS.API.CONSUMER.DELETE.{stream}.x")
+    # Reading a record is the services' APIs' work, which check who asks.
+    assert not may(CONSOLE, f"$JS.API.DIRECT.GET.{stream}.$KV.{KV_DISPUTES}.x")
+
+
+def test_the_console_may_do_with_policy_versions_what_policy_staff_may() -> None:
+    """Users with the `policy` role publish and roll back versions in the console, as
+    `fengqiao rules publish | rollback` does as the `policy` user."""
+    assert set(allowed_to_publish("policy")) <= set(allowed_to_publish(CONSOLE))
 
 
 async def test_the_running_services_hold_exactly_the_tables_consumers(

@@ -26,6 +26,11 @@ async def _home(request: Request) -> Response:
     return RedirectResponse("/board", status_code=303)
 
 
+async def _healthz(request: Request) -> Response:
+    """For the orchestrator's probes: the console's HTTP server answers; no session needed."""
+    return PlainTextResponse("ok")
+
+
 async def _unavailable(request: Request, exc: Exception) -> Response:
     """A service behind the console did not answer: say so, in words, not a stack trace."""
     assert isinstance(exc, grpc.aio.AioRpcError)
@@ -47,6 +52,7 @@ def build_app(console: Console) -> Starlette:
     app = Starlette(
         routes=[
             Route("/", _home),
+            Route("/healthz", _healthz),
             *signin.ROUTES,
             *board.ROUTES,
             *live.ROUTES,
