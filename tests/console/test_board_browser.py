@@ -4,17 +4,20 @@ a reload, the overdue list's order, bookmarked filters, and 签收 by role."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import grpc
 from playwright.async_api import Page, expect
 
 from fengqiao.domain.kinds import EventKind
 from fengqiao.platform.bus import Bus, connect
+from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.stack import Stack
 from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 from tests.conftest import sample
 from tests.console.browser import SCREENSHOTS, chromium, sign_in
 from tests.readmodel.records import records, stored
+from tests.support import eventually
 
 
 async def _intake(stack: Stack) -> tuple[grpc.aio.Channel, intake_pb2_grpc.IntakeServiceAsyncStub]:
@@ -58,8 +61,6 @@ async def test_a_new_dispute_appears_and_its_escalation_shows_live(console_stack
         # The figures follow without a reload too: one dispute, green again.
         await expect(page.locator(".count.green .n")).to_have_text("1", timeout=5_000)
         await _not_reloaded(page)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(SCREENSHOTS / "board.png"), full_page=True)
 
 
 async def test_paused_board_holds_updates_until_resumed(console_stack: Stack) -> None:
@@ -99,6 +100,11 @@ async def test_the_overdue_list_puts_the_longest_overdue_first(console_stack: St
         await expect(items).to_have_count(min(len(expected), 50), timeout=5_000)
         assert await items.evaluate_all("els => els.map(e => e.dataset.id)") == expected[:50]
         await expect(page.locator("#overdue li").first).to_contain_text("逾期")
+        # The board as the README shows it: a street's worth of open disputes, one open.
+        await page.locator("#rows tr[data-id] a").first.click()
+        await expect(page.locator("#detail .timeline")).to_be_visible()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOTS / "board.png"), full_page=True)
 
 
 async def test_a_bookmarked_filter_reopens_the_same_view(console_stack: Stack) -> None:
@@ -188,3 +194,36 @@ async def test_the_sound_for_urgent_cases_is_off_until_turned_on(console_stack: 
         # The choice is kept for the next visit.
         await page.reload()
         assert await page.locator("#sound").is_checked()
+
+
+async def test_the_board_comes_back_by_itself_after_the_bus_restarts(
+    console_stack: Stack, nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    channel, intake = await _intake(console_stack)
+    async with channel, chromium() as browser:
+        page = await sign_in(browser, console_stack, "viewer")
+        await _mark_loaded(page)
+        await expect(page.locator("#live-state")).to_have_text("实时更新中")
+        port = nats_server.port
+        await nats_server.stop()
+        await expect(page.locator("#live-state")).to_have_text(
+            "消息总线中断，等待恢复…", timeout=30_000
+        )
+        restarted = await EmbeddedNats.start(tmp_path / "nats", port=port)
+        nats_server.process = restarted.process  # the fixture stops this one
+        submitted = await eventually(
+            lambda: _try_submit(intake), lambda answer: answer is not None, within=60
+        )
+        assert submitted is not None
+        await expect(page.locator(f"#row-{submitted.dispute_id}")).to_be_visible(timeout=30_000)
+        await expect(page.locator("#live-state")).to_have_text("实时更新中")
+        await _not_reloaded(page)
+
+
+async def _try_submit(
+    intake: intake_pb2_grpc.IntakeServiceAsyncStub,
+) -> intake_pb2.SubmitDisputeResponse | None:
+    try:
+        return await intake.SubmitDispute(sample("03"), timeout=10)
+    except grpc.aio.AioRpcError:
+        return None

@@ -8,22 +8,27 @@ its figures and lists instead."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
 import nats.errors
 import structlog
+from nats.aio.client import Client
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from fengqiao.console.auth import requires
 from fengqiao.console.context import TEMPLATES, console_of
 from fengqiao.console.labels import Row
+from fengqiao.domain.model import DisputeRecord
 from fengqiao.platform.bus import KV_DISPUTES, kv_stream, kv_subject
 from fengqiao.platform.store import record_from_bytes
 
@@ -32,6 +37,8 @@ log = structlog.get_logger()
 # A browser away longer than this many revisions reloads instead of replaying them.
 MAX_REPLAY: Final = 5_000
 KEEPALIVE_SECONDS: Final = 15.0
+# How often a quiet feed looks at the bus connection.
+POLL_SECONDS: Final = 1.0
 
 
 def _start(request: Request) -> int | None:
@@ -47,61 +54,89 @@ def _frame(kind: str, data: str, event_id: int | None = None) -> str:
     return f"{head}event: {kind}\ndata: {data}\n\n"
 
 
-@requires()
-async def live(request: Request) -> Response:
-    console = console_of(request)
-    js = console.bus.js
-    after = _start(request)
-    street = request.query_params.get("street", "")
-    community = request.query_params.get("community", "")
+@dataclass(frozen=True, slots=True)
+class _Place:
+    street: str
+    community: str
+
+    def holds(self, record: DisputeRecord) -> bool:
+        where = record.dispute.location
+        return (not self.street or where.street == self.street) and (
+            not self.community or where.community == self.community
+        )
+
+
+async def _follow(js: JetStreamContext, after: int | None) -> tuple[Subscription, int, bool]:
+    """An ordered consumer of the disputes bucket from after `after` (new revisions only
+    when None or too far back); the stream's last sequence; whether it was too far."""
     info = await js.stream_info(kv_stream(KV_DISPUTES))
     last = int(info.state.last_seq)
     reset = after is not None and last - after > MAX_REPLAY
-    if after is None or reset or after >= last:
-        deliver, start = DeliverPolicy.NEW, None
-    else:
-        deliver, start = DeliverPolicy.BY_START_SEQUENCE, after + 1
+    replay = after is not None and not reset and after < last
     sub = await js.subscribe(
         kv_subject(KV_DISPUTES),
         stream=kv_stream(KV_DISPUTES),
         ordered_consumer=True,
-        deliver_policy=deliver,
-        config=ConsumerConfig(opt_start_seq=start) if start else None,
+        deliver_policy=DeliverPolicy.BY_START_SEQUENCE if replay else DeliverPolicy.NEW,
+        config=ConsumerConfig(opt_start_seq=after + 1) if replay and after is not None else None,
     )
-    log.info("console_live_opened", after=after, replay=bool(start), reset=reset)
-    row = TEMPLATES.get_template("_row.html")
+    return sub, last, reset
 
-    async def frames() -> AsyncIterator[str]:
-        try:
-            yield "retry: 2000\n\n"
-            if reset:
-                yield _frame("reset", "{}", last)
-            while not await request.is_disconnected():
-                try:
-                    msg = await sub.next_msg(timeout=KEEPALIVE_SECONDS)
-                except nats.errors.TimeoutError:
+
+async def _frames(
+    request: Request, nc: Client, sub: Subscription, place: _Place, reset_at: int | None
+) -> AsyncIterator[str]:
+    row = TEMPLATES.get_template("_row.html")
+    connected, quiet = True, 0.0
+    try:
+        yield "retry: 2000\n\n"
+        if reset_at is not None:
+            yield _frame("reset", "{}", reset_at)
+        while not await request.is_disconnected():
+            # The wall screen says when the bus is away, and when it is back.
+            if nc.is_connected != connected:
+                connected = nc.is_connected
+                yield _frame("bus", json.dumps({"connected": connected}))
+            try:
+                msg = await sub.next_msg(timeout=POLL_SECONDS)
+            except nats.errors.TimeoutError:
+                quiet += POLL_SECONDS
+                if quiet >= KEEPALIVE_SECONDS:
+                    quiet = 0.0
                     yield ": keepalive\n\n"
-                    continue
-                seq = msg.metadata.sequence.stream
-                if (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE") or not msg.data:
-                    continue
-                record = record_from_bytes(msg.data)
-                place = record.dispute.location
-                if (street and place.street != street) or (
-                    community and place.community != community
-                ):
-                    continue
+                continue
+            if (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE") or not msg.data:
+                continue
+            record = record_from_bytes(msg.data)
+            if place.holds(record):
                 shown = Row.of(record, datetime.now(UTC))
                 data = {**shown.as_event(), "html": row.render(r=shown)}
+                seq = msg.metadata.sequence.stream
                 yield _frame("dispute", json.dumps(data, ensure_ascii=False), seq)
-        except asyncio.CancelledError:
-            raise
-        finally:
+    finally:
+        with contextlib.suppress(nats.errors.Error, TimeoutError):
             await sub.unsubscribe()
-            log.info("console_live_closed")
+        log.info("console_live_closed")
 
+
+@requires()
+async def live(request: Request) -> Response:
+    nc = console_of(request).bus.nc
+    after = _start(request)
+    try:
+        sub, last, reset = await _follow(console_of(request).bus.js, after)
+    except (TimeoutError, nats.errors.Error) as exc:
+        # The page opens a new feed after a while (board.js); say why meanwhile.
+        log.warning("console_live_unavailable", error=repr(exc))
+        return PlainTextResponse(
+            "消息总线暂时无法访问，页面将自动重连（the bus did not answer; the page retries）",
+            status_code=503,
+        )
+    log.info("console_live_opened", after=after, reset=reset)
+    place = _Place(request.query_params.get("street", ""),
+                   request.query_params.get("community", ""))  # fmt: skip
     return StreamingResponse(
-        frames(),
+        _frames(request, nc, sub, place, last if reset else None),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

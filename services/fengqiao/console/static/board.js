@@ -110,17 +110,36 @@
     state.dataset.state = paused ? "paused" : "live";
   }
 
-  const params = new URLSearchParams();
-  if (filter.street) params.set("street", filter.street);
-  if (filter.community) params.set("community", filter.community);
-  params.set("after", board.dataset.after);
-  const source = new EventSource("/live?" + params.toString());
-  source.addEventListener("open", () => showState());
-  source.addEventListener("error", () => showState("连接中断，正在重连…"));
-  source.addEventListener("dispute", (e) => {
-    const d = JSON.parse(e.data);
-    if (paused) { held.push(d); showState(); return; }
-    apply(d);
-  });
-  source.addEventListener("reset", () => scheduleRefresh());
+  // EventSource reconnects by itself after a dropped connection (sending Last-Event-ID);
+  // after an error answer (the console could not reach the bus) it gives up, so open a
+  // new one, after the last event seen.
+  let lastId = board.dataset.after;
+  function connect() {
+    const params = new URLSearchParams();
+    if (filter.street) params.set("street", filter.street);
+    if (filter.community) params.set("community", filter.community);
+    params.set("after", lastId);
+    const source = new EventSource("/live?" + params.toString());
+    source.addEventListener("open", () => showState());
+    source.addEventListener("error", () => {
+      showState("连接中断，正在重连…");
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000);
+    });
+    source.addEventListener("dispute", (e) => {
+      lastId = e.lastEventId || lastId;
+      const d = JSON.parse(e.data);
+      if (paused) { held.push(d); showState(); return; }
+      apply(d);
+    });
+    source.addEventListener("bus", (e) => {
+      const bus = JSON.parse(e.data);
+      showState(bus.connected ? undefined : "消息总线中断，等待恢复…");
+      if (bus.connected) scheduleRefresh();
+    });
+    source.addEventListener("reset", (e) => {
+      lastId = e.lastEventId || lastId;
+      scheduleRefresh();
+    });
+  }
+  connect();
 })();
