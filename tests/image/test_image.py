@@ -27,15 +27,17 @@ import trustme
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import ROOT, sample
+from tests.console.conftest import sign_in, write_users
 from tests.e2e.processes import ServiceProcess
 from tests.support import eventually, nats_password_hashes, nats_tls_env
 
 IMAGE_ROOT = os.environ.get("FENGQIAO_IMAGE_ROOT", "")
 IMAGE_CONFIG = os.environ.get("FENGQIAO_IMAGE_CONFIG", "")
-USERS = ("intake", "triage", "notification", "operator", "policy")
+USERS = ("intake", "triage", "notification", "operator", "policy", "console")
 SERVICES = ("intake", "triage", "notification")
 # In a container the image's files are read-only; /tmp is the one place it writes to.
 CA_IN_IMAGE = Path("/tmp/fengqiao-tls/ca.pem")
+CONSOLE_USERS = Path("/tmp/fengqiao-console-users/users.yaml")
 
 
 def config() -> dict[str, Any]:
@@ -65,7 +67,8 @@ def test_the_image_runs_as_deployed_and_carries_only_what_it_runs() -> None:
     # The default command listens on every interface, on exactly the exposed ports.
     env = image_env()
     listens = {
-        env[f"FENGQIAO_{name}_ADDR"] for name in ("INTAKE", "TRIAGE", "NOTIFICATION", "METRICS")
+        env[f"FENGQIAO_{name}_ADDR"]
+        for name in ("INTAKE", "TRIAGE", "NOTIFICATION", "CONSOLE", "METRICS")
     }
     assert {a.rpartition(":")[0] for a in listens} == {"0.0.0.0"}
     assert {f"{a.rpartition(':')[2]}/tcp" for a in listens} == set(image["ExposedPorts"])
@@ -200,6 +203,8 @@ async def test_the_services_in_the_image_route_a_dispute_over_tls_and_stop_on_si
             told = await eventually(
                 get, lambda r: r.step == 1 and any(t.kind == "notified" for t in r.timeline)
             )
+        services["console"] = await _console_in_image(env)
+        await _console_serves_its_pages(told.dispute.id)
         metrics_port = int(services["intake"].events("metrics_serving")[0]["port"])
         async with httpx.AsyncClient() as client:
             scraped = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
@@ -208,11 +213,39 @@ async def test_the_services_in_the_image_route_a_dispute_over_tls_and_stop_on_si
     assert told.decision.route and told.decision.rule_id and told.decision.policy_version, told
     assert "fengqiao_" in scraped
     # SIGTERM: each stops gracefully and exits 0, without a permission violation.
-    assert codes == [0, 0, 0], {n: s.logs[-5:] for n, s in services.items()}
+    assert codes == [0, 0, 0, 0], {n: s.logs[-5:] for n, s in services.items()}
     for name, service in services.items():
         assert service.events("shutdown_requested"), name
         assert [e["service"] for e in service.events("service_stopped")] == [name]
         assert service.events("nats_error") == [] and service.events("stop_overran") == []
+
+
+async def _console_in_image(env: dict[str, str]) -> ServiceProcess:
+    """The console from the image, as NATS user `console`, with a users file of one."""
+    users = Path(IMAGE_ROOT) / CONSOLE_USERS.relative_to("/")
+    users.parent.mkdir(exist_ok=True)
+    write_users(users)
+    console = await ServiceProcess.start(
+        "console", env["FENGQIAO_NATS_URL"], policy=None, listen=None, command=in_image(),
+        base_env=image_env(),
+        extra={**as_user(env, "console"), "FENGQIAO_DATA_DIR": "/tmp/fengqiao-console",
+               "FENGQIAO_CONSOLE_USERS_FILE": str(CONSOLE_USERS),
+               "FENGQIAO_METRICS_ADDR": "127.0.0.1:0"},
+    )  # fmt: skip
+    assert console.port == 8080  # the port the image exposes for it
+    return console
+
+
+async def _console_serves_its_pages(dispute_id: str) -> None:
+    """Its templates and vendored scripts are in the image: a signed-in board lists the
+    dispute, and the editor's bundle is served."""
+    async with httpx.AsyncClient(base_url="http://127.0.0.1:8080") as client:
+        assert (await client.get("/healthz")).text == "ok"
+        await sign_in(client, "viewer")
+        board = await client.get("/board")
+        assert board.status_code == 200 and dispute_id in board.text
+        bundle = await client.get("/static/vendor/editor.js")
+        assert bundle.status_code == 200 and "fengqiaoEditor" in bundle.text
 
 
 def test_the_default_command_says_what_to_set_when_no_nats_is_given() -> None:
