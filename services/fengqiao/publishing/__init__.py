@@ -12,6 +12,7 @@ from fengqiao.publishing.review import (
     case_files,
     check,
     directory_for,
+    home_cases,
     review,
     run_tests,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "case_files",
     "check",
     "directory_for",
+    "home_cases",
     "publish",
     "replay_history",
     "review",

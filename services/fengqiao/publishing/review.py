@@ -62,14 +62,21 @@ class Review:
     draft: Draft
     policy: Policy | None = None  # None: the draft itself has problems (`error`)
     checked: Checked | None = None  # None: the draft or the directory cannot be used
-    tested: Tested | None = None  # None: not run (warnings, no cases, a case file's error)
+    # None: not run (warnings, no cases, a case file's error, or not asked for).
+    tested: Tested | None = None
     # What could not be used: the draft, the directory or a case file, with its problems.
     error: PolicyError | None = None
     no_cases: bool = False  # `home/tests` holds no case file
 
     @property
     def passed(self) -> bool:
-        return self.tested is not None and self.tested.failed == 0
+        """No problem, no warning, and every case passed: it may be published."""
+        return (
+            self.checked is not None
+            and not self.checked.warnings
+            and self.tested is not None
+            and self.tested.failed == 0
+        )
 
 
 def check(policy: Policy, directory: Directory | None, today: date) -> Checked:
@@ -100,9 +107,22 @@ def run_tests(policy: Policy, cases: Sequence[Case]) -> Tested:
         compiled.close()
 
 
-def review(draft: Draft, today: date) -> Review:
-    """Check `draft` strictly, then run its cases: what `rules publish` requires. Reads
-    the directory and the case files; CPU-bound (run it off an event loop)."""
+def home_cases(policy: Policy, home: Path) -> Tested | None:
+    """The policy's own cases (`tests/*.yaml` in `home`, their samples in `home/samples`)
+    run on `policy`; None if there is no case file. `PolicyError` if a case file cannot be
+    used."""
+    files = case_files(home)
+    if not files:
+        return None
+    return run_tests(policy, load_cases(files, home / "samples"))
+
+
+def review(draft: Draft, today: date, *, strict: bool = True, cases: bool = True) -> Review:
+    """Check `draft`, then run its cases: with the defaults, what `rules publish` requires
+    (a warning stops the review). Not `strict`: the cases run despite warnings (`rules
+    test`); not `cases`: the check only. Reads the directory and the case files; CPU-bound
+    (run it off an event loop). An `error` whose `source` is the draft's is about the draft
+    itself."""
     try:
         policy = parse_policy(draft.data, draft.source)
     except PolicyError as exc:
@@ -112,16 +132,15 @@ def review(draft: Draft, today: date) -> Review:
     except PolicyError as exc:
         return Review(draft, policy, error=exc)
     checked = check(policy, directory, today)
-    if checked.warnings:
+    if (strict and checked.warnings) or not cases:
         return Review(draft, policy, checked)
-    files = case_files(draft.home)
-    if not files:
-        return Review(draft, policy, checked, no_cases=True)
     try:
-        cases = load_cases(files, draft.home / "samples")
+        tested = home_cases(policy, draft.home)
     except PolicyError as exc:
         return Review(draft, policy, checked, error=exc)
-    return Review(draft, policy, checked, run_tests(policy, cases))
+    if tested is None:
+        return Review(draft, policy, checked, no_cases=True)
+    return Review(draft, policy, checked, tested)
 
 
 def directory_for(policy_file: Path, given: Path | None, settings: Settings) -> Path | None:
