@@ -156,6 +156,9 @@ async def test_replay_lists_exactly_the_disputes_an_edit_changes(console_stack: 
             "data-rule", SENT_UP_RULE
         )
         await expect(page.locator("#explain-result .verdict")).to_contain_text("街道联合调解")
+        # A result's line number takes the editor to the edited rule.
+        await page.locator("#explain-result .rule.decided button.at").click()
+        await expect(page.locator(".cm-activeLine")).to_contain_text(f"id: {SENT_UP_RULE}")
         await page.evaluate("window.scrollTo(0, 0)")  # the editor at its place, beside the tools
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(SCREENSHOTS / "playground.png"), full_page=True)
