@@ -16,6 +16,7 @@ from fengqiao.platform.bus import connect
 from fengqiao.platform.policies import PolicyStore
 from fengqiao.policy import policy_version
 from fengqiao.stack import Stack
+from tests.conftest import SAMPLES
 from tests.console.conftest import csrf_of, signed_in
 from tests.console.drafts import SHIPPED, neighbours_sent_up, typo
 from tests.triage.policies import relabelled
@@ -165,3 +166,25 @@ async def test_rollback_puts_an_earlier_version_back(console_stack: Stack) -> No
     assert await active_version(console_stack) == first
     rolled = [e for e in logs if e["event"] == "console_policy_rolled_back"]
     assert [(e["user"], e["policy_version"]) for e in rolled] == [("policy", first)]
+
+
+async def test_explain_takes_a_pasted_dispute_and_says_what_intake_would_refuse(
+    console_stack: Stack,
+) -> None:
+    pasted = (SAMPLES / "07-winter-irrigation-threat.json").read_text(encoding="utf-8")
+    async with playground(console_stack, "viewer") as page:
+        explained = await page.post("/playground/explain", text=SHIPPED, source="paste",
+                                    submission=pasted)  # fmt: skip
+        empty = await page.post("/playground/explain", text=SHIPPED, source="paste",
+                                submission="{}")  # fmt: skip
+        garbled = await page.post("/playground/explain", text=SHIPPED, source="paste",
+                                  submission="[1]")  # fmt: skip
+        outside = await page.post("/playground/explain", text=SHIPPED, sample="../triage.yaml")
+        form = await page.client.post("/playground/explain", data={"text": SHIPPED},
+                                      headers={"x-csrf-token": csrf_of(page.html)})  # fmt: skip
+    assert explained.status_code == 200
+    assert 'class="rule decided" data-rule="risk-first"' in explained.text
+    assert empty.status_code == 400 and "受理时会被拒绝" in empty.text
+    assert garbled.status_code == 400 and "无法读取粘贴的纠纷" in garbled.text
+    assert outside.status_code == 404 and "没有样例" in outside.text
+    assert form.status_code == 415

@@ -32,7 +32,9 @@ PRIORITIES: Final = {"urgent": "紧急", "normal": "一般"}
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """The JSON object a page posted; 400 or 413 in words otherwise."""
+    """The JSON object a page posted; 415, 413 or 400 in words otherwise."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise HTTPException(415, "请求应为 JSON（expected application/json）")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise HTTPException(413, "内容过大（request too large）")
