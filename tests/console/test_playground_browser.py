@@ -10,13 +10,14 @@ import re
 import grpc
 from playwright.async_api import Page, expect
 
-from fengqiao.policy import load_policy
+from fengqiao.policy import load_policy, policy_version
 from fengqiao.stack import Stack
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc
 from tests.conftest import POLICY, sample, samples
 from tests.console.browser import SCREENSHOTS, chromium, sign_in
-from tests.console.drafts import SENT_UP_RULE, neighbours_sent_up, typo
+from tests.console.drafts import SENT_UP_RULE, SHIPPED, neighbours_sent_up, typo
 from tests.support import eventually
+from tests.triage.policies import relabelled
 
 
 async def _checked(page: Page) -> None:
@@ -162,3 +163,29 @@ async def test_replay_lists_exactly_the_disputes_an_edit_changes(console_stack: 
         await page.evaluate("window.scrollTo(0, 0)")  # the editor at its place, beside the tools
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(SCREENSHOTS / "playground.png"), full_page=True)
+
+
+async def test_a_policy_user_publishes_from_the_page_and_rolls_back(console_stack: Stack) -> None:
+    first = policy_version(SHIPPED.encode())
+    draft = relabelled("2026.12 复核版·页面发布")
+    second = policy_version(draft.encode())
+    async with chromium() as browser:
+        page = await sign_in(browser, console_stack, "policy", "/playground")
+        await expect(page.locator("#in-force code")).to_have_text(first[:12])
+        await _replace_text(page, draft)
+        await _checked(page)
+        await page.fill("#publish-form input[name=comment]", "页面发布")
+        await page.click("#publish-form button[type=submit]")
+        done = page.locator("#publish-result .done")
+        await expect(done).to_have_attribute("data-version", second)
+        await expect(page.locator("#in-force code")).to_have_text(second[:12])
+        await expect(page.locator("#versions tr.active")).to_have_attribute("data-version", second)
+
+        back = page.locator(f"#versions form.rollback[data-version='{first}']")
+        await back.locator("input[name=comment]").fill("改回")
+        await back.locator("button").click()
+        done = page.locator("#rollback-result .done")
+        await expect(done).to_have_attribute("data-version", first)
+        await expect(page.locator("#in-force code")).to_have_text(first[:12])
+        await expect(page.locator("#versions tr.active")).to_have_attribute("data-version", first)
+        await expect(page.locator("#versions .activations li").first).to_contain_text("回滚")

@@ -187,9 +187,16 @@
     });
   }
 
+  // After a publish or a rollback: the versions list and the header's version in force.
   async function refreshVersions() {
     const response = await fetch("/playground/versions", { credentials: "same-origin" });
     if (response.ok) document.getElementById("versions").outerHTML = await response.text();
+    const active = await activeVersion();
+    const note = document.getElementById("in-force");
+    const code = document.createElement("code");
+    code.textContent = active.version.slice(0, 12) || "—";
+    note.replaceChildren("现行版本 ", code, `（${active.label || active.where}）`);
+    note.title = "读自：" + active.where;
   }
 
   onSubmit("explain-form", "/playground/explain", "explain-result");
