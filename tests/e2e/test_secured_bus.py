@@ -40,7 +40,7 @@ from fengqiao.readmodel.follower import Follower
 from fengqiao.retention import apply_retention
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, notification_pb2, notification_pb2_grpc
 from tests.conftest import ROOT, sample
-from tests.console.conftest import sign_in, write_users
+from tests.console.conftest import csrf_of, sign_in, write_users
 from tests.e2e.processes import SERVICES, ServiceProcess
 from tests.intake.test_record_event import event, routed_dispute
 from tests.support import eventually, nats_password_hashes, nats_tls_env
@@ -272,6 +272,51 @@ async def test_policy_staff_publish_and_roll_back_as_their_own_user(
     assert [e["policy_version"] for e in triage.events("policy_activated")][-1] == first
     assert triage.events("nats_error") == []
     assert [e["event"] for e in logs if e["event"] == "nats_error"] == ["nats_error"]
+
+
+async def test_the_console_as_its_own_user_publishes_and_rolls_back_for_policy_staff(
+    secured: SecuredNats, tmp_path: Path
+) -> None:
+    """The playground's writes as NATS user `console`: the page lists the versions, a
+    publish puts a new one in force on triage and a rollback the first one back, and the
+    user's permissions refuse nothing of it."""
+    triage = await ServiceProcess.start("triage", secured.server.url, extra=secured.env("triage"))
+    first = policy_version((ROOT / "rules" / "triage.yaml").read_bytes())
+    draft = relabelled("控制台发布")
+    env = {
+        **secured.env("console"),
+        "FENGQIAO_TRIAGE_ADDR": f"127.0.0.1:{triage.port}",
+        "FENGQIAO_CONSOLE_USERS_FILE": str(write_users(tmp_path / "users.yaml")),
+    }
+    try:
+        console = await ServiceProcess.start("console", secured.server.url, extra=env)
+        try:
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{console.port}", timeout=60
+            ) as browser:
+                await sign_in(browser, "policy")
+                page = await browser.get("/playground")
+                token = {"x-csrf-token": csrf_of(page.text)}
+                published = await browser.post(
+                    "/playground/publish", json={"text": draft, "comment": "控制台"}, headers=token
+                )
+                await eventually(partial(activations, triage), lambda n: n == 1)
+                back = await browser.post(
+                    "/playground/rollback", json={"version": first[:12]}, headers=token
+                )
+                await eventually(partial(activations, triage), lambda n: n == 2)
+        finally:
+            stopped = await console.stop()
+    finally:
+        await triage.stop()
+    assert page.status_code == 200 and f'data-version="{first}"' in page.text
+    assert published.status_code == 200, published.text
+    assert back.status_code == 200, back.text
+    versions = [e["policy_version"] for e in triage.events("policy_activated")]
+    assert versions[-2:] == [policy_version(draft.encode()), first]
+    assert [e["user"] for e in console.events("console_policy_published")] == ["policy"]
+    assert [e["user"] for e in console.events("console_policy_rolled_back")] == ["policy"]
+    assert stopped == 0 and console.events("nats_error") == []
 
 
 async def test_the_operator_user_can_list_dead_letters(secured: SecuredNats) -> None:

@@ -182,6 +182,19 @@ def test_matcher_refuses_a_second_thread(compiled: CompiledPolicy) -> None:
     assert len(errors) == 1 and "thread" in str(errors[0])
 
 
+def test_a_closed_policy_frees_its_engine_and_still_decides_plainly() -> None:
+    """The console compiles a draft per request and closes it: the engine refuses to match
+    after that (never a crash on a freed ruleset), the plain evaluator still decides."""
+    compiled = CompiledPolicy(load_policy(POLICY))
+    dispute = dispute_from_proto(samples()[0].dispute)
+    before = compiled.decide(dispute, PolicyContext(), NOW)
+    compiled.close()
+    compiled.close()  # twice is harmless
+    with pytest.raises(Exception, match="Invalid argument"):  # the core refuses
+        compiled.decide(dispute, PolicyContext(), NOW)
+    assert compiled.decide_plain(dispute, PolicyContext(), NOW) == before
+
+
 def test_matcher_says_so_when_no_rule_matches(compiled: CompiledPolicy) -> None:
     """`rules check` refuses a policy without a default; were one ever compiled anyway,
     an unmatched dispute is an error, never a silent route."""

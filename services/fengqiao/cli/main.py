@@ -33,6 +33,7 @@ from fengqiao.platform.grpc_tls import GrpcTls
 from fengqiao.platform.logs import configure_logging
 from fengqiao.platform.settings import Settings
 from fengqiao.policy import PolicyError
+from fengqiao.publishing import directory_for
 from fengqiao.retention import DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS
 from fengqiao.samples import read_submission
 from fengqiao.stack import serve_until_signalled
@@ -310,7 +311,8 @@ def _operator(args: argparse.Namespace, settings: Settings) -> int:
 def _rules(args: argparse.Namespace, settings: Settings) -> int:
     if args.rules_command == "check":
         path = args.file or settings.policy_file
-        return rules_cli.check(path, _directory(path, args.directory, settings), strict=args.strict)
+        directory = directory_for(path, args.directory, settings)
+        return rules_cli.check(path, directory, strict=args.strict)
     if args.rules_command == "schema":
         return rules_cli.schema()
     if args.rules_command == "diff":
@@ -340,9 +342,8 @@ async def _lifecycle(args: argparse.Namespace, settings: Settings) -> int:
     command: str = args.rules_command
     by = (getattr(args, "by", "") or getpass.getuser()).strip()
     if command == "publish":
-        return await policy_cli.publish(
-            settings, args.file, _directory(args.file, args.directory, settings), args.comment, by
-        )
+        directory = directory_for(args.file, args.directory, settings)
+        return await policy_cli.publish(settings, args.file, directory, args.comment, by)
     if command == "versions":
         return await policy_cli.versions(settings)
     if command == "rollback":
@@ -362,12 +363,6 @@ async def _lifecycle(args: argparse.Namespace, settings: Settings) -> int:
         settings.grpc_tls,
         as_json=args.json,
     )
-
-
-def _directory(path: Path, given: Path | None, settings: Settings) -> Path | None:
-    """The directory `rules check` reads: given, else beside the file, else configured."""
-    beside = path.parent / "directory.yaml"
-    return given or next((p for p in (beside, settings.directory_file) if p.is_file()), None)
 
 
 async def _serve(settings: Settings, names: Sequence[str]) -> None:

@@ -16,26 +16,21 @@ from pathlib import Path
 import grpc
 from nats.js import JetStreamContext
 
-from fengqiao.cli.rules import check, show_explained, test
+from fengqiao import publishing
+from fengqiao.cli.rules import show_explained, show_review
 from fengqiao.domain.errors import FengqiaoError
 from fengqiao.domain.vocabulary import TRIGGERS, label
 from fengqiao.platform.bus import connect
 from fengqiao.platform.convert import record_from_proto
 from fengqiao.platform.grpc_tls import GrpcTls
-from fengqiao.platform.policies import (
-    PUBLISH,
-    ROLLBACK,
-    Activation,
-    PolicyStore,
-    PublishedVersion,
-    source_of,
-)
+from fengqiao.platform.policies import PolicyStore, source_of
 from fengqiao.platform.settings import Settings
 from fengqiao.policy import CompiledPolicy, parse_policy, read_policy_file
 from fengqiao.policy.deadlines import CHINA
 from fengqiao.policy.history import steps_of
 from fengqiao.policy.impact import differences
 from fengqiao.policy.replay import outcome
+from fengqiao.publishing import Draft, review
 from fengqiao.v1 import intake_pb2, intake_pb2_grpc, triage_pb2, triage_pb2_grpc
 
 _ACTIONS = {"publish": "发布", "rollback": "回滚", "bootstrap": "初始"}
@@ -64,20 +59,19 @@ async def publish(
         print("请用 --comment 说明这次修改（say why with --comment）", file=sys.stderr)
         return 2
     home = path.parent if (path.parent / "tests").is_dir() else settings.policy_file.parent
-    if check(path, directory, strict=True) != 0 or test(path, [], verbose=False, home=home) != 0:
+    draft = Draft(read_policy_file(path), str(path), home, directory)
+    reviewed = review(draft, datetime.now(CHINA).date())
+    show_review(path, reviewed)
+    if not reviewed.passed:
         print(f"{path}: 未通过检查或用例，未发布（not published: check or tests failed）",
               file=sys.stderr)  # fmt: skip
         return 1
-    data = read_policy_file(path)
-    policy = parse_policy(data, str(path))
-    now = datetime.now(UTC)
     async with policy_store(settings) as (store, _):
-        new = await store.publish(
-            PublishedVersion(policy.version, policy.label, data, by, now, comment.strip())
+        done = await publishing.publish(
+            store, reviewed, comment=comment, by=by, now=datetime.now(UTC)
         )
-        await store.activate(Activation(policy.version, PUBLISH, by, now, comment.strip()))
-    again = "" if new else "（此前已发布过，重新启用 already published: activated again）"
-    print(f"已发布并启用（published and active）: {policy.version[:12]} {policy.label}{again}")
+    again = "" if done.new else "（此前已发布过，重新启用 already published: activated again）"
+    print(f"已发布并启用（published and active）: {done.version[:12]} {done.label}{again}")
     print("各分流服务副本收到后即按此版本决定；办理中的当前步骤仍按原版本（replicas switch now）")
     return 0
 
@@ -105,16 +99,16 @@ async def rollback(settings: Settings, named: str, comment: str, by: str) -> int
     """Put a published version back in force on every replica."""
     async with policy_store(settings) as (store, js):
         try:
-            version = await store.resolve(js, named)
+            done = await publishing.rollback(
+                store, js, named, comment=comment, by=by, now=datetime.now(UTC)
+            )
         except FengqiaoError as exc:
             print(exc, file=sys.stderr)
             return 1
-        active = await store.active()
-        if active is not None and active.version == version.version:
-            print(f"{version.version[:12]} 已是现行版本（already active）")
-            return 0
-        why = comment.strip() or f"回滚至 {version.version[:12]}（{version.label}）"
-        await store.activate(Activation(version.version, ROLLBACK, by, datetime.now(UTC), why))
+    version = done.version
+    if done.already_active:
+        print(f"{version.version[:12]} 已是现行版本（already active）")
+        return 0
     print(f"已回滚并启用（rolled back, active）: {version.version[:12]} {version.label}")
     return 0
 

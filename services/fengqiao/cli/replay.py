@@ -12,46 +12,21 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from fengqiao.cli.policy import policy_store
 from fengqiao.domain.model import Decision
 from fengqiao.domain.vocabulary import CATEGORIES, label
-from fengqiao.platform.policies import PublishedVersion, source_of
 from fengqiao.platform.settings import Settings
-from fengqiao.platform.store import record_from_bytes
-from fengqiao.policy import CompiledPolicy, PolicyError, load_policy, parse_policy
+from fengqiao.policy import CompiledPolicy, load_policy
 from fengqiao.policy.deadlines import CHINA
-from fengqiao.policy.replay import ROUTING, ReplayReport, replay
-from fengqiao.readmodel.history import open_history, stored_records
+from fengqiao.policy.replay import ROUTING, ReplayReport
+from fengqiao.publishing import replay_history
+from fengqiao.readmodel.history import open_history
 
 _KINDS = {ROUTING: "分流", "escalation": "升级"}
-
-
-def versions_lookup(published: list[PublishedVersion]) -> Callable[[str], CompiledPolicy | None]:
-    """Each published version compiled the first time a step names it."""
-    texts = {v.version: v.text for v in published}
-    compiled: dict[str, CompiledPolicy | None] = {}
-
-    def lookup(version: str) -> CompiledPolicy | None:
-        if version not in compiled:
-            text = texts.get(version)
-            try:
-                compiled[version] = (
-                    None if text is None else CompiledPolicy(parse_policy(text, source_of(version)))
-                )
-            except PolicyError:  # this code no longer reads it: decided by the fallback
-                compiled[version] = None
-        return compiled[version]
-
-    return lookup
-
-
-def _start(day: date | None) -> datetime | None:
-    return None if day is None else datetime.combine(day, time(), CHINA)
 
 
 async def run(
@@ -67,20 +42,17 @@ async def run(
     async with policy_store(settings) as (store, js):
         published = await store.versions(js)
         active = await store.active()
-    lookup = versions_lookup(published)
-    fallback = (lookup(active.version) if active is not None else None) or draft
     engine = open_history(settings)
     try:
-        records = (
-            record_from_bytes(data)
-            for data in stored_records(
-                engine,
-                since=_start(first),
-                until=_start(last + timedelta(days=1)) if last is not None else None,
-                street=street,
-            )
+        report = replay_history(
+            engine,
+            published,
+            active,
+            draft,
+            first=first,
+            last=last,
+            street=street,
         )
-        report = replay(records, lookup, fallback, draft)
     finally:
         engine.dispose()
     if as_json:

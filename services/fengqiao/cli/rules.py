@@ -9,19 +9,19 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fengqiao import publishing
 from fengqiao.domain.errors import InvalidArgument
 from fengqiao.domain.model import Dispute, PolicyContext
 from fengqiao.domain.validation import validate_dispute
 from fengqiao.domain.vocabulary import SUBMITTED
 from fengqiao.notification.directory import load_directory
-from fengqiao.notification.reach import unreachable
 from fengqiao.platform.convert import dispute_from_proto
-from fengqiao.policy import CompiledPolicy, load_policy
-from fengqiao.policy.cases import Case, load_cases, run_cases, uncovered
-from fengqiao.policy.deadlines import CHINA, calendar_runs_out
+from fengqiao.policy import CompiledPolicy, Policy, load_policy
+from fengqiao.policy.cases import Case, load_cases
+from fengqiao.policy.deadlines import CHINA
 from fengqiao.policy.impact import impact
-from fengqiao.policy.lint import lint
 from fengqiao.policy.schema import policy_schema
+from fengqiao.publishing import Checked, Review, Tested
 from fengqiao.samples import read_submission, sample_files
 
 
@@ -33,19 +33,30 @@ def schema() -> int:
 def check(path: Path, directory: Path | None, *, strict: bool) -> int:
     """Refuse a file with problems (exit 1); print warnings (exit 1 only if `strict`)."""
     policy = load_policy(path)
+    _print_loaded(path, policy)
+    checked = publishing.check(
+        policy,
+        load_directory(directory) if directory is not None else None,
+        datetime.now(CHINA).date(),
+    )
+    _print_checked(path, checked)
+    return 1 if strict and checked.warnings else 0
+
+
+def _print_loaded(path: Path, policy: Policy) -> None:
     print(
         f"{path}: 检查通过（ok）— {len(policy.rules)} 条分流规则，"
         f"{len(policy.escalation)} 条升级规则，版本 {policy.label}，"
         f"policy_version {policy.version[:12]}"
     )
-    findings = lint(policy)
-    if directory is not None:
-        findings += unreachable(policy, load_directory(directory))
-    else:
+
+
+def _print_checked(path: Path, checked: Checked) -> None:
+    if not checked.reach_checked:
         print("提示：没有找到通讯录，未检查通知能否送达（no directory: reach not checked）")
-    for finding in sorted(findings, key=lambda f: f.line):
+    for finding in checked.warnings:
         print(f"{path}:{finding.line}: 警告（warning）：{finding.zh}\n    {finding.en}")
-    gap = calendar_runs_out(policy, datetime.now(CHINA).date())
+    gap = checked.calendar_gap
     if gap is not None:
         print(
             f"提示：工作日日历（chinesecalendar）尚无 {gap} 年的节假日安排，跨入 {gap} 年的"
@@ -53,23 +64,30 @@ def check(path: Path, directory: Path | None, *, strict: bool) -> int:
             f"（working-day deadlines into {gap} count Monday to Friday until the package "
             "is updated）"
         )
-    if findings:
-        print(f"{len(findings)} 条警告（{len(findings)} warnings）")
-    return 1 if strict and findings else 0
+    if checked.warnings:
+        print(f"{len(checked.warnings)} 条警告（{len(checked.warnings)} warnings）")
 
 
 def test(path: Path, case_files: Sequence[Path], *, verbose: bool, home: Path | None = None) -> int:
     """Run the cases (default: `tests/*.yaml` in `home`, else beside the file); the last
     line is `N passed, M failed`. Exit 1 on any failure."""
-    compiled = CompiledPolicy(load_policy(path))
+    policy = load_policy(path)
     home = home or path.parent
-    tests_dir = home / "tests"
-    files = list(case_files) or sorted(tests_dir.glob("*.yaml"))
+    files = list(case_files) or publishing.case_files(home)
     if not files:
-        print(f"没有找到用例（no case files in {tests_dir}）", file=sys.stderr)
+        _no_cases(home)
         return 1
-    results = run_cases(compiled, load_cases(files, home / "samples"))
-    for result in results:
+    tested = publishing.run_tests(policy, load_cases(files, home / "samples"))
+    _print_tested(tested, verbose=verbose)
+    return 1 if tested.failed else 0
+
+
+def _no_cases(home: Path) -> None:
+    print(f"没有找到用例（no case files in {home / 'tests'}）", file=sys.stderr)
+
+
+def _print_tested(tested: Tested, *, verbose: bool) -> None:
+    for result in tested.results:
         case = result.case
         if result.passed and not verbose:
             continue
@@ -77,12 +95,30 @@ def test(path: Path, case_files: Sequence[Path], *, verbose: bool, home: Path | 
         print(f"{mark} {case.source}:{case.line} {case.name} → {result.rule_id}")
         for failure in result.failures:
             print(f"    {failure}")
-    missing = uncovered(compiled, results)
-    if missing:
-        print(f"提示：以下规则没有用例覆盖（no case ends on）：{', '.join(missing)}")
-    failed = sum(not r.passed for r in results)
-    print(f"{len(results) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    if tested.uncovered:
+        print(f"提示：以下规则没有用例覆盖（no case ends on）：{', '.join(tested.uncovered)}")
+    print(f"{len(tested.results) - tested.failed} passed, {tested.failed} failed")
+
+
+def show_review(path: Path, reviewed: Review) -> None:
+    """Print what `check --strict` and then `test` print for the draft, stage by stage;
+    raise its `PolicyError` where they would have."""
+    if reviewed.policy is None or reviewed.checked is None:
+        if reviewed.policy is not None:
+            _print_loaded(path, reviewed.policy)
+        assert reviewed.error is not None
+        raise reviewed.error
+    _print_loaded(path, reviewed.policy)
+    _print_checked(path, reviewed.checked)
+    if reviewed.checked.warnings:
+        return
+    if reviewed.no_cases:
+        _no_cases(reviewed.draft.home)
+        return
+    if reviewed.tested is None:
+        assert reviewed.error is not None
+        raise reviewed.error
+    _print_tested(reviewed.tested, verbose=False)
 
 
 def diff(live: Path, edited: Path) -> int:

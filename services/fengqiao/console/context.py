@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 
 from fengqiao.console.apis import Apis
 from fengqiao.console.auth import csrf_token, current_user
+from fengqiao.console.history import History
 from fengqiao.console.labels import COLOURS, DELIVERIES, KINDS, when
 from fengqiao.console.users import ROLE_LABELS, UsersFile
 from fengqiao.domain.vocabulary import CATEGORIES, ROUTE_LABELS
@@ -41,6 +42,7 @@ class Console:
     apis: Apis
     bus: Bus
     users: UsersFile | None
+    history: History  # the read model, for the playground's replay
 
     async def last_seq(self) -> int:
         """The last revision written to the disputes bucket: a page rendered now is

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from fengqiao.console.apis import Apis
 from fengqiao.console.app import build_app
 from fengqiao.console.context import Console
+from fengqiao.console.history import History
 from fengqiao.console.users import UsersFile
 from fengqiao.platform.bus import Bus
 from fengqiao.platform.settings import Settings
@@ -35,7 +36,9 @@ class ConsoleApp:
         users = None if settings.console.oidc else UsersFile.load(settings.console.users_file)
         async with contextlib.AsyncExitStack() as running:
             apis = await running.enter_async_context(Apis.open(settings))
-            app = build_app(Console(settings, apis, bus, users))
+            history = History(settings)
+            running.callback(history.close)
+            app = build_app(Console(settings, apis, bus, users, history))
             port = await running.enter_async_context(http_server(app, settings.console.addr))
             host = settings.console.addr.rpartition(":")[0]
             log.info("console_serving", addr=f"{host}:{port}",

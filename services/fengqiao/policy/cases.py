@@ -54,10 +54,25 @@ class Case:
 
 
 @dataclass(frozen=True, slots=True)
+class Mismatch:
+    """One way a case's decision is not what it expects: the `aspect` compared (an
+    `expect` key, or `evaluators` when the two evaluators disagree), both values as codes,
+    and the line `rules test` prints (`str`)."""
+
+    aspect: str
+    expected: str
+    actual: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
 class CaseResult:
     case: Case
     rule_id: str
-    failures: tuple[str, ...] = field(default=())
+    failures: tuple[Mismatch, ...] = field(default=())
 
     @property
     def passed(self) -> bool:
@@ -88,40 +103,63 @@ def _run(compiled: CompiledPolicy, case: Case) -> CaseResult:
     failures = []
     if engine != explained:
         failures.append(
-            f"两种求值结果不一致（evaluators disagree）：durable_rules {engine.rule_id}，"
-            f"explain {explained.rule_id}"
+            Mismatch(
+                "evaluators",
+                explained.rule_id,
+                engine.rule_id,
+                f"两种求值结果不一致（evaluators disagree）：durable_rules {engine.rule_id}，"
+                f"explain {explained.rule_id}",
+            )
         )
     failures += _compare(case.expect, engine, case.at)
     return CaseResult(case, engine.rule_id, tuple(failures))
 
 
-def _compare(expect: Mapping[str, Any], got: Decision, at: datetime) -> list[str]:
+def _compare(expect: Mapping[str, Any], got: Decision, at: datetime) -> list[Mismatch]:
     out = []
 
-    def check(what: str, wanted: object, actual: object) -> None:
+    def check(aspect: str, what: str, wanted: object, actual: object) -> None:
         if wanted != actual:
-            out.append(f"{what}：期望 {wanted}，实际 {actual}（expected {wanted}, got {actual}）")
+            out.append(
+                Mismatch(
+                    aspect,
+                    str(wanted),
+                    str(actual),
+                    f"{what}：期望 {wanted}，实际 {actual}（expected {wanted}, got {actual}）",
+                )
+            )
 
     if "route" in expect:
-        check("去向 route", expect["route"], got.route.value)
+        check("route", "去向 route", expect["route"], got.route.value)
     if "rule" in expect:
-        check("规则 rule", expect["rule"], got.rule_id)
+        check("rule", "规则 rule", expect["rule"], got.rule_id)
     if "priority" in expect:
-        check("优先级 priority", expect["priority"], got.priority.value)
+        check("priority", "优先级 priority", expect["priority"], got.priority.value)
     if "handler" in expect:
-        check("处置对象 handler", expect["handler"], got.handler)
+        check("handler", "处置对象 handler", expect["handler"], got.handler)
     if "deadline" in expect:
         wanted = expect["deadline"]
         deadline = wanted if isinstance(wanted, datetime) else due(at, wanted)
-        check("期限 deadline", deadline.astimezone(CHINA).isoformat(),
+        check("deadline", "期限 deadline", deadline.astimezone(CHINA).isoformat(),
               got.deadline.astimezone(CHINA).isoformat())  # fmt: skip
+    told = ", ".join(got.notify)
     for role in expect.get("notify", ()):
         if role not in got.notify:
             out.append(
-                f"通知 notify：缺少 {role}（{role} is not told; told: {', '.join(got.notify)}）"
+                Mismatch(
+                    "notify",
+                    role,
+                    told,
+                    f"通知 notify：缺少 {role}（{role} is not told; told: {told}）",
+                )
             )
     if "reason_contains" in expect and expect["reason_contains"] not in got.reason:
-        out.append(f"理由 reason 中没有“{expect['reason_contains']}”：{got.reason}")
+        wanted = expect["reason_contains"]
+        out.append(
+            Mismatch(
+                "reason_contains", wanted, got.reason, f"理由 reason 中没有“{wanted}”：{got.reason}"
+            )
+        )
     return out
 
 

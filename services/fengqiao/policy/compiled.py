@@ -34,6 +34,13 @@ class CompiledPolicy:
     def version(self) -> str:
         return self.policy.version
 
+    def close(self) -> None:
+        """Free the engine's compiled rulesets (from the thread that built them); only the
+        plain evaluator (`decide_plain`, `explain`) works after it."""
+        self._routing.close()
+        if self._escalation is not None:
+            self._escalation.close()
+
     def decide(
         self, dispute: Dispute, context: PolicyContext, now: datetime, trigger: str = SUBMITTED
     ) -> Decision:

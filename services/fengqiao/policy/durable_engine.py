@@ -100,7 +100,9 @@ class DurableMatcher:
         ruleset, self._mentions = compile_ruleset(rules)
         # Post only the facts some condition reads: less JSON through the engine per event.
         self._facts = frozenset(_facts_read(rules))
-        self._ruleset = core.create_ruleset(name, json.dumps(ruleset, ensure_ascii=False))
+        self._ruleset: int | None = core.create_ruleset(
+            name, json.dumps(ruleset, ensure_ascii=False)
+        )
 
     def match(self, facts: Facts) -> str:
         """The id of the first rule in file order whose conditions all hold."""
@@ -125,3 +127,14 @@ class DurableMatcher:
         if rule_id not in self._rule_ids:
             raise RuntimeError(f"durable_rules named an unknown rule: {action[1][:80]!r}")
         return rule_id
+
+    def close(self) -> None:
+        """Free the core's compiled ruleset, which it otherwise keeps for the life of the
+        process: for a process that compiles many drafts (the console). The core refuses a
+        match after it."""
+        if self._ruleset is None:
+            return
+        if threading.get_ident() != self._thread:
+            raise RuntimeError("DurableMatcher closed from a thread other than its own")
+        core.delete_ruleset(self._ruleset)
+        self._ruleset = None
