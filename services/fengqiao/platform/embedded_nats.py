@@ -4,6 +4,7 @@ JetStream, listening on loopback only, for `fengqiao up`, `fengqiao demo` and te
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
 import shutil
@@ -19,6 +20,8 @@ from fengqiao.domain.errors import EmbeddedNatsError
 
 log = structlog.get_logger()
 
+# prctl option: the signal a process gets when its parent dies (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
 STOP_GRACE_SECONDS = 5.0
 START_TIMEOUT_SECONDS = 10.0
 # Written into the data directory while `fengqiao up`/`demo` runs its own server, so that
@@ -39,6 +42,13 @@ def nats_server_binary() -> Path:
             "or set FENGQIAO_NATS_URL to an existing NATS server"
         )
     return Path(found)
+
+
+def _stop_with_parent() -> None:
+    """In the server's process before it runs: SIGTERM when the process that started it
+    dies (Linux' PR_SET_PDEATHSIG; elsewhere nothing)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -73,8 +83,10 @@ class EmbeddedNats:
                 stdout=out, stderr=out, cwd=config.parent if config else None,
                 env={**os.environ, **env} if env else None,
                 # Not in the terminal's process group: Ctrl+C stops fengqiao, which stops
-                # its services and then this server, instead of the server going first.
+                # its services and then this server, instead of the server going first;
+                # and a fengqiao killed outright takes its server with it.
                 start_new_session=True,
+                preexec_fn=_stop_with_parent,
             )  # fmt: skip
         try:
             async with asyncio.timeout(START_TIMEOUT_SECONDS):
