@@ -189,3 +189,28 @@ async def test_a_policy_user_publishes_from_the_page_and_rolls_back(console_stac
         await expect(page.locator("#in-force code")).to_have_text(first[:12])
         await expect(page.locator("#versions tr.active")).to_have_attribute("data-version", first)
         await expect(page.locator("#versions .activations li").first).to_contain_text("回滚")
+
+
+async def test_refusals_as_the_browser_meets_them(console_stack: Stack) -> None:
+    """From a signed-in page: a handler has no publish form and a publish sent anyway is
+    refused; a write without the page's CSRF token is refused; a viewer has no 签收."""
+    post = """async ([path, body, token]) => {
+        const headers = {"content-type": "application/json"};
+        const meta = document.querySelector("meta[name=csrf-token]");
+        if (token) headers["x-csrf-token"] = meta.content;
+        const r = await fetch(path, {method: "POST", headers, body: JSON.stringify(body)});
+        return [r.status, await r.text()];
+    }"""
+    async with chromium() as browser:
+        handler = await sign_in(browser, console_stack, "handler", "/playground")
+        await expect(handler.locator(".cm-content")).to_be_visible()
+        assert await handler.locator("#publish-form").count() == 0
+        body = {"text": "version: x", "comment": "试发布"}
+        status, text = await handler.evaluate(post, ["/playground/publish", body, True])
+        assert status == 403 and "政策发布" in text
+        ack = "/notifications/a.b.0123456789abcdef0123/acknowledge"
+        status, text = await handler.evaluate(post, [ack, {}, False])
+        assert status == 403 and "CSRF" in text
+        viewer = await sign_in(browser, console_stack, "viewer")
+        status, text = await viewer.evaluate(post, [ack, {}, True])
+        assert status == 403 and "办理" in text
