@@ -10,6 +10,7 @@ from pathlib import Path
 
 import bcrypt
 import pytest
+from structlog.testing import capture_logs
 
 from fengqiao.cli.console import up_with_console
 from fengqiao.console.users import UsersFile
@@ -44,12 +45,11 @@ def test_a_users_file_with_a_plain_password_is_refused(tmp_path: Path) -> None:
         UsersFile.load(tmp_path / "missing.yaml")
 
 
-def test_up_starts_the_console_only_with_a_users_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_up_starts_the_console_only_with_a_users_file(tmp_path: Path) -> None:
     users = tmp_path / "users.yaml"
     settings = replace(Settings(), console=ConsoleSettings(users_file=users))
-    assert up_with_console(settings) == []
-    assert "控制台未启动" in capsys.readouterr().err
+    with capture_logs() as logs:
+        assert up_with_console(settings) == []
+    assert [e["users_file"] for e in logs if e["event"] == "console_not_started"] == [str(users)]
     users.write_text("users: []\n")
     assert up_with_console(settings) == ["console"]

@@ -5,8 +5,12 @@ from __future__ import annotations
 import getpass
 import sys
 
+import structlog
+
 from fengqiao.console.users import hash_password as bcrypt_hash
 from fengqiao.platform.settings import Settings
+
+log = structlog.get_logger()
 
 
 def hash_password() -> int:
@@ -29,12 +33,12 @@ def hash_password() -> int:
 
 def up_with_console(settings: Settings) -> list[str]:
     """`["console"]` when `fengqiao up` can start it (single sign-on or a users file),
-    else nothing, saying how to add it."""
+    else nothing, saying in the log how to add it."""
     if settings.console.oidc is not None or settings.console.users_file.is_file():
         return ["console"]
-    print(
-        f"控制台未启动：没有用户文件 {settings.console.users_file}（the console needs a users "
-        'file: see README, "The console"; `fengqiao demo` makes one for itself）',
-        file=sys.stderr,
+    log.warning(
+        "console_not_started",
+        users_file=str(settings.console.users_file),
+        hint='the console needs a users file or single sign-on (README, "The console")',
     )
     return []

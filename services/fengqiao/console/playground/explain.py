@@ -26,7 +26,7 @@ from fengqiao.console.playground.common import (
     samples_dir,
     text_field,
 )
-from fengqiao.domain.errors import InvalidArgument, SampleError
+from fengqiao.domain.errors import FieldViolation, InvalidArgument, NotFound, SampleError
 from fengqiao.domain.model import Decision, Dispute, PolicyContext
 from fengqiao.domain.model import Route as Level
 from fengqiao.domain.validation import validate_dispute
@@ -38,12 +38,9 @@ from fengqiao.samples import parse_submission, read_submission, sample_files
 from fengqiao.v1 import intake_pb2
 
 
-class Unexplained(Exception):
-    """What keeps a dispute from being explained, in words, and the status to answer."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+def _refused(message: str) -> InvalidArgument:
+    """What keeps the dispute asked for from being explained, in words."""
+    return InvalidArgument([FieldViolation("dispute", message)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +76,9 @@ def _count(body: dict[str, Any], name: str) -> int:
     try:
         value = int(raw or 0)
     except (TypeError, ValueError):
-        raise Unexplained(f"{name} 应为非负整数") from None
+        raise _refused(f"{name} 应为非负整数") from None
     if value < 0:
-        raise Unexplained(f"{name} 应为非负整数")
+        raise _refused(f"{name} 应为非负整数")
     return value
 
 
@@ -89,10 +86,10 @@ def _situation(body: dict[str, Any]) -> tuple[PolicyContext, str]:
     """The context and trigger the page gives for a sample or a pasted dispute."""
     trigger = text_field(body, "trigger", SUBMITTED) or SUBMITTED
     if trigger not in TRIGGERS:
-        raise Unexplained(f"未知的触发事件 {trigger!r}")
+        raise _refused(f"未知的触发事件 {trigger!r}")
     level = text_field(body, "level", "new") or "new"
     if level != "new" and level not in Level._value2member_map_:
-        raise Unexplained(f"未知的层级 {level!r}")
+        raise _refused(f"未知的层级 {level!r}")
     context = PolicyContext(
         current_level=None if level == "new" else Level(level),
         times_escalated=_count(body, "times_escalated"),
@@ -108,7 +105,7 @@ def _submitted(request: intake_pb2.SubmitDisputeRequest, what: str) -> Dispute:
         validate_dispute(dispute)  # as intake does: no verdict on what it refuses
     except InvalidArgument as exc:
         said = "；".join(f"{v.field}：{v.description}" for v in exc.violations)
-        raise Unexplained(f"{what}受理时会被拒绝，不予分流：{said}") from None
+        raise _refused(f"{what}受理时会被拒绝，不予分流：{said}") from None
     return dispute
 
 
@@ -119,14 +116,14 @@ async def _stored(console: Console, dispute_id: str, step_text: str) -> Subject:
         )
     except grpc.aio.AioRpcError as exc:
         if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-            raise Unexplained(f"没有编号为 {dispute_id} 的纠纷", 404) from None
+            raise NotFound(f"没有编号为 {dispute_id} 的纠纷", "dispute", dispute_id) from None
         raise
     steps = steps_of(record_from_proto(stored))
     if not steps:
-        raise Unexplained(f"纠纷 {dispute_id} 尚未分流，没有可解释的决定")
+        raise _refused(f"纠纷 {dispute_id} 尚未分流，没有可解释的决定")
     number = int(step_text) if step_text.strip().isdigit() else len(steps)
     if not 1 <= number <= len(steps):
-        raise Unexplained(f"纠纷 {dispute_id} 只有 {len(steps)} 步")
+        raise _refused(f"纠纷 {dispute_id} 只有 {len(steps)} 步")
     step = steps[number - 1]
     what = f"{label(TRIGGERS, step.trigger)}，{when(step.at)}"
     return Subject(
@@ -143,23 +140,23 @@ async def subject_of(console: Console, body: dict[str, Any]) -> Subject:
     if source == "stored":
         dispute_id = text_field(body, "dispute_id").strip()
         if not dispute_id:
-            raise Unexplained("请填写纠纷编号")
+            raise _refused("请填写纠纷编号")
         return await _stored(console, dispute_id, text_field(body, "step"))
     context, trigger = _situation(body)
     if source == "paste":
         try:
             submission = parse_submission(text_field(body, "submission"), "pasted", "粘贴的内容")
         except SampleError as exc:
-            raise Unexplained(f"无法读取粘贴的纠纷（JSON）：{exc}") from None
+            raise _refused(f"无法读取粘贴的纠纷（JSON）：{exc}") from None
         return Subject(_submitted(submission, "粘贴的纠纷"), context, trigger, now, "粘贴的纠纷")
     name = text_field(body, "sample")
     directory = samples_dir(console.settings)
     if name not in {p.name for p in sample_files(directory)}:
-        raise Unexplained(f"没有样例 {name!r}", 404)
+        raise NotFound(f"没有样例 {name!r}", "sample", name)
     try:
         submission = read_submission(directory / name)
     except SampleError as exc:
-        raise Unexplained(str(exc)) from None
+        raise _refused(str(exc)) from None
     return Subject(_submitted(submission, f"样例 {name} "), context, trigger, now, f"样例 {name}")
 
 
@@ -215,8 +212,11 @@ async def explain(request: Request) -> Response:
     body, draft = await posted_draft(request)
     try:
         subject = await subject_of(console, body)
-    except Unexplained as exc:
-        return render(request, "_pg_explain.html", {"message": str(exc)}, exc.status)
+    except NotFound as exc:
+        return render(request, "_pg_explain.html", {"message": str(exc)}, 404)
+    except InvalidArgument as exc:
+        said = "；".join(v.description for v in exc.violations)
+        return render(request, "_pg_explain.html", {"message": said}, 400)
     values = await asyncio.to_thread(explain_draft, draft.data, draft.source, subject)
     return render(request, "_pg_explain.html", values)
 
