@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import structlog
 
-from fengqiao.console.service import ConsoleApp
 from fengqiao.intake.service import IntakeApp
 from fengqiao.notification.service import NotificationApp
 from fengqiao.platform.bus import Bus, connect
@@ -30,11 +29,21 @@ log = structlog.get_logger()
 STOP_SECONDS = 20.0
 
 Starter = Callable[[Bus, Settings], Awaitable[Running]]
+
+
+async def _start_console(bus: Bus, settings: Settings) -> Running:
+    # Imported here: the web stack (Starlette, Jinja2, Authlib) would cost every other
+    # service ~20 MB and its start-up time.
+    from fengqiao.console.service import ConsoleApp  # noqa: PLC0415
+
+    return await ConsoleApp.start(bus, settings)
+
+
 SERVICES: dict[str, Starter] = {
     "intake": IntakeApp.start,
     "triage": TriageApp.start,
     "notification": NotificationApp.start,
-    "console": ConsoleApp.start,
+    "console": _start_console,
 }
 
 

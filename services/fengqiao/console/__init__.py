@@ -5,8 +5,7 @@ and of the bus; pages rendered on the server, in Chinese.
 - `service.py` wires it (gRPC channels, users, uvicorn in the service's loop);
 - `app.py` the routes and sessions; `auth.py`, `signin.py`, `oidc.py` who may do what;
 - `board.py` the board, a dispute's timeline and 签收; `live.py` the live feed (SSE);
-- `playground.py` the policy playground."""
+- `playground/` the policy playground.
 
-from fengqiao.console.service import ConsoleApp
-
-__all__ = ["ConsoleApp"]
+Nothing is imported here: the services' processes import `fengqiao.console.users` (the
+demo's users) without the web stack; `fengqiao.console.service.ConsoleApp` starts it."""
