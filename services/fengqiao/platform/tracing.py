@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -43,10 +44,28 @@ _ZERO_PARENT: Final = "0" * 16
 _PASSED_ON: ContextVar[dict[str, str] | None] = ContextVar("fengqiao_trace", default=None)
 
 
-def _sdk_configured() -> bool:
+class _SdkSeen:
     """Whether an OpenTelemetry SDK provides the tracer (the API's default is a proxy
-    until one is set)."""
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    until one is set). The API answers by reading the environment each time (5 % of
+    notification's CPU); an SDK is set once, as a process starts, so a "no" is asked
+    again at most once a second and a "yes" is kept."""
+
+    def __init__(self) -> None:
+        self._seen = False
+        self._asked = -1.0
+
+    def __call__(self) -> bool:
+        if self._seen:
+            return True
+        now = time.monotonic()
+        if now - self._asked >= 1.0:
+            self._asked = now
+            provider = trace.get_tracer_provider()
+            self._seen = not isinstance(provider, trace.ProxyTracerProvider)
+        return self._seen
+
+
+_sdk_configured: Final = _SdkSeen()
 
 
 def _fresh() -> SpanContext:
