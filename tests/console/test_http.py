@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from functools import partial
 
 import grpc
 import httpx
+from structlog.testing import capture_logs
 
+from fengqiao.platform.bus import KV_DISPUTES, connect, kv_stream
 from fengqiao.stack import Stack
 from fengqiao.v1 import dispute_pb2, intake_pb2, intake_pb2_grpc
 from tests.conftest import sample
@@ -97,6 +101,38 @@ async def test_each_rate_shows_what_it_counts_or_a_dash(console_stack: Stack) ->
                     event=dispute_pb2.CaseEvent(kind="accepted", actor="网格员"),
                 )
             )
-        summary = (await client.get("/board/summary")).text
+        # A page asks for the figures including the last revision it was shown.
+        seen = await console_stack_last_seq(console_stack)
+        summary = (await client.get(f"/board/summary?seen={seen}")).text
         assert "100%</span> <small>1/1</small>" in summary  # 及时受理率, accepted in time
         assert summary.count("无可统计") == 9
+
+
+async def test_pages_showing_one_filter_share_one_computation_of_the_figures(
+    console_stack: Stack,
+) -> None:
+    async with (
+        signed_in(console_stack, "viewer") as client,
+        grpc.aio.insecure_channel(f"127.0.0.1:{console_stack.port('intake')}") as channel,
+    ):
+        intake = intake_pb2_grpc.IntakeServiceStub(channel)
+        await intake.SubmitDispute(sample("01"))
+        with capture_logs() as logs:
+            pages = await asyncio.gather(*(client.get("/board/summary?seen=1") for _ in range(6)))
+        assert {p.status_code for p in pages} == {200} and len({p.text for p in pages}) == 1
+        assert [e["event"] for e in logs].count("console_summary_computed") == 1
+        # A page that has seen a later revision gets figures that include it.
+        await intake.SubmitDispute(sample("02"))
+        info = await console_stack_last_seq(console_stack)
+        with capture_logs() as logs:
+            later = await client.get(f"/board/summary?seen={info}")
+        assert [e["event"] for e in logs].count("console_summary_computed") == 1
+        assert re.search(r'data-colour="green">\s*<span class="n">2</span>', later.text)
+
+
+async def console_stack_last_seq(stack: Stack) -> int:
+    bus = await connect(stack.settings.nats_url, "test")
+    try:
+        return int((await bus.js.stream_info(kv_stream(KV_DISPUTES))).state.last_seq)
+    finally:
+        await bus.close()

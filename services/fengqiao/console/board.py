@@ -136,8 +136,15 @@ async def board_page(request: Request) -> Response:
 
 @requires()
 async def summary_fragment(request: Request) -> Response:
+    """The figures and lists including revision `seen` (the last event the page got)."""
     which, _ = BoardFilter.parse(request.query_params)
-    return render(request, "_summary.html", {**await _summary(request, which), "which": which})
+    raw = request.query_params.get("seen", "")
+    seen = int(raw) if raw.isdigit() else 0
+    console = console_of(request)
+    summary = await console.summaries.get(
+        which.query(), seen, console.last_seq, lambda: _summary(request, which)
+    )
+    return render(request, "_summary.html", {**summary, "which": which})
 
 
 @requires()

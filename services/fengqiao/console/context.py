@@ -3,7 +3,7 @@ the page templates (rendered with the user and the CSRF token)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -15,6 +15,7 @@ from fengqiao.console.apis import Apis
 from fengqiao.console.auth import csrf_token, current_user
 from fengqiao.console.history import History
 from fengqiao.console.labels import COLOURS, DELIVERIES, KINDS, when
+from fengqiao.console.summaries import SharedSummaries
 from fengqiao.console.users import ROLE_LABELS, UsersFile
 from fengqiao.domain.vocabulary import CATEGORIES, ROUTE_LABELS
 from fengqiao.platform.bus import KV_DISPUTES, Bus, kv_stream
@@ -43,6 +44,8 @@ class Console:
     bus: Bus
     users: UsersFile | None
     history: History  # the read model, for the playground's replay
+    # The board's figures, computed once for every page showing the same filter.
+    summaries: SharedSummaries = field(default_factory=SharedSummaries)
 
     async def last_seq(self) -> int:
         """The last revision written to the disputes bucket: a page rendered now is

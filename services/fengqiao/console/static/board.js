@@ -19,6 +19,7 @@
   const held = [];          // events received while paused, applied on resume
   const deferred = new Map(); // row id -> latest event, for rows being acted on
   let refreshTimer = null;
+  let lastId = board.dataset.after;  // the last event received: the feed resumes after it
 
   sound.checked = localStorage.getItem("fq-sound") === "1";
   sound.addEventListener("change", () => localStorage.setItem("fq-sound", sound.checked ? "1" : "0"));
@@ -76,15 +77,25 @@
     }
   }
 
+  // The figures and lists, reloaded after changes (at most every 1.5 s), and every minute
+  // for what the clock alone makes overdue. The console answers pages showing the same
+  // filter from one computation that includes the last event this page saw.
   function scheduleRefresh() {
     if (refreshTimer !== null) return;
-    refreshTimer = setTimeout(() => {
+    refreshTimer = setTimeout(async () => {
       refreshTimer = null;
       const summary = document.getElementById("summary");
-      if (!summary.contains(document.activeElement)) htmx.trigger(summary, "refresh");
-      else scheduleRefresh();
+      if (summary.contains(document.activeElement)) { scheduleRefresh(); return; }
+      const query = board.dataset.query ? board.dataset.query + "&" : "";
+      try {
+        const answer = await fetch("/board/summary?" + query + "seen=" + lastId);
+        if (!answer.ok) return;
+        summary.innerHTML = await answer.text();
+        htmx.process(summary);
+      } catch (e) { /* the console is away: the next event or minute tries again */ }
     }, 1500);
   }
+  setInterval(scheduleRefresh, 60000);
 
   document.addEventListener("focusout", () => {
     setTimeout(() => {
@@ -113,7 +124,6 @@
   // EventSource reconnects by itself after a dropped connection (sending Last-Event-ID);
   // after an error answer (the console could not reach the bus) it gives up, so open a
   // new one, after the last event seen.
-  let lastId = board.dataset.after;
   function connect() {
     const params = new URLSearchParams();
     if (filter.street) params.set("street", filter.street);
