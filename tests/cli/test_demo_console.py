@@ -12,6 +12,7 @@ import sys
 import httpx
 
 from tests.conftest import ROOT
+from tests.console.conftest import sign_in
 
 
 async def _line(stream: asyncio.StreamReader, pattern: str) -> re.Match[str]:
@@ -36,11 +37,7 @@ async def test_the_demo_serves_the_console_with_its_users_until_interrupted() ->
             user = await _line(demo.stdout, r"办理（签收）（\S+）：用户名 (\w+)，密码 (\S+)")
             await _line(demo.stdout, r"按 Ctrl\+C 结束")
             async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-                page = await client.get("/login")
-                token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-                assert token is not None
-                await client.post("/login", data={"name": user[1], "password": user[2],
-                                                  "csrf_token": token[1]})  # fmt: skip
+                await sign_in(client, user[1], user[2])
                 board = await client.get("/board")
                 assert board.status_code == 200
                 shown = set(re.findall(r'data-id="(FQ-[^"]+)"', board.text))

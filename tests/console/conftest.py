@@ -8,29 +8,25 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
-import bcrypt
 import httpx
 import pytest
 
+from fengqiao.console.users import NewUser, Role, write_users_file
 from fengqiao.platform.console_settings import ConsoleSettings
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.stack import Stack, running
 from tests.conftest import settings_for
 
 PASSWORD = "console-test-password"
-USERS = {"viewer": ["viewer"], "handler": ["handler"], "policy": ["policy"]}
+# One user per role, named after it.
+USERS = ("viewer", "handler", "policy")
 SERVICES = ("intake", "triage", "notification", "console")
 
 
 def write_users(path: Path) -> Path:
+    users = (NewUser(name, f"测试{name}", (Role(name),), PASSWORD) for name in USERS)
     # Cost 4: the file is the test's; the console checks any bcrypt cost.
-    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
-    lines = ["users:"]
-    for name, roles in USERS.items():
-        lines += [f"  - name: {name}", f"    display: 测试{name}", f"    roles: {roles}",
-                  f'    password: "{hashed}"']  # fmt: skip
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_users_file(path, users, rounds=4)
 
 
 @pytest.fixture
@@ -58,13 +54,13 @@ async def signed_in(stack: Stack, name: str) -> AsyncIterator[httpx.AsyncClient]
         yield client
 
 
-async def sign_in(client: httpx.AsyncClient, name: str) -> None:
+async def sign_in(client: httpx.AsyncClient, name: str, password: str = PASSWORD) -> None:
     """Sign `client` (at the console's base URL) in as `name`, as the login page does."""
     page = await client.get("/login")
     token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     done = await client.post(
         "/login",
-        data={"name": name, "password": PASSWORD, "csrf_token": token, "next": "/board"},
+        data={"name": name, "password": password, "csrf_token": token, "next": "/board"},
     )
     assert done.status_code == 303, done.text
 

@@ -16,11 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
-import bcrypt
 import grpc
 
 from fengqiao.cli.report import Period, format_report
-from fengqiao.console.users import ROLE_LABELS, Role
+from fengqiao.console.users import ROLE_LABELS, NewUser, Role, write_users_file
 from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.vocabulary import CATEGORIES, RECIPIENT_ROLES, label
 from fengqiao.platform.settings import Settings
@@ -125,13 +124,12 @@ async def run_demo(settings: Settings, samples: Path, *, once: bool = False) -> 
 
 
 def write_demo_users(path: Path) -> Path:
-    lines = ["# 演示用户（fengqiao demo）：仅供本机演示。", "users:"]
-    for name, password, display, role in DEMO_USERS:
-        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(10)).decode()
-        lines += [f"  - name: {name}", f"    display: {display}", f"    roles: [{role}]",
-                  f'    password: "{hashed}"']  # fmt: skip
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    users = (NewUser(name, display, (Role(role),), password)
+             for name, password, display, role in DEMO_USERS)  # fmt: skip
+    # Cost 10, not 12: the file lives as long as the demo; each sign-in checks a hash.
+    return write_users_file(
+        path, users, heading="演示用户（fengqiao demo）：仅供本机演示。", rounds=10
+    )
 
 
 def _free_or_any(addr: str) -> str:

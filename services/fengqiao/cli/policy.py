@@ -19,6 +19,7 @@ from nats.js import JetStreamContext
 from fengqiao import publishing
 from fengqiao.cli.rules import show_explained, show_review
 from fengqiao.domain.errors import FengqiaoError
+from fengqiao.domain.model import local_minute
 from fengqiao.domain.vocabulary import TRIGGERS, label
 from fengqiao.platform.bus import connect
 from fengqiao.platform.convert import record_from_proto
@@ -44,10 +45,6 @@ async def policy_store(settings: Settings) -> AsyncIterator[tuple[PolicyStore, J
         yield PolicyStore(bus.policies), bus.js
     finally:
         await bus.close()
-
-
-def _when(at: datetime) -> str:
-    return f"{at.astimezone(CHINA):%Y-%m-%d %H:%M}"
 
 
 async def publish(
@@ -85,12 +82,13 @@ async def versions(settings: Settings) -> int:
     print("  版本号        标签\t发布人\t发布时间\t说明")
     for v in published:
         mark = "*" if v.version == active else " "
-        print(f"{mark} {v.version[:12]}  {v.label}\t{v.published_by}\t{_when(v.published_at)}\t"
-              f"{v.comment}")  # fmt: skip
+        at = local_minute(v.published_at)
+        print(f"{mark} {v.version[:12]}  {v.label}\t{v.published_by}\t{at}\t{v.comment}")
     print("启用记录（activations）:")
     for a in log:
         what = _ACTIONS.get(a.action, a.action)
-        print(f"  {_when(a.activated_at)}  {what}  {a.version[:12]}  {a.activated_by}  {a.comment}")
+        at = local_minute(a.activated_at)
+        print(f"  {at}  {what}  {a.version[:12]}  {a.activated_by}  {a.comment}")
     print(f"共 {len(published)} 个版本，* 为现行版本（* active）")
     return 0
 
@@ -144,7 +142,7 @@ async def explain_stored(
     compiled = CompiledPolicy(parse_policy(version.text.encode(), source_of(version.version)))
     if not as_json:
         print(f"纠纷 {dispute_id} 第 {step.number} 步（{label(TRIGGERS, step.trigger)}），"
-              f"{_when(step.at)}，"
+              f"{local_minute(step.at)}，"
               f"按版本 {version.version[:12]}（{version.label}，{version.published_by} "
               f"发布：{version.comment}）重新决定：")  # fmt: skip
         if not step.exact:

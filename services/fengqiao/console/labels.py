@@ -9,7 +9,14 @@ from typing import Any, Final
 
 from fengqiao.domain.kinds import EventKind
 from fengqiao.domain.lifecycle import EVENTS, STATUS_LABELS
-from fengqiao.domain.model import CHINA, Colour, Delivery, DisputeRecord, Notification, Priority
+from fengqiao.domain.model import (
+    Colour,
+    Delivery,
+    DisputeRecord,
+    Notification,
+    Priority,
+    local_minute,
+)
 from fengqiao.domain.vocabulary import CATEGORIES, CHANNELS, RECIPIENT_ROLES, ROUTE_LABELS, label
 
 # 四色动态管理, as the governance centre uses the colours here.
@@ -47,7 +54,7 @@ DELIVERIES: Final = {
 
 
 def when(at: datetime | None) -> str:
-    return "—" if at is None else f"{at.astimezone(CHINA):%Y-%m-%d %H:%M}"
+    return "—" if at is None else local_minute(at)
 
 
 def late_by(deadline: datetime, now: datetime) -> str:

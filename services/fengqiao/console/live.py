@@ -19,14 +19,13 @@ import nats.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
-from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from fengqiao.console.auth import requires
-from fengqiao.console.context import TEMPLATES, console_of
+from fengqiao.console.context import TEMPLATES, Console, console_of
 from fengqiao.console.labels import Row
 from fengqiao.domain.model import DisputeRecord
 from fengqiao.platform.bus import KV_DISPUTES, kv_stream, kv_subject
@@ -66,14 +65,13 @@ class _Place:
         )
 
 
-async def _follow(js: JetStreamContext, after: int | None) -> tuple[Subscription, int, bool]:
+async def _follow(console: Console, after: int | None) -> tuple[Subscription, int, bool]:
     """An ordered consumer of the disputes bucket from after `after` (new revisions only
     when None or too far back); the stream's last sequence; whether it was too far."""
-    info = await js.stream_info(kv_stream(KV_DISPUTES))
-    last = int(info.state.last_seq)
+    last = await console.last_seq()
     reset = after is not None and last - after > MAX_REPLAY
     replay = after is not None and not reset and after < last
-    sub = await js.subscribe(
+    sub = await console.bus.js.subscribe(
         kv_subject(KV_DISPUTES),
         stream=kv_stream(KV_DISPUTES),
         ordered_consumer=True,
@@ -124,7 +122,7 @@ async def live(request: Request) -> Response:
     nc = console_of(request).bus.nc
     after = _start(request)
     try:
-        sub, last, reset = await _follow(console_of(request).bus.js, after)
+        sub, last, reset = await _follow(console_of(request), after)
     except (TimeoutError, nats.errors.Error) as exc:
         # The page opens a new feed after a while (board.js); say why meanwhile.
         log.warning("console_live_unavailable", error=repr(exc))

@@ -14,6 +14,7 @@ implies `viewer`. The embedded default keeps users in a YAML file with bcrypt ha
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -69,12 +70,35 @@ def roles_of(values: Any) -> frozenset[Role]:
     return frozenset(Role(v) for v in values if v in Role._value2member_map_)
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, rounds: int = 12) -> str:
     if len(password) < 8:
         raise ValueError("密码至少 8 个字符（a password needs at least 8 characters）")
     if len(password.encode()) > 72:
         raise ValueError("密码最长 72 字节（bcrypt takes at most 72 bytes）")
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(12)).decode()
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    name: str
+    display: str
+    roles: tuple[Role, ...]
+    password: str
+
+
+def write_users_file(
+    path: Path, users: Iterable[NewUser], *, heading: str = "", rounds: int = 12
+) -> Path:
+    """A users file `UsersFile.load` reads, each password stored as its bcrypt hash
+    (`rounds` below 12 only for files made and thrown away by the demo and the tests)."""
+    lines = [f"# {heading}"] if heading else []
+    lines.append("users:")
+    for u in users:
+        roles = ", ".join(r.value for r in u.roles)
+        lines += [f"  - name: {u.name}", f"    display: {u.display}", f"    roles: [{roles}]",
+                  f'    password: "{hash_password(u.password, rounds)}"']  # fmt: skip
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 @dataclass(frozen=True, slots=True)

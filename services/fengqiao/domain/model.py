@@ -12,6 +12,11 @@ from zoneinfo import ZoneInfo
 CHINA: Final = ZoneInfo("Asia/Shanghai")
 
 
+def local_minute(at: datetime) -> str:
+    """`2026-12-03 06:31`: a time as people here read it, in China's time, to the minute."""
+    return f"{at.astimezone(CHINA):%Y-%m-%d %H:%M}"
+
+
 class Route(StrEnum):
     """The rungs of the ladder, lowest first."""
 

@@ -6,19 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
-from fengqiao.domain.model import Decision
+from fengqiao.domain.model import Decision, local_minute
 from fengqiao.domain.vocabulary import RECIPIENT_ROLES, label
 from fengqiao.policy.cases import Case
 from fengqiao.policy.compiled import CompiledPolicy
-from fengqiao.policy.deadlines import CHINA
 
 _PRIORITY = {"normal": "一般", "urgent": "紧急"}
-
-
-def _when(at: datetime) -> str:
-    return f"{at.astimezone(CHINA):%Y-%m-%d %H:%M}"
 
 
 def _roles(roles: tuple[str, ...]) -> str:
@@ -31,7 +25,7 @@ _SHOWN: tuple[tuple[str, Callable[[Decision], str]], ...] = (
     ("去向", lambda d: f"{d.route_label}（{d.route}）"),
     ("承办", lambda d: d.handler_label),
     ("优先级", lambda d: _PRIORITY[d.priority]),
-    ("办理期限", lambda d: _when(d.deadline)),
+    ("办理期限", lambda d: local_minute(d.deadline)),
     ("通知", lambda d: _roles(d.notify)),
 )
 
