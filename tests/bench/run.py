@@ -94,7 +94,11 @@ def parse(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--skip-policy", action="store_true")
     parser.add_argument(
-        "--only", choices=["replay"], default="", help="run one phase alone: the replay timing"
+        "--only",
+        choices=["replay", "closed"],
+        default="",
+        help="run one phase alone: the replay timing, or the closed loop with its echo "
+        "ceiling and profile (for comparing two trees quickly)",
     )
     parser.add_argument(
         "--replay-count", type=int, default=replay.COUNT, help="disputes the replay timing stores"
@@ -165,30 +169,12 @@ async def measure(
     requests = [read_submission(p) for p in sample_files(ROOT / "rules" / "samples")]
     n = options.disputes
 
-    report.section("ceilings: JetStream publish with ack (fresh nats-server, file store)")
-    server = await start_nats(processes, tmp / "ceiling", "nats-server")
-    try:
-        one, many = await js_publish(server.url)
-    finally:
-        processes.stop([server.proc])
-    report.rate_row("js.publish awaited one by one (512 B, Nats-Msg-Id)", one)
-    report.rate_row("js.publish with 256 in flight", many)
-    results["ceilings"] = {"js_publish_one_by_one": one, "js_publish_256_in_flight": many}
+    closed_only = options.only == "closed"
+    if not closed_only:
+        await _ceilings_and_floor(processes, tmp, requests, n, results)
 
     async def phase(name: str, run: Awaitable[T]) -> T | None:
-        try:
-            value = await run
-        except Exception as exc:  # one phase failing must not lose the others' figures
-            report.section(f"{name}: FAILED")
-            print(f"  {exc}", flush=True)
-            results[name] = {"error": str(exc)}
-            return None
-        results[name] = value
-        return value
-
-    floor = await phase("floor", floor_phase(processes, tmp / "floor", requests, n))
-    if floor is not None:
-        report.floor(floor, n)
+        return await _phase(results, name, run)
 
     how = Fengqiao(options.source, tmp, requests, options.extra_env)
     closed: ClosedResult | None = await phase(
@@ -207,6 +193,9 @@ async def measure(
             f"fengqiao, separate processes: {n:,} disputes, 32 concurrent callers (closed loop)",
         )
         report.profile(closed.profiles, closed.heaviest())
+    if closed_only:
+        summary(results, echo)
+        return
 
     for rate in OPEN_RATES:
         result = await phase(
@@ -229,6 +218,37 @@ async def measure(
     report.section("rules replay: a draft over the stored history (target < 60 s)")
     await phase("replay", asyncio.to_thread(replay.run, options.replay_count))
     summary(results, echo)
+
+
+async def _phase(results: dict[str, Any], name: str, run: Awaitable[T]) -> T | None:
+    """`run`'s value, also kept in `results[name]`; None if it failed (said in the report:
+    one phase failing must not lose the others' figures)."""
+    try:
+        value = await run
+    except Exception as exc:
+        report.section(f"{name}: FAILED")
+        print(f"  {exc}", flush=True)
+        results[name] = {"error": str(exc)}
+        return None
+    results[name] = value
+    return value
+
+
+async def _ceilings_and_floor(
+    processes: Processes, tmp: Path, requests: list[Any], n: int, results: dict[str, Any]
+) -> None:
+    report.section("ceilings: JetStream publish with ack (fresh nats-server, file store)")
+    server = await start_nats(processes, tmp / "ceiling", "nats-server")
+    try:
+        one, many = await js_publish(server.url)
+    finally:
+        processes.stop([server.proc])
+    report.rate_row("js.publish awaited one by one (512 B, Nats-Msg-Id)", one)
+    report.rate_row("js.publish with 256 in flight", many)
+    results["ceilings"] = {"js_publish_one_by_one": one, "js_publish_256_in_flight": many}
+    floor = await _phase(results, "floor", floor_phase(processes, tmp / "floor", requests, n))
+    if floor is not None:
+        report.floor(floor, n)
 
 
 def summary(results: dict[str, Any], echo: float | None) -> None:

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from fengqiao.platform.bus import (
+    STATUS,
     connect,
     dead_letter_subject,
     declared_names,
@@ -29,6 +30,7 @@ async def test_a_copy_of_a_stopped_store_restores_every_stream_and_bucket(
             "disputes.submitted.FQ-20261129-backup",
             recipient_subject("grid-worker-1"),
             dead_letter_subject("n-1"),
+            STATUS,
         ):
             await bus.js.publish(subject, subject.encode())
         await bus.close()

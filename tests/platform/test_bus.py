@@ -46,7 +46,7 @@ def test_subjects_and_stream_names_are_the_deployed_ones() -> None:
         "KV_disputes",
         "$KV.disputes.FQ-1",
     )
-    assert declared_streams() == ("DISPUTES", "NOTIFY", "NOTIFY_DLQ")
+    assert declared_streams() == ("DISPUTES", "NOTIFY", "NOTIFY_DLQ", "NOTIFY_STATUS")
     assert declared_names() == (*declared_streams(), *(f"KV_{b}" for b in declared_buckets()))
 
 

@@ -44,7 +44,7 @@ AUTH = ROOT / "deploy" / "nats" / "auth.conf"
 BUS = PACKAGE / "platform" / "bus.py"
 # How a subject or stream name of fengqiao's begins: each stream's subjects, and NATS'
 # names for a KV bucket's stream and its subjects.
-SUBJECT_STARTS = ("disputes.", "notify.", "dlq.", "$KV.", "KV_")
+SUBJECT_STARTS = ("disputes.", "notify.", "dlq.", "status.", "$KV.", "KV_")
 # The console reads and changes disputes through the services' gRPC APIs; on the bus it
 # follows the disputes bucket for its live board and, for policy staff, writes versions to
 # the policies bucket as the `policy` user does.

@@ -157,7 +157,7 @@ async def test_a_follower_stops_even_when_its_cancellation_is_lost(
     reads = await ReadModel.start(bus, settings, [DISPUTES])
     try:
         await reads.disputes(DisputeFilter(), 10, "", _now())
-        follower = reads._followers[DISPUTES.bucket]
+        follower = reads._followers[DISPUTES.stream]
         task = follower._task
         assert task is not None and not task.done()
         follower._stopping.set()

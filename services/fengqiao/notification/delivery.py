@@ -22,7 +22,7 @@ from fengqiao.notification.claims import Claims, Verdict, needs_claim
 from fengqiao.notification.directory import Channel, Directory
 from fengqiao.notification.phones import PartyPhones
 from fengqiao.notification.recipients import PARTY, party_index
-from fengqiao.notification.records import REVISION_HEADER, record_delivery
+from fengqiao.notification.records import DeliveryStatuses
 from fengqiao.platform import redact, tracing
 from fengqiao.platform.backoff import backoff
 from fengqiao.platform.bus import Bus, dead_letter_subject
@@ -54,6 +54,7 @@ class DeliveryWorker:
         self._retry = retry
         self._phones = PartyPhones(DisputeStore(bus))
         self._claims = Claims(bus.deliveries)
+        self._statuses = DeliveryStatuses(bus.js)
 
     def use_directory(self, directory: Directory) -> None:
         """Send by `directory` from now on; deliveries under way finish as they began."""
@@ -81,7 +82,7 @@ class DeliveryWorker:
                     role=n.recipient_role,
                     event_kind=n.event,
                 )
-                await self._record(msg, n, Delivery.UNROUTABLE, ())
+                await self._record(n, Delivery.UNROUTABLE, ())
                 return
             for index, channel in enumerate(channels):
                 done = f"{n.id}.{index}"
@@ -119,30 +120,25 @@ class DeliveryWorker:
                     sent.append(done)
             if not errors and not held:
                 real = any(kind != "log" for kind in carried)
-                await self._record(msg, n, Delivery.SENT if real else Delivery.LOGGED_ONLY, carried)
+                await self._record(n, Delivery.SENT if real else Delivery.LOGGED_ONLY, carried)
                 return
             # This message comes back: remember which channels took it, to skip them then.
             for done in sent:
                 await self._claims.sent(done)
             if errors and attempt >= self._retry.attempts:
                 await self._dead_letter(msg, n.id, attempt, errors[-1])
-                await self._record(msg, n, Delivery.DEAD_LETTERED, carried)
+                await self._record(n, Delivery.DEAD_LETTERED, carried)
                 return
             delay = self._retry.delay(attempt) if errors else 0.0
             raise Retry(max(delay, held))
 
-    async def _record(
-        self, msg: Msg, n: Notification, status: Delivery, carried: Sequence[str]
-    ) -> None:
-        """Write what became of `n` into its stored record, for ListNotifications. Best
-        effort: a send that landed is never repeated for want of its status (the
-        record then says `recorded`)."""
-        revision = (msg.headers or {}).get(REVISION_HEADER, "")
-        known = (msg.data, int(revision)) if revision.isdigit() else None
-        via = tuple(dict.fromkeys(carried))
+    async def _record(self, n: Notification, status: Delivery, carried: Sequence[str]) -> None:
+        """Publish what became of `n`, for ListNotifications. Best effort: a send that
+        landed is never repeated for want of its status (the notification then stays
+        `recorded`)."""
         try:
-            await record_delivery(
-                self._bus.notifications, n.id, status, via, at=datetime.now(UTC), known=known
+            await self._statuses.record(
+                n.id, status, tuple(dict.fromkeys(carried)), at=datetime.now(UTC)
             )
         except Exception as exc:
             log.warning("delivery_status_not_recorded", notification_id=n.id, error=repr(exc))

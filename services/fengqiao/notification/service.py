@@ -21,7 +21,7 @@ from fengqiao.platform.bus import Bus
 from fengqiao.platform.grpc_server import GrpcServer
 from fengqiao.platform.settings import Settings
 from fengqiao.policy import PolicyError
-from fengqiao.readmodel import NOTIFICATIONS, ReadModel
+from fengqiao.readmodel import DELIVERIES, NOTIFICATIONS, ReadModel
 from fengqiao.v1 import notification_pb2, notification_pb2_grpc
 
 log = structlog.get_logger()
@@ -48,7 +48,7 @@ class NotificationApp:
         way (a directory with problems, say) stops what it had started (no gRPC server is
         left bound)."""
         async with contextlib.AsyncExitStack() as running:
-            reads = await ReadModel.start(bus, settings, [NOTIFICATIONS])
+            reads = await ReadModel.start(bus, settings, [NOTIFICATIONS, DELIVERIES])
             running.push_async_callback(reads.stop)
             servicer = NotificationServicer(bus, reads)
             server = await GrpcServer.start(

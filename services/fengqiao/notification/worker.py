@@ -34,7 +34,6 @@ from fengqiao.notification.recipients import (
     recipients,
     recipients_for_roles,
 )
-from fengqiao.notification.records import REVISION_HEADER
 from fengqiao.platform import redact, timers, tracing
 from fengqiao.platform.bus import Bus, recipient_subject
 from fengqiao.platform.codec import decode, encode
@@ -286,20 +285,19 @@ class NotificationWorker:
         )
         data = encode(notification_to_proto(notification))
         try:
-            revision = await self._bus.notifications.create(key, data)
+            await self._bus.notifications.create(key, data)
         except KeyWrongLastSequenceError:
             log.debug("notification_already_sent", recipient=recipient.id)
             entry = await self._bus.notifications.get(key)
-            data, revision = entry.value or data, entry.revision or 0
+            data = entry.value or data
             created = False
         else:
             created = True
         # Also after a crash between the two writes; the stream drops the repeat by id.
-        # The revision lets delivery record the outcome without reading it back.
         await self._bus.js.publish(
             recipient_subject(recipient.id),
             data,
-            headers=tracing.headers({"Nats-Msg-Id": key, REVISION_HEADER: str(revision)}),
+            headers=tracing.headers({"Nats-Msg-Id": key}),
         )
         if not created:
             return key, needs_ack

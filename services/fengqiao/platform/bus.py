@@ -67,6 +67,11 @@ NOTIFY_MAX_AGE_SECONDS: Final = 30 * 24 * 3600.0
 # Notifications whose delivery attempts ran out, with their last error.
 DLQ_STREAM: Final = "NOTIFY_DLQ"
 DLQ: Final = "dlq.notify"
+# What became of notifications (`DeliveryOutcomes`), one message for the sends that finished
+# together; notification's read model applies them. Kept as long as the notifications,
+# which a rebuilt read model reads them with.
+STATUS_STREAM: Final = "NOTIFY_STATUS"
+STATUS: Final = "status.notify"
 
 KV_DISPUTES: Final = "disputes"
 KV_REQUESTS: Final = "intake_requests"
@@ -183,6 +188,7 @@ def _streams(replicas: int | None = None) -> tuple[StreamConfig, ...]:
             storage=StorageType.FILE,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
         ),
+        StreamConfig(name=STATUS_STREAM, subjects=[STATUS], storage=StorageType.FILE),
     )
     if replicas is None:
         return configs

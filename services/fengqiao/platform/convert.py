@@ -404,11 +404,15 @@ def notification_from_proto(m: notification_pb2.Notification) -> Notification:
         acknowledged_at=from_timestamp(m, "acknowledged_at"),
         acknowledged_by=m.acknowledged_by,
         address=m.address,
-        delivery=_DELIVERIES.get(m.delivery_status, Delivery.UNKNOWN),
+        delivery=delivery_status_from_proto(m.delivery_status),
         delivered_via=tuple(m.delivered_via),
         delivered_at=from_timestamp(m, "delivered_at"),
         anonymised=m.anonymised,
     )
+
+
+def delivery_status_from_proto(code: int) -> Delivery:
+    return _DELIVERIES.get(notification_pb2.DeliveryStatus.ValueType(code), Delivery.UNKNOWN)
 
 
 def delivery_status_to_proto(d: Delivery) -> notification_pb2.DeliveryStatus.ValueType:

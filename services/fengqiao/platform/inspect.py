@@ -15,6 +15,7 @@ from fengqiao.platform.bus import (
     KV_DISPUTES,
     KV_NOTIFICATIONS,
     NOTIFY_STREAM,
+    STATUS_STREAM,
     STREAM,
     declared_buckets,
     declared_streams,
@@ -29,6 +30,7 @@ _MESSAGES: Final[dict[str, type[Message]]] = {
     STREAM: events_pb2.DisputeEvent,
     NOTIFY_STREAM: notification_pb2.Notification,
     DLQ_STREAM: notification_pb2.Notification,
+    STATUS_STREAM: notification_pb2.DeliveryOutcomes,
 }
 
 

@@ -30,6 +30,7 @@ from fengqiao.platform.bus import (
     NOTIFY_STREAM,
     ROUTED,
     SCHEDULE,
+    STATUS,
     STREAM,
     SUBMITTED,
 )
@@ -99,7 +100,7 @@ PUBLISHES: Final = MappingProxyType(
     {
         INTAKE: (f"{SUBMITTED}.>", f"{EVENTS}.>"),
         TRIAGE: (f"{ROUTED}.>", f"{SCHEDULE}.>"),
-        NOTIFICATION: (f"{NOTIFY}.>", f"{DLQ}.>", f"{SCHEDULE}.>"),
+        NOTIFICATION: (f"{NOTIFY}.>", f"{DLQ}.>", STATUS, f"{SCHEDULE}.>"),
     }
 )
 # The KV buckets each service writes.

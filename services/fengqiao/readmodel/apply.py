@@ -1,4 +1,4 @@
-"""Applying one fetched batch of a KV stream to the database: every row and the stream
+"""Applying one fetched batch of a stream to the database: every row and the stream
 sequence reached, in one transaction. The sequence stored with the rows makes a batch that
 another writer (a replica sharing PostgreSQL) already applied a no-op, and lets a restart
 resume after it."""
@@ -25,10 +25,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from fengqiao.domain.errors import Rewound
-from fengqiao.platform.bus import KV_DISPUTES, KV_NOTIFICATIONS, kv_stream
+from fengqiao.platform.bus import (
+    KV_DISPUTES,
+    KV_NOTIFICATIONS,
+    STATUS,
+    STATUS_STREAM,
+    kv_stream,
+    kv_subject,
+)
 from fengqiao.readmodel.database import writing
-from fengqiao.readmodel.rows import Row, dispute_row, notification_row
-from fengqiao.readmodel.schema import disputes, notifications, progress
+from fengqiao.readmodel.rows import Row, delivery_rows, dispute_row, notification_row
+from fengqiao.readmodel.schema import deliveries, disputes, notifications, progress
 
 log = structlog.get_logger()
 
@@ -38,7 +45,8 @@ NOTIFICATIONS_STREAM: Final = kv_stream(KV_NOTIFICATIONS)
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One message of a KV stream: a key's new value, or None when it was deleted."""
+    """One message of a stream: of a KV bucket's, a key's new value, or None when it was
+    deleted."""
 
     key: str
     seq: int
@@ -54,10 +62,11 @@ class Written:
 
 @dataclass(frozen=True, slots=True)
 class Projection:
-    """What one KV bucket becomes: its stream, its table, and how a value becomes a row."""
+    """What one stream becomes: its table, and how its messages become rows."""
 
     stream: str
-    bucket: str
+    subject: str  # what of the stream is followed
+    prefix: str  # taken off a message's subject, it leaves the change's key
     table: Table
     rows: Callable[[Sequence[Change]], Written]
     # Columns a key's later revisions never change: a rewrite leaves them, and the indexes
@@ -65,6 +74,14 @@ class Projection:
     fixed: frozenset[str] = frozenset()
     # Whether decoding a value costs enough to hand a large build to worker processes.
     costly: bool = False
+    # A KV bucket's: only each key's newest value matters (read from zero, or within a
+    # batch). Otherwise every message counts.
+    latest_only: bool = True
+
+
+def _bucket(bucket: str) -> tuple[str, str, str]:
+    """The stream, subjects and key prefix of KV bucket `bucket`."""
+    return kv_stream(bucket), kv_subject(bucket), kv_subject(bucket, "")
 
 
 def _dispute_rows(changes: Sequence[Change]) -> Written:
@@ -82,8 +99,8 @@ def _dispute_rows(changes: Sequence[Change]) -> Written:
 
 
 def _notification_rows(changes: Sequence[Change]) -> Written:
-    # Every notification is rewritten once delivered (its status), which leaves nothing
-    # personal behind; old bytes are wiped only after a batch with an anonymised one.
+    # A notification's row is rewritten when it is acknowledged and when it is anonymised;
+    # old bytes are wiped only after a batch with an anonymised one.
     rows, scrubbed = [], False
     for change in changes:
         try:
@@ -97,17 +114,30 @@ def _notification_rows(changes: Sequence[Change]) -> Written:
     return Written(rows, scrubbed)
 
 
+def _delivery_rows(changes: Sequence[Change]) -> Written:
+    rows = []
+    for change in changes:
+        try:
+            rows.extend(delivery_rows(change.seq, change.data or b""))
+        except Exception:  # one bad message must not stop the projection
+            log.exception("projection_value_unreadable", stream=STATUS_STREAM, seq=change.seq)
+    return Written(rows, scrubbed=False)
+
+
 DISPUTES: Final = Projection(
-    DISPUTES_STREAM, KV_DISPUTES, disputes, _dispute_rows,
+    *_bucket(KV_DISPUTES), disputes, _dispute_rows,
     # Where and when a dispute was received, and what kind it is, stay as submitted
     # (anonymising keeps the place down to the grid, and the category).
     fixed=frozenset({"received_us", "district", "street", "community", "grid", "category"}),
     costly=True,
 )  # fmt: skip
 NOTIFICATIONS: Final = Projection(
-    NOTIFICATIONS_STREAM, KV_NOTIFICATIONS, notifications, _notification_rows,
+    *_bucket(KV_NOTIFICATIONS), notifications, _notification_rows,
     fixed=frozenset({"dispute_id", "recipient_id", "created_us"}),
 )  # fmt: skip
+DELIVERIES: Final = Projection(
+    STATUS_STREAM, STATUS, STATUS, deliveries, _delivery_rows, latest_only=False
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +168,11 @@ class Batch:
 
 def prepare(projection: Projection, changes: Sequence[Change]) -> Batch:
     """`changes` (in stream order) as rows to write and keys to delete."""
-    latest: dict[str, Change] = {}
-    for change in changes:
-        latest[change.key] = change
-    written = projection.rows([c for c in latest.values() if c.data is not None])
-    removed = [c for c in latest.values() if c.data is None]
+    kept: Sequence[Change] = changes
+    if projection.latest_only:
+        kept = list({change.key: change for change in changes}.values())
+    written = projection.rows([c for c in kept if c.data is not None])
+    removed = [c for c in kept if c.data is None]
     return Batch(written.rows, removed, written.scrubbed, changes[-1].seq if changes else 0)
 
 

@@ -25,8 +25,8 @@ from sqlalchemy import Connection, Engine, create_engine, delete, event, insert,
 from sqlalchemy.engine import make_url
 
 from fengqiao.domain.errors import DatabaseError
-from fengqiao.platform.bus import KV_DISPUTES, KV_NOTIFICATIONS, kv_stream
-from fengqiao.readmodel.schema import disputes, meta, notifications, progress
+from fengqiao.platform.bus import KV_DISPUTES, KV_NOTIFICATIONS, STATUS_STREAM, kv_stream
+from fengqiao.readmodel.schema import deliveries, disputes, meta, notifications, progress
 
 log = structlog.get_logger()
 
@@ -141,7 +141,11 @@ def migrate(engine: Engine) -> str | None:
 
 def reset(connection: Connection, stream: str | None = None) -> None:
     """Forget every row (of one stream's table), so it is rebuilt from the bus."""
-    tables = {kv_stream(KV_DISPUTES): disputes, kv_stream(KV_NOTIFICATIONS): notifications}
+    tables = {
+        kv_stream(KV_DISPUTES): disputes,
+        kv_stream(KV_NOTIFICATIONS): notifications,
+        STATUS_STREAM: deliveries,
+    }
     for name, table in tables.items():
         if stream in (None, name):
             connection.execute(delete(table))

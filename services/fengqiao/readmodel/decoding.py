@@ -18,14 +18,22 @@ from typing import Final
 
 import structlog
 
-from fengqiao.readmodel.apply import DISPUTES, NOTIFICATIONS, Batch, Change, Projection, prepare
+from fengqiao.readmodel.apply import (
+    DELIVERIES,
+    DISPUTES,
+    NOTIFICATIONS,
+    Batch,
+    Change,
+    Projection,
+    prepare,
+)
 
 log = structlog.get_logger()
 
 # Behind by at least this many messages when building: worker processes are worth
 # starting (a second or so to import) for it.
 PROCESSES_FROM: Final = 50_000
-_BY_STREAM: Final = {p.stream: p for p in (DISPUTES, NOTIFICATIONS)}
+_BY_STREAM: Final = {p.stream: p for p in (DISPUTES, NOTIFICATIONS, DELIVERIES)}
 
 
 def _prepare_in_worker(stream: str, changes: Sequence[Change]) -> Batch:

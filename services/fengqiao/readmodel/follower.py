@@ -1,6 +1,7 @@
-"""Following one KV bucket's stream into the database: fetch a batch, apply it in one
-transaction with the sequence it reaches, repeat. A restart resumes after the stored
-sequence; from zero it reads only each key's latest value.
+"""Following one stream (a KV bucket's, or a log like the delivery statuses) into the
+database: fetch a batch, apply it in one transaction with the sequence it reaches, repeat.
+A restart resumes after the stored sequence; from zero, of a bucket it reads only each
+key's latest value.
 
 Reads wait (`wait_applied`) until the rows include every write acknowledged before the
 call, for at most `CATCH_UP_SECONDS`; then they fail with `Unavailable`, never scan the
@@ -22,7 +23,6 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import Engine, insert, select
 
 from fengqiao.domain.errors import Rewound, Unavailable
-from fengqiao.platform.bus import kv_subject
 from fengqiao.readmodel import build
 from fengqiao.readmodel.apply import (
     Batch,
@@ -61,7 +61,7 @@ class Follower:
         self._engine = engine
         self._projection = projection
         self._stream = projection.stream
-        self._prefix = kv_subject(projection.bucket, "")
+        self._prefix = projection.prefix
         self._created = ""
         # Everything up to here is in the database (applied by this process or another).
         self._position = 0
@@ -216,8 +216,11 @@ class Follower:
         if not self._building:
             await self._advance(start)
         if start == 0:
-            # From zero only the latest value of each key matters.
-            config = ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
+            # From zero, of a bucket only the latest value of each key matters.
+            latest = self._projection.latest_only
+            config = ConsumerConfig(
+                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT if latest else DeliverPolicy.ALL
+            )
         else:
             config = ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start + 1
@@ -225,7 +228,9 @@ class Follower:
         config.ack_policy = AckPolicy.NONE
         config.inactive_threshold = _CONSUMER_IDLE_SECONDS
         config.mem_storage = True
-        sub = await self._js.pull_subscribe(f"{self._prefix}>", stream=self._stream, config=config)
+        sub = await self._js.pull_subscribe(
+            self._projection.subject, stream=self._stream, config=config
+        )
         if self._building:
             self._decoder.use_processes(behind=(await sub.consumer_info()).num_pending or 0)
         return sub

@@ -1,4 +1,4 @@
-"""The read model a service queries: its database, and a follower per bucket it reads.
+"""The read model a service queries: its database, and a follower per stream it reads.
 Every read first waits until the rows hold the writes made before it (read your writes)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fengqiao.domain.stats import Stats
 from fengqiao.platform.bus import Bus
 from fengqiao.platform.settings import Settings
 from fengqiao.readmodel import queries
-from fengqiao.readmodel.apply import DISPUTES, NOTIFICATIONS, Projection
+from fengqiao.readmodel.apply import DELIVERIES, DISPUTES, NOTIFICATIONS, Projection
 from fengqiao.readmodel.database import create, database_url, migrate
 from fengqiao.readmodel.follower import Follower
 
@@ -61,7 +61,7 @@ class ReadModel:
             for projection in projections:
                 follower = Follower(bus.js, engine, projection)
                 await follower.start()
-                followers[projection.bucket] = follower
+                followers[projection.stream] = follower
         except BaseException:
             for follower in followers.values():
                 await follower.stop()
@@ -89,14 +89,13 @@ class ReadModel:
                 now=now,
             )  # fmt: skip
 
-        return await self._read(DISPUTES, run)
+        return await self._read(run, DISPUTES)
 
     async def disputes(
         self, which: queries.DisputeFilter, page_size: int, page_token: str, now: datetime
     ) -> tuple[list[DisputeRecord], str]:
         return await self._read(
-            DISPUTES,
-            lambda: queries.dispute_page(self.engine, which, page_size, page_token, now),
+            lambda: queries.dispute_page(self.engine, which, page_size, page_token, now), DISPUTES
         )
 
     async def board(
@@ -116,7 +115,7 @@ class ReadModel:
             )  # fmt: skip
             return counts, overdue, due
 
-        return await self._read(DISPUTES, run)
+        return await self._read(run, DISPUTES)
 
     async def received_waiting(
         self, after: tuple[int, str] | None, until_us: int, limit: int
@@ -124,21 +123,22 @@ class ReadModel:
         """Disputes still `received` in a range of received times (`queries.received_waiting`),
         once the rows hold every write made before the call."""
         return await self._read(
-            DISPUTES, lambda: queries.received_waiting(self.engine, after, until_us, limit)
+            lambda: queries.received_waiting(self.engine, after, until_us, limit), DISPUTES
         )
 
     async def notifications(
         self, dispute_id: str, recipient_id: str, page_size: int, page_token: str
     ) -> tuple[list[Notification], str]:
         return await self._read(
-            NOTIFICATIONS,
             lambda: queries.notification_page(
                 self.engine, dispute_id, recipient_id, page_size, page_token
             ),
+            NOTIFICATIONS,
+            DELIVERIES,
         )
 
-    async def _read(self, projection: Projection, query: Callable[[], T]) -> T:
-        await self._followers[projection.bucket].wait_applied()
+    async def _read(self, query: Callable[[], T], *projections: Projection) -> T:
+        await asyncio.gather(*(self._followers[p.stream].wait_applied() for p in projections))
         try:
             return await asyncio.to_thread(query)
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:

@@ -3,17 +3,19 @@ thread on its own connection; none reads more rows than its page (plus one)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Engine, and_, func, literal, select, tuple_
 
+from fengqiao.domain import epoch
 from fengqiao.domain.model import Colour, DisputeRecord, Notification, Route, Status
 from fengqiao.domain.paging import check_page_size, decode_token, encode_token, invalid_token
 from fengqiao.domain.stats import Stats
+from fengqiao.platform.convert import delivery_status_from_proto
 from fengqiao.platform.store import notification_from_bytes, record_from_bytes
 from fengqiao.readmodel.rows import micros
-from fengqiao.readmodel.schema import COUNTED, disputes, notifications
+from fengqiao.readmodel.schema import COUNTED, deliveries, disputes, notifications
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +176,10 @@ def notification_page(
     if page_token:
         created, after = decode_token(page_token)
         where.append(tuple_(t.created_us, t.id) > tuple_(_int_token(created), after))
+    d = deliveries.c
     query = (
-        select(t.created_us, t.id, t.data)
+        select(t.created_us, t.id, t.data, d.status, d.via, d.delivered_us)
+        .select_from(notifications.outerjoin(deliveries, d.id == t.id))
         .where(*where)
         .order_by(t.created_us, t.id)
         .limit(size + 1)
@@ -184,7 +188,22 @@ def notification_page(
         rows = connection.execute(query).all()
     page = rows[:size]
     token = encode_token((str(page[-1][0]), page[-1][1])) if len(rows) > size else ""
-    return [notification_from_bytes(r[2]) for r in page], token
+    return [_delivered(notification_from_bytes(r[2]), r[3], r[4], r[5]) for r in page], token
+
+
+def _delivered(
+    n: Notification, status: int | None, via: str | None, at_us: int | None
+) -> Notification:
+    """`n` with its newest published outcome, if there is one (else as it was stored:
+    notifications recorded before outcomes were published carry their own)."""
+    if status is None:
+        return n
+    return replace(
+        n,
+        delivery=delivery_status_from_proto(status),
+        delivered_via=tuple((via or "").split()),
+        delivered_at=epoch.from_micros(at_us) if at_us is not None else None,
+    )
 
 
 def _int_token(text: str) -> int:

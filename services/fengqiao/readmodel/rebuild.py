@@ -10,14 +10,14 @@ import structlog
 from sqlalchemy import Engine, func, select
 
 from fengqiao.platform.bus import Bus
-from fengqiao.readmodel.apply import DISPUTES, NOTIFICATIONS, Projection
+from fengqiao.readmodel.apply import DELIVERIES, DISPUTES, NOTIFICATIONS, Projection
 from fengqiao.readmodel.database import reset, writing
 from fengqiao.readmodel.decoding import PROCESSES_FROM
 from fengqiao.readmodel.follower import Follower
 from fengqiao.readmodel.schema import meta, progress
 
 log = structlog.get_logger()
-PROJECTIONS = (DISPUTES, NOTIFICATIONS)
+PROJECTIONS = (DISPUTES, NOTIFICATIONS, DELIVERIES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,7 @@ class Rebuilt:
 
 
 async def rebuild(bus: Bus, engine: Engine, processes_from: int = PROCESSES_FROM) -> list[Rebuilt]:
-    """Drop every row and apply each bucket from its stream up to its last message now.
+    """Drop every row and apply each stream up to its last message now.
     Services following the same database start again from zero by themselves."""
     with writing(engine) as connection:
         reset(connection)

@@ -70,3 +70,20 @@ def notification_row(key: str, seq: int, data: bytes) -> tuple[Row, bool]:
         "data": data,
     }
     return row, m.anonymised
+
+
+def delivery_rows(seq: int, data: bytes) -> list[Row]:
+    """The rows of one message of outcomes (`DeliveryOutcomes`), each at the message's
+    sequence: a later message about the same notification overwrites them."""
+    m = decode(data, notification_pb2.DeliveryOutcomes())
+    return [
+        {
+            "id": o.notification_id,
+            "seq": seq,
+            "status": o.status,
+            "via": " ".join(o.via),
+            "delivered_us": micros(from_timestamp(o, "at")),
+        }
+        for o in m.outcomes
+        if o.notification_id
+    ]

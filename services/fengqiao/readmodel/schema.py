@@ -119,3 +119,16 @@ notifications: Final = Table(
     Index("notifications_recipient", "recipient_id", "created_us", "id"),
     Index("notifications_dispute", "dispute_id", "created_us", "id"),
 )
+
+# What became of each notification (`DeliveryOutcomes` on the status stream), the newest
+# outcome per notification. A row may come before its notification's (the two streams are
+# followed apart) or outlive it; listings join the two.
+deliveries: Final = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("status", Integer, nullable=False),  # a `DeliveryStatus` number
+    Column("via", String(200), nullable=False),  # the channels that carried it, space-separated
+    Column("delivered_us", BigInteger),
+)

@@ -25,25 +25,29 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66\x65ngqiao/v1/notification.proto\x12\x0b\x66\x65ngqiao.v1\x1a\x1fgoogle/protobuf/timestamp.proto\":\n\x12\x41\x63knowledgeRequest\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0b\n\x03who\x18\x02 \x01(\t\"I\n\x1aStreamNotificationsRequest\x12\x14\n\x0crecipient_id\x18\x01 \x01(\t\x12\x15\n\rfrom_sequence\x18\x02 \x01(\x04\"\xed\x03\n\x0cNotification\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ndispute_id\x18\x02 \x01(\t\x12\r\n\x05\x65vent\x18\x03 \x01(\t\x12\x14\n\x0crecipient_id\x18\x04 \x01(\t\x12\x16\n\x0erecipient_role\x18\x05 \x01(\t\x12\x17\n\x0frecipient_label\x18\x06 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\n \x01(\x04\x12\x33\n\x0f\x61\x63knowledged_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x61\x63knowledged_by\x18\x0c \x01(\t\x12\x11\n\tneeds_ack\x18\r \x01(\x08\x12\x0f\n\x07\x61\x64\x64ress\x18\x0e \x01(\t\x12\x34\n\x0f\x64\x65livery_status\x18\x0f \x01(\x0e\x32\x1b.fengqiao.v1.DeliveryStatus\x12\x15\n\rdelivered_via\x18\x10 \x03(\t\x12\x30\n\x0c\x64\x65livered_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nanonymised\x18\x12 \x01(\x08\"k\n\x18ListNotificationsRequest\x12\x14\n\x0crecipient_id\x18\x01 \x01(\t\x12\x12\n\ndispute_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"f\n\x19ListNotificationsResponse\x12\x30\n\rnotifications\x18\x01 \x03(\x0b\x32\x19.fengqiao.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xcd\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45LIVERY_STATUS_RECORDED\x10\x01\x12\x18\n\x14\x44\x45LIVERY_STATUS_SENT\x10\x02\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_LOGGED_ONLY\x10\x03\x12!\n\x1d\x44\x45LIVERY_STATUS_DEAD_LETTERED\x10\x04\x12\x1e\n\x1a\x44\x45LIVERY_STATUS_UNROUTABLE\x10\x05\x32\xa1\x02\n\x13NotificationService\x12\x62\n\x11ListNotifications\x12%.fengqiao.v1.ListNotificationsRequest\x1a&.fengqiao.v1.ListNotificationsResponse\x12[\n\x13StreamNotifications\x12\'.fengqiao.v1.StreamNotificationsRequest\x1a\x19.fengqiao.v1.Notification0\x01\x12I\n\x0b\x41\x63knowledge\x12\x1f.fengqiao.v1.AcknowledgeRequest\x1a\x19.fengqiao.v1.Notificationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66\x65ngqiao/v1/notification.proto\x12\x0b\x66\x65ngqiao.v1\x1a\x1fgoogle/protobuf/timestamp.proto\":\n\x12\x41\x63knowledgeRequest\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12\x0b\n\x03who\x18\x02 \x01(\t\"I\n\x1aStreamNotificationsRequest\x12\x14\n\x0crecipient_id\x18\x01 \x01(\t\x12\x15\n\rfrom_sequence\x18\x02 \x01(\x04\"\xed\x03\n\x0cNotification\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ndispute_id\x18\x02 \x01(\t\x12\r\n\x05\x65vent\x18\x03 \x01(\t\x12\x14\n\x0crecipient_id\x18\x04 \x01(\t\x12\x16\n\x0erecipient_role\x18\x05 \x01(\t\x12\x17\n\x0frecipient_label\x18\x06 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\n \x01(\x04\x12\x33\n\x0f\x61\x63knowledged_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x61\x63knowledged_by\x18\x0c \x01(\t\x12\x11\n\tneeds_ack\x18\r \x01(\x08\x12\x0f\n\x07\x61\x64\x64ress\x18\x0e \x01(\t\x12\x34\n\x0f\x64\x65livery_status\x18\x0f \x01(\x0e\x32\x1b.fengqiao.v1.DeliveryStatus\x12\x15\n\rdelivered_via\x18\x10 \x03(\t\x12\x30\n\x0c\x64\x65livered_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nanonymised\x18\x12 \x01(\x08\"B\n\x10\x44\x65liveryOutcomes\x12.\n\x08outcomes\x18\x01 \x03(\x0b\x32\x1c.fengqiao.v1.DeliveryOutcome\"\x8c\x01\n\x0f\x44\x65liveryOutcome\x12\x17\n\x0fnotification_id\x18\x01 \x01(\t\x12+\n\x06status\x18\x02 \x01(\x0e\x32\x1b.fengqiao.v1.DeliveryStatus\x12\x0b\n\x03via\x18\x03 \x03(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"k\n\x18ListNotificationsRequest\x12\x14\n\x0crecipient_id\x18\x01 \x01(\t\x12\x12\n\ndispute_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"f\n\x19ListNotificationsResponse\x12\x30\n\rnotifications\x18\x01 \x03(\x0b\x32\x19.fengqiao.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xcd\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45LIVERY_STATUS_RECORDED\x10\x01\x12\x18\n\x14\x44\x45LIVERY_STATUS_SENT\x10\x02\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_LOGGED_ONLY\x10\x03\x12!\n\x1d\x44\x45LIVERY_STATUS_DEAD_LETTERED\x10\x04\x12\x1e\n\x1a\x44\x45LIVERY_STATUS_UNROUTABLE\x10\x05\x32\xa1\x02\n\x13NotificationService\x12\x62\n\x11ListNotifications\x12%.fengqiao.v1.ListNotificationsRequest\x1a&.fengqiao.v1.ListNotificationsResponse\x12[\n\x13StreamNotifications\x12\'.fengqiao.v1.StreamNotificationsRequest\x1a\x19.fengqiao.v1.Notification0\x01\x12I\n\x0b\x41\x63knowledge\x12\x1f.fengqiao.v1.AcknowledgeRequest\x1a\x19.fengqiao.v1.Notificationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fengqiao.v1.notification_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERYSTATUS']._serialized_start=925
-  _globals['_DELIVERYSTATUS']._serialized_end=1130
+  _globals['_DELIVERYSTATUS']._serialized_start=1136
+  _globals['_DELIVERYSTATUS']._serialized_end=1341
   _globals['_ACKNOWLEDGEREQUEST']._serialized_start=80
   _globals['_ACKNOWLEDGEREQUEST']._serialized_end=138
   _globals['_STREAMNOTIFICATIONSREQUEST']._serialized_start=140
   _globals['_STREAMNOTIFICATIONSREQUEST']._serialized_end=213
   _globals['_NOTIFICATION']._serialized_start=216
   _globals['_NOTIFICATION']._serialized_end=709
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=711
-  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=818
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=820
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=922
-  _globals['_NOTIFICATIONSERVICE']._serialized_start=1133
-  _globals['_NOTIFICATIONSERVICE']._serialized_end=1422
+  _globals['_DELIVERYOUTCOMES']._serialized_start=711
+  _globals['_DELIVERYOUTCOMES']._serialized_end=777
+  _globals['_DELIVERYOUTCOME']._serialized_start=780
+  _globals['_DELIVERYOUTCOME']._serialized_end=920
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=922
+  _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=1029
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=1031
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=1133
+  _globals['_NOTIFICATIONSERVICE']._serialized_start=1344
+  _globals['_NOTIFICATIONSERVICE']._serialized_end=1633
 # @@protoc_insertion_point(module_scope)

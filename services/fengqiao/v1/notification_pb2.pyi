@@ -192,6 +192,61 @@ class Notification(_message.Message):
 Global___Notification: _TypeAlias = Notification  # noqa: Y015
 
 @_typing.final
+class DeliveryOutcomes(_message.Message):
+    """What became of notifications, as the delivery worker publishes it: one message for the
+    sends that finished together, on stream NOTIFY_STATUS. Notification's read model applies
+    it to ListNotifications' rows; the stored record keeps the status it was created with.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeliveryOutcome]: ...
+    def __init__(
+        self,
+        *,
+        outcomes: _abc.Iterable[Global___DeliveryOutcome] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcomes", b"outcomes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeliveryOutcomes: _TypeAlias = DeliveryOutcomes  # noqa: Y015
+
+@_typing.final
+class DeliveryOutcome(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTIFICATION_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    VIA_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    notification_id: _builtins.str
+    status: Global___DeliveryStatus.ValueType
+    @_builtins.property
+    def via(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        notification_id: _builtins.str = ...,
+        status: Global___DeliveryStatus.ValueType = ...,
+        via: _abc.Iterable[_builtins.str] | None = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "notification_id", b"notification_id", "status", b"status", "via", b"via"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeliveryOutcome: _TypeAlias = DeliveryOutcome  # noqa: Y015
+
+@_typing.final
 class ListNotificationsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
