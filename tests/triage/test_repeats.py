@@ -9,10 +9,11 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from fengqiao.domain.epoch import micros
 from fengqiao.domain.model import DisputeRecord, Status
 from fengqiao.platform.bus import Bus
 from fengqiao.platform.convert import dispute_from_proto
-from fengqiao.platform.repeats import grid_key
+from fengqiao.platform.repeats import decode_seen, grid_key
 from fengqiao.triage.repeats import RepeatCounter
 from tests.conftest import sample
 
@@ -70,3 +71,31 @@ async def test_counts_written_by_earlier_versions_still_count(bus: Bus) -> None:
     counter = RepeatCounter(bus.repeats)
     assert await counter.counts(third, WINDOW_DAYS, remember=True) == (2, 0)
     assert await RepeatCounter(bus.repeats).counts(second, WINDOW_DAYS, remember=False) == (1, 0)
+
+
+async def test_counts_match_a_pass_over_every_entry_as_the_window_slides(bus: Bus) -> None:
+    """Out of order, repeated, and old enough to leave the window: each count is what a
+    pass over the stored entries gives, whether the counter wrote the key last (and
+    holds it) or another one did."""
+    rng = random.Random(11)
+    base = records(1)[0]
+    days = [rng.uniform(0, 3 * WINDOW_DAYS) for _ in range(120)]
+    ids = [f"FQ-20261101-{i:010x}" for i in range(len(days))]
+    order = [*range(len(days)), *rng.sample(range(len(days)), 15)]  # some counted twice
+    rng.shuffle(order)
+    counters = (RepeatCounter(bus.repeats), RepeatCounter(bus.repeats))
+    stored: dict[str, int] = {}  # what a pass over the stored map keeps
+    window_us = WINDOW_DAYS * 86_400_000_000
+    for turn, i in enumerate(order):
+        at = START + timedelta(days=days[i])
+        record = replace(base, dispute=replace(base.dispute, id=ids[i], received_at=at))
+        at_us, since = micros(at), micros(at) - window_us
+        want = sum(1 for k, v in stored.items() if k != ids[i] and since <= v < at_us)
+        # Mostly one counter (it holds what it wrote), now and then the other.
+        counter = counters[1] if turn % 7 == 0 else counters[0]
+        assert await counter.counts(record, WINDOW_DAYS, remember=True) == (want, 0), turn
+        if ids[i] not in stored:
+            stored = {k: v for k, v in stored.items() if v >= since}
+            stored[ids[i]] = at_us
+    entry = await bus.repeats.get(grid_key(base))
+    assert decode_seen(entry.value or b"{}") == stored

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from bisect import bisect_left, insort
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from nats.js.kv import KeyValue
 
@@ -26,11 +26,39 @@ from fengqiao.platform.repeats import (
 
 # Keys whose last written state a counter remembers, to write over it without a read.
 REMEMBERED_KEYS = 4096
-
-# A key's map as a counter holds it, with the bytes this process wrote for it (None when
-# another process wrote them): a map one entry longer is those bytes and one entry.
-Held = tuple[Seen, bytes | None]
 _DAY_US = 86_400_000_000
+
+
+class _Window:
+    """A key's map as a counter holds it: also its times in order, so a count is two
+    bisections rather than a pass over every entry (a busy grid's key holds every dispute
+    of the window), and the bytes this process wrote for it, if it did (a map one entry
+    longer is then those bytes and one entry)."""
+
+    __slots__ = ("data", "seen", "times")
+
+    def __init__(self, seen: Seen, data: bytes | None = None) -> None:
+        self.seen = seen
+        self.times = sorted(seen.values())
+        self.data = data
+
+    def earlier(self, dispute_id: str, at: int, since: int) -> int:
+        """Disputes but `dispute_id` received in [since, at)."""
+        n = bisect_left(self.times, at) - bisect_left(self.times, since)
+        own = self.seen.get(dispute_id)
+        return n - 1 if own is not None and since <= own < at else n
+
+    def add(self, dispute_id: str, at: int, since: int) -> bytes:
+        """Add `dispute_id`, drop what is older than `since`; the bytes to store. Changes
+        this window in place: `decide` is handed one of its own each time."""
+        if self.times and self.times[0] < since:
+            self.seen = {k: v for k, v in self.seen.items() if v >= since}
+            self.times = sorted(self.seen.values())
+            self.data = None
+        self.seen[dispute_id] = at
+        insort(self.times, at)
+        self.data = append_seen(self.data, dispute_id, at) if self.data else encode_seen(self.seen)
+        return self.data
 
 
 class RepeatCounter:
@@ -43,7 +71,7 @@ class RepeatCounter:
         self._kv = kv
         self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
         # What was written last to each key, and its revision.
-        self._written: OrderedDict[str, tuple[Held, int]] = OrderedDict()
+        self._written: OrderedDict[str, tuple[_Window, int]] = OrderedDict()
 
     async def counts(
         self, record: DisputeRecord, window_days: int, *, remember: bool
@@ -64,30 +92,24 @@ class RepeatCounter:
 
     async def _count(self, key: str, dispute_id: str, at: int, since: int, remember: bool) -> int:
         if not remember:
-            seen, _ = await self._read(key)
-            return _earlier(seen, dispute_id, at, since)
+            found = await read_entry(self._kv, key)
+            return _Window(decode_seen(found[0])).earlier(dispute_id, at, since) if found else 0
         async with self._turn(key):
 
-            def decide(current: Held | None) -> Outcome[_Counted]:
-                seen, last = current or ({}, None)
-                earlier = _earlier(seen, dispute_id, at, since)
-                if dispute_id in seen:
-                    return Outcome(_Counted(earlier, seen, b""))
-                kept = {k: v for k, v in seen.items() if v >= since}
-                # Nothing left the window: what this process wrote last, one entry longer.
-                grown = (
-                    append_seen(last, dispute_id, at) if last and len(kept) == len(seen) else None
-                )
-                kept[dispute_id] = at
-                data = grown or encode_seen(kept)
-                return Outcome(_Counted(earlier, kept, data), data)
+            def decide(current: _Window | None) -> Outcome[tuple[int, _Window]]:
+                window = current or _Window({})
+                earlier = window.earlier(dispute_id, at, since)
+                if dispute_id in window.seen:
+                    return Outcome((earlier, window))
+                return Outcome((earlier, window), window.add(dispute_id, at, since))
 
-            known = self._written.pop(key, None)
-            written = await compare_and_set(self._kv, key, _held, decide, known)
-            counted = written.result
+            written = await compare_and_set(
+                self._kv, key, _read, decide, self._written.pop(key, None)
+            )
+            earlier, window = written.result
             if written.revision is not None:
-                self._remember(key, (counted.seen, counted.data), written.revision)
-            return counted.earlier
+                self._remember(key, window, written.revision)
+            return earlier
 
     @contextlib.asynccontextmanager
     async def _turn(self, key: str) -> AsyncIterator[None]:
@@ -103,27 +125,12 @@ class RepeatCounter:
             else:
                 self._turns[key] = (lock, users - 1)
 
-    def _remember(self, key: str, value: Held, revision: int) -> None:
-        self._written[key] = (value, revision)
+    def _remember(self, key: str, window: _Window, revision: int) -> None:
+        self._written[key] = (window, revision)
         if len(self._written) > REMEMBERED_KEYS:
             self._written.popitem(last=False)
 
-    async def _read(self, key: str) -> tuple[Seen, int | None]:
-        found = await read_entry(self._kv, key)
-        return (decode_seen(found[0]), found[1]) if found else ({}, None)
 
-
-@dataclass(frozen=True, slots=True)
-class _Counted:
-    earlier: int  # the count asked for
-    seen: Seen  # the key's map after this dispute
-    data: bytes  # its bytes as written
-
-
-def _held(data: bytes) -> Held:
+def _read(data: bytes) -> _Window:
     """A stored map read back: its bytes were not written by this process."""
-    return decode_seen(data), None
-
-
-def _earlier(seen: Seen, dispute_id: str, at: int, since: int) -> int:
-    return sum(1 for other, when in seen.items() if other != dispute_id and since <= when < at)
+    return _Window(decode_seen(data))
