@@ -86,7 +86,11 @@ class NotificationWorker:
             for r in recipients(dispute, decision)
         ]
         respond_by = from_timestamp(event, "respond_by")
-        await self._deliver(dispute, event.event_id, event.kind, messages, respond_by=respond_by)
+        # The record as triage wrote it: who was told is appended without reading it back.
+        known = (event.record, event.record_revision) if event.record_revision else None
+        await self._deliver(
+            dispute, event.event_id, event.kind, messages, respond_by=respond_by, known=known
+        )
 
     async def handle_event(self, msg: Msg) -> None:
         """A recorded event: after a mediation agreement, tell the parties of judicial
@@ -218,6 +222,7 @@ class NotificationWorker:
         messages: list[tuple[Recipient, str]],
         *,
         respond_by: datetime | None = None,
+        known: tuple[bytes, int] | None = None,
     ) -> None:
         with bound(dispute_id=dispute.id), redact.about(dispute):
             sent = await asyncio.gather(
@@ -240,7 +245,7 @@ class NotificationWorker:
                 summary="已通知：" + "、".join(r.label for r in told),
                 event_id=f"{EventKind.NOTIFIED}-{event_id}",
             )
-            await self._store.append_once(dispute.id, notified)
+            await self._store.append_once(dispute.id, notified, known)
 
     async def _schedule_ack(
         self, dispute_id: str, event_id: str, keys: list[str], respond_by: datetime

@@ -12,7 +12,7 @@ from nats.js.errors import KeyWrongLastSequenceError
 from fengqiao.domain.errors import NotFound
 from fengqiao.domain.model import DisputeRecord, Notification, TimelineEntry
 from fengqiao.platform.bus import Bus
-from fengqiao.platform.cas import Outcome, compare_and_set, read_entry
+from fengqiao.platform.cas import Outcome, Written, compare_and_set, read_entry
 from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.convert import (
     entry_to_proto,
@@ -45,6 +45,15 @@ class Stored:
 
     record: DisputeRecord
     revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A record as a change left it: the bytes stored and their revision, when the change
+    wrote (a change that wrote nothing knows neither)."""
+
+    record: DisputeRecord
+    written: tuple[bytes, int] | None
 
 
 class DisputeStore:
@@ -89,19 +98,30 @@ class DisputeStore:
         """Apply `change` to the latest revision, retrying on a concurrent write; the first
         try is on `start` when the caller has just read it. Returns the record as stored
         afterwards."""
+        return (await self.change(dispute_id, change, start=start)).record
 
-        def attempt(current: DisputeRecord) -> tuple[bytes | None, DisputeRecord]:
+    async def change(self, dispute_id: str, change: Change, *, start: Stored | None = None) -> Kept:
+        """`update`, also saying what it wrote."""
+
+        def attempt(current: DisputeRecord) -> tuple[bytes | None, tuple[DisputeRecord, bytes]]:
             changed = change(current)
             if changed is None:
-                return None, current
-            return encode(record_to_proto(changed)), changed
+                return None, (current, b"")
+            data = encode(record_to_proto(changed))
+            return data, (changed, data)
 
         first = (start.record, start.revision) if start is not None else None
-        return await self._compare_and_set(dispute_id, record_from_bytes, attempt, first)
+        written = await self._compare_and_set(dispute_id, record_from_bytes, attempt, first)
+        (record, data), revision = written.result, written.revision
+        return Kept(record, (data, revision) if revision is not None else None)
 
-    async def append_once(self, dispute_id: str, entry: TimelineEntry) -> None:
+    async def append_once(
+        self, dispute_id: str, entry: TimelineEntry, known: tuple[bytes, int] | None = None
+    ) -> None:
         """Add `entry` to the timeline unless one with its `event_id` is already there.
-        Done on the stored message itself: nothing else of the record is decoded."""
+        Done on the stored message itself: nothing else of the record is decoded. `known`
+        (the stored bytes and their revision, as a routed event carries them) saves the
+        first read; if the record changed since, it costs a conflict and a read."""
         added = entry_to_proto(entry)
 
         def attempt(current: dispute_pb2.DisputeRecord) -> tuple[bytes | None, None]:
@@ -110,7 +130,8 @@ class DisputeStore:
             current.timeline.append(added)
             return encode(current), None
 
-        await self._compare_and_set(dispute_id, _message, attempt)
+        first = (_message(known[0]), known[1]) if known is not None else None
+        await self._compare_and_set(dispute_id, _message, attempt, first)
 
     async def _compare_and_set(
         self,
@@ -118,7 +139,7 @@ class DisputeStore:
         read: Callable[[bytes], V],
         attempt: Callable[[V], tuple[bytes | None, R]],
         first: tuple[V, int] | None = None,
-    ) -> R:
+    ) -> Written[R]:
         """`attempt` turns the latest value (`read` from the stored bytes, or `first`) into
         the bytes to write, or None to write nothing, and the result to return."""
 
@@ -132,8 +153,7 @@ class DisputeStore:
             data, result = attempt(current)
             return Outcome(result, data)
 
-        written = await compare_and_set(self._kv, dispute_id, read, decide, first)
-        return written.result
+        return await compare_and_set(self._kv, dispute_id, read, decide, first)
 
     async def _get(self, dispute_id: str) -> Stored | None:
         found = await self._get_bytes(dispute_id)

@@ -21,7 +21,7 @@ from fengqiao.platform.bus import Bus, publish_event
 from fengqiao.platform.codec import decode
 from fengqiao.platform.convert import decision_to_proto, dispute_to_proto, route_to_proto, timestamp
 from fengqiao.platform.logs import bound
-from fengqiao.platform.store import DisputeStore, Stored
+from fengqiao.platform.store import DisputeStore, Kept, Stored
 from fengqiao.policy.deadlines import due
 from fengqiao.triage.repeats import RepeatCounter
 from fengqiao.triage.runner import PolicyRunner
@@ -47,13 +47,13 @@ class TriageWorker:
         event = _decode(msg, {EventKind.SUBMITTED})
         with bound(dispute_id=event.dispute_id), redact.about(event.dispute):
             found = await self._store.read(event.dispute_id)
-            record = found.record
-            if record.status is Status.RECEIVED:
-                record = await self._route(found)
-            if record.step >= 1 and not record.status.closed:
-                await self._announce(record)
+            kept = Kept(found.record, None)
+            if kept.record.status is Status.RECEIVED:
+                kept = await self._route(found)
+            if kept.record.step >= 1 and not kept.record.status.closed:
+                await self._announce(kept)
 
-    async def _route(self, found: Stored) -> DisputeRecord:
+    async def _route(self, found: Stored) -> Kept:
         record = found.record
         now = datetime.now(UTC)
         compiled = self._runner.current  # this decision finishes on it, whatever is activated
@@ -77,8 +77,8 @@ class TriageWorker:
                 context=context,
             )
 
-        stored = await self._store.update(record.id, apply, start=found)
-        if stored.decision == decision:
+        kept = await self._store.change(record.id, apply, start=found)
+        if kept.record.decision == decision:
             log.info(
                 "dispute_routed",
                 rule_id=decision.rule_id,
@@ -91,7 +91,7 @@ class TriageWorker:
                 party_recent=party,
             )
             self._runner.warn_if_estimated(decision, record.dispute)
-        return stored
+        return kept
 
     # -- recorded events ------------------------------------------------------------------
 
@@ -143,7 +143,7 @@ class TriageWorker:
         found = await self._store.read(dispute_id)
         record = found.record
         if record.has_event(event_id):
-            await self._announce(record)  # redelivered after the change: announce again
+            await self._announce(Kept(record, None))  # redelivered after the change: again
             return
         if record.status.closed or record.step != step or record.status is Status.RECEIVED:
             log.info(
@@ -182,7 +182,8 @@ class TriageWorker:
                 context=context,
             )
 
-        stored = await self._store.update(dispute_id, apply, start=found)
+        kept = await self._store.change(dispute_id, apply, start=found)
+        stored = kept.record
         if not stored.has_event(event_id):
             return
         if stored.decision == decision:
@@ -200,11 +201,13 @@ class TriageWorker:
             self._runner.warn_if_estimated(decision, record.dispute)
             for timer in (timers.DEADLINE, timers.RESPONSE, timers.NEAR):
                 await timers.cancel(self._bus.js, timer, f"{dispute_id}.{step}")
-        await self._announce(stored)
+        await self._announce(kept)
 
-    async def _announce(self, record: DisputeRecord) -> None:
+    async def _announce(self, kept: Kept) -> None:
         """Publish the current assignment and schedule its timers; repeats are deduplicated
-        by message id, and stale timers are ignored when they fire."""
+        by message id, and stale timers are ignored when they fire. The event carries the
+        record as just written, when it was, for notification to append to."""
+        record = kept.record
         decision = record.decision
         if decision is None or record.response_due is None:
             return
@@ -225,6 +228,8 @@ class TriageWorker:
                 step=record.step,
                 from_route=route_to_proto(previous),
                 respond_by=timestamp(record.response_due),
+                record=kept.written[0] if kept.written else b"",
+                record_revision=kept.written[1] if kept.written else 0,
             ),
         )
         # Independent writes: the round trips overlap instead of adding up.

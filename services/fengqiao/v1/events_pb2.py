@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from fengqiao.v1 import dispute_pb2 as fengqiao_dot_v1_dot_dispute__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66\x65ngqiao/v1/events.proto\x12\x0b\x66\x65ngqiao.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19\x66\x65ngqiao/v1/dispute.proto\"\xe1\x02\n\x0c\x44isputeEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\ndispute_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x07\x64ispute\x18\x05 \x01(\x0b\x32\x14.fengqiao.v1.Dispute\x12\'\n\x08\x64\x65\x63ision\x18\x06 \x01(\x0b\x32\x15.fengqiao.v1.Decision\x12%\n\x05\x65vent\x18\x07 \x01(\x0b\x32\x16.fengqiao.v1.CaseEvent\x12\x0c\n\x04step\x18\x08 \x01(\x05\x12&\n\nfrom_route\x18\t \x01(\x0e\x32\x12.fengqiao.v1.Route\x12.\n\nrespond_by\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10notification_ids\x18\x0b \x03(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66\x65ngqiao/v1/events.proto\x12\x0b\x66\x65ngqiao.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19\x66\x65ngqiao/v1/dispute.proto\"\x8a\x03\n\x0c\x44isputeEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\ndispute_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x07\x64ispute\x18\x05 \x01(\x0b\x32\x14.fengqiao.v1.Dispute\x12\'\n\x08\x64\x65\x63ision\x18\x06 \x01(\x0b\x32\x15.fengqiao.v1.Decision\x12%\n\x05\x65vent\x18\x07 \x01(\x0b\x32\x16.fengqiao.v1.CaseEvent\x12\x0c\n\x04step\x18\x08 \x01(\x05\x12&\n\nfrom_route\x18\t \x01(\x0e\x32\x12.fengqiao.v1.Route\x12.\n\nrespond_by\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10notification_ids\x18\x0b \x03(\t\x12\x0e\n\x06record\x18\x0c \x01(\x0c\x12\x17\n\x0frecord_revision\x18\r \x01(\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,5 +34,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fengqiao.v1.events_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DISPUTEEVENT']._serialized_start=102
-  _globals['_DISPUTEEVENT']._serialized_end=455
+  _globals['_DISPUTEEVENT']._serialized_end=496
 # @@protoc_insertion_point(module_scope)

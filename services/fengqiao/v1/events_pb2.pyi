@@ -41,6 +41,8 @@ class DisputeEvent(_message.Message):
     FROM_ROUTE_FIELD_NUMBER: _builtins.int
     RESPOND_BY_FIELD_NUMBER: _builtins.int
     NOTIFICATION_IDS_FIELD_NUMBER: _builtins.int
+    RECORD_FIELD_NUMBER: _builtins.int
+    RECORD_REVISION_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """Unique per fact; also the Nats-Msg-Id, so a republish is dropped by the server."""
     dispute_id: _builtins.str
@@ -52,6 +54,12 @@ class DisputeEvent(_message.Message):
     """The dispute's step the fact belongs to (timers of an older step are stale)."""
     from_route: _dispute_pb2.Route.ValueType
     """Escalated: the rung it left."""
+    record: _builtins.bytes
+    """Routed and escalated: the record as triage stored it with this decision, and its
+    revision in the disputes bucket, so notification appends who was told without reading
+    the record back (absent when it was announced again without being written).
+    """
+    record_revision: _builtins.int
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -92,10 +100,12 @@ class DisputeEvent(_message.Message):
         from_route: _dispute_pb2.Route.ValueType = ...,
         respond_by: _timestamp_pb2.Timestamp | None = ...,
         notification_ids: _abc.Iterable[_builtins.str] | None = ...,
+        record: _builtins.bytes = ...,
+        record_revision: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute", "event", b"event", "respond_by", b"respond_by"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute", "dispute_id", b"dispute_id", "event", b"event", "event_id", b"event_id", "from_route", b"from_route", "kind", b"kind", "notification_ids", b"notification_ids", "respond_by", b"respond_by", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "decision", b"decision", "dispute", b"dispute", "dispute_id", b"dispute_id", "event", b"event", "event_id", b"event_id", "from_route", b"from_route", "kind", b"kind", "notification_ids", b"notification_ids", "record", b"record", "record_revision", b"record_revision", "respond_by", b"respond_by", "step", b"step"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
