@@ -28,6 +28,7 @@ from fengqiao.platform.bus import (
     NOTIFY_STREAM,
     Bus,
     connect,
+    kv_history,
 )
 from fengqiao.platform.convert import dispute_from_proto
 from fengqiao.platform.embedded_nats import EmbeddedNats
@@ -155,7 +156,7 @@ async def test_a_long_closed_dispute_leaves_no_trace_of_its_parties(
     # Nor do the read model's database files: rows, freed pages, write-ahead log.
     await intake.ListDisputes(intake_pb2.ListDisputesRequest())
     assert files_naming(stack.settings.data_dir, secrets) == []
-    history = await bus.disputes.history(closed_id)
+    history = await kv_history(bus.js, KV_DISPUTES, closed_id)
     assert len(history) == 1
     assert keys and [k for k in keys if closed_id in await remembered(bus, k)] == []
     # The open dispute is untouched, and a second run changes nothing.
@@ -180,13 +181,13 @@ async def test_a_run_stopped_before_purging_old_revisions_is_finished_by_the_nex
         return anonymise_record(current, later, Scrubber.of(current.dispute), note="已脱敏")
 
     await store.update(dispute_id, anonymised)  # step 4 done, step 5 not
-    assert len(await bus.disputes.history(dispute_id)) > 1
+    assert len(await kv_history(bus.js, KV_DISPUTES, dispute_id)) > 1
     # A later run looks back a month for such leftovers, not through every record ever.
     too_late = await apply_retention(bus, later + FINISH_WITHIN + timedelta(days=1), KEEP)
     assert (too_late.anonymised, too_late.finished) == ([], [])
     report = await apply_retention(bus, later + FINISH_WITHIN, KEEP)
     assert (report.anonymised, report.finished) == ([], [dispute_id])
-    assert len(await bus.disputes.history(dispute_id)) == 1
+    assert len(await kv_history(bus.js, KV_DISPUTES, dispute_id)) == 1
     assert f"KV_{KV_DISPUTES}" not in await messages_naming(bus, secrets_of("03"))
 
 

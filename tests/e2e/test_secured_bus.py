@@ -28,7 +28,7 @@ from nats.js.errors import NoStreamResponseError
 from structlog.testing import capture_logs
 
 from fengqiao.domain.errors import NatsConnectError, SettingsError
-from fengqiao.platform.bus import KV_DISPUTES, NOTIFY_MAX_AGE_SECONDS, connect
+from fengqiao.platform.bus import KV_DISPUTES, NOTIFY_MAX_AGE_SECONDS, connect, kv_history
 from fengqiao.platform.embedded_nats import EmbeddedNats
 from fengqiao.platform.nats_client import NatsOptions, open_connection
 from fengqiao.platform.settings import Settings
@@ -356,7 +356,7 @@ async def test_the_operator_user_can_anonymise_a_long_closed_dispute(
             with capture_logs() as logs:
                 report = await apply_retention(bus, closed_at + KEEP, KEEP)
             record = await DisputeStore(bus).require(dispute_id)
-            history = await bus.disputes.history(dispute_id)
+            history = await kv_history(bus.js, KV_DISPUTES, dispute_id)
         finally:
             await bus.close()
     finally:

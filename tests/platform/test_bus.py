@@ -13,9 +13,11 @@ from fengqiao.domain.errors import NatsConnectError
 from fengqiao.domain.kinds import EventKind
 from fengqiao.platform import timers
 from fengqiao.platform.bus import (
+    KV_POLICIES,
     NOTIFY,
     NOTIFY_MAX_AGE_SECONDS,
     NOTIFY_STREAM,
+    Bus,
     connect,
     dead_letter_subject,
     dead_letters_of,
@@ -24,6 +26,7 @@ from fengqiao.platform.bus import (
     declared_streams,
     dispute_subjects,
     fact_subject,
+    kv_history,
     kv_stream,
     kv_subject,
 )
@@ -112,3 +115,16 @@ async def test_setup_with_replicas_sets_the_copies_of_every_stream_and_bucket(
         await bus.close()
     with pytest.raises(NatsConnectError, match="replicas"):
         await connect(nats_server.url, "operator", replicas=3)
+
+
+async def test_a_keys_history_is_every_revision_kept_oldest_first(bus: Bus) -> None:
+    """Read with a pull consumer: nats-py's `KeyValue.history` returned nothing when its
+    pushed messages beat its consumer-info request (seen in CI on the retention test)."""
+    for value in (b"one", b"two"):
+        await bus.policies.put("k", value)
+    await bus.policies.delete("k")
+    await bus.policies.put("k", b"three")
+    await bus.policies.put("other", b"x")
+    for _ in range(20):  # every read whole, however the messages and the answers interleave
+        assert await kv_history(bus.js, KV_POLICIES, "k") == [b"one", b"two", None, b"three"]
+    assert await kv_history(bus.js, KV_POLICIES, "never") == []

@@ -112,7 +112,7 @@ async def test_the_file_is_the_first_version_only(
     assert note["file_version"] == policy_version(other.read_bytes())
     store = PolicyStore(bus.policies)
     assert [v.version for v in await store.versions(bus.js)] == [original]
-    assert [a.action for a in await store.activations()] == ["bootstrap"]
+    assert [a.action for a in await store.activations(bus.js)] == ["bootstrap"]
 
 
 async def test_a_published_version_is_followed_and_every_version_read_back(

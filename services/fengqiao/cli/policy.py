@@ -77,7 +77,7 @@ async def versions(settings: Settings) -> int:
     """Every published version, oldest first, the active one marked; then the log."""
     async with policy_store(settings) as (store, js):
         published = await store.versions(js)
-        log = await store.activations()
+        log = await store.activations(js)
     active = log[-1].version if log else ""
     print("  版本号        标签\t发布人\t发布时间\t说明")
     for v in published:

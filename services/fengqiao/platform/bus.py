@@ -325,6 +325,35 @@ def kv_subject(bucket: str, key: str = ">") -> str:
     return f"$KV.{bucket}.{key}"
 
 
+async def kv_history(js: JetStreamContext, bucket: str, key: str) -> list[bytes | None]:
+    """Every revision of `key` the bucket still keeps, oldest first: its value, or None for
+    a deletion or purge.
+
+    Read with an ephemeral pull consumer until nothing of the key is pending. (nats-py's
+    `KeyValue.history` decides it has seen everything from a consumer-info request racing
+    the messages it pushes: when they all arrived first, it returned none of them.)"""
+    sub = await js.pull_subscribe(
+        kv_subject(bucket, key),
+        stream=kv_stream(bucket),
+        config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=KV_SCAN_IDLE_SECONDS,
+        ),
+    )
+    found: list[bytes | None] = []
+    try:
+        pending = (await sub.consumer_info()).num_pending or 0
+        while pending:
+            for msg in await sub.fetch(min(pending, KV_SCAN_BATCH), timeout=KV_SCAN_WAIT_SECONDS):
+                removed = (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE")
+                found.append(None if removed else msg.data)
+                pending = msg.metadata.num_pending
+    finally:
+        await sub.unsubscribe()
+    return found
+
+
 async def kv_values(js: JetStreamContext, bucket: str, pattern: str = ">") -> list[bytes]:
     """The latest value of every key of `bucket` matching `pattern`, in one pass.
 

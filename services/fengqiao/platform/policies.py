@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from typing import Final
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from fengqiao.domain.errors import FieldViolation, InvalidArgument, NotFound
-from fengqiao.platform.bus import KV_POLICIES, kv_values
+from fengqiao.platform.bus import KV_POLICIES, kv_history, kv_values
 from fengqiao.platform.codec import decode, encode
 from fengqiao.platform.convert import from_timestamp, timestamp
 from fengqiao.v1 import triage_pb2
@@ -156,13 +156,9 @@ class PolicyStore:
         found = [_published(v) for v in await kv_values(js, KV_POLICIES, f"{_VERSION}>")]
         return sorted(found, key=lambda v: v.published_at)
 
-    async def activations(self) -> list[Activation]:
+    async def activations(self, js: JetStreamContext) -> list[Activation]:
         """Every activation the bucket still keeps, oldest first."""
-        try:
-            entries = await self._kv.history(ACTIVE)
-        except NoKeysError:
-            return []
-        return [_activation(e.value) for e in entries if e.value]
+        return [_activation(v) for v in await kv_history(js, KV_POLICIES, ACTIVE) if v]
 
     async def resolve(self, js: JetStreamContext, named: str) -> PublishedVersion:
         """The published version `named` by its SHA-256 or a unique prefix of it."""

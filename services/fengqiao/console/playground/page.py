@@ -51,7 +51,8 @@ async def versions_values(request: Request) -> dict[str, object]:
     activations, for `_pg_versions.html`."""
     console: Console = console_of(request)
     store = PolicyStore(console.bus.policies)
-    published, log = await asyncio.gather(store.versions(console.bus.js), store.activations())
+    js = console.bus.js
+    published, log = await asyncio.gather(store.versions(js), store.activations(js))
     active = log[-1].version if log else ""
     return {
         "versions": list(reversed(published)),
