@@ -83,12 +83,16 @@ async def test_publish_and_roll_back_across_two_replicas_while_disputes_flow(
     ):
         intake = intake_pb2_grpc.IntakeServiceStub(channel)
 
+        issued = 0  # requests sent so far; `submitted` has the answered ones, in order
+
         async def submit(n: int) -> None:
+            nonlocal issued
             requests: list[intake_pb2.SubmitDisputeRequest] = []
             for _ in range(n):
                 request = sample("12")  # a small renovation debt: default-local
-                request.request_id = f"flow-{len(submitted) + len(requests)}"
+                request.request_id = f"flow-{issued + len(requests)}"
                 requests.append(request)
+            issued += n
             answers = await asyncio.gather(*(intake.SubmitDispute(r) for r in requests))
             submitted.extend(a.dispute_id for a in answers)
 
@@ -113,7 +117,8 @@ async def test_publish_and_roll_back_across_two_replicas_while_disputes_flow(
             )
             assert code == 0, out
             await eventually(lambda: versions_in_force(replicas), lambda v: v == [second] * 2)
-            switched = len(submitted)
+            # Sent from now on; a batch sent before may be decided under either version.
+            switched = issued
             await eventually(lambda: asyncio.sleep(0, len(submitted)), lambda n: n >= switched + 40)
             stop.set()
             await flowing
