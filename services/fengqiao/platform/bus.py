@@ -18,6 +18,7 @@ import nats.errors
 import nats.js.errors
 import structlog
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -325,6 +326,27 @@ def kv_subject(bucket: str, key: str = ">") -> str:
     return f"$KV.{bucket}.{key}"
 
 
+async def _scan(
+    js: JetStreamContext, bucket: str, pattern: str, policy: DeliverPolicy
+) -> JetStreamContext.PullSubscription:
+    """An ephemeral pull consumer on the messages of `bucket` whose keys match `pattern`,
+    acknowledged by nobody and gone by itself if left."""
+    return await js.pull_subscribe(
+        kv_subject(bucket, pattern),
+        stream=kv_stream(bucket),
+        config=ConsumerConfig(
+            deliver_policy=policy,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=KV_SCAN_IDLE_SECONDS,
+        ),
+    )
+
+
+def _removed(msg: Msg) -> bool:
+    """Whether a message of a bucket's stream deletes or purges its key."""
+    return (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE")
+
+
 async def kv_history(js: JetStreamContext, bucket: str, key: str) -> list[bytes | None]:
     """Every revision of `key` the bucket still keeps, oldest first: its value, or None for
     a deletion or purge.
@@ -332,22 +354,13 @@ async def kv_history(js: JetStreamContext, bucket: str, key: str) -> list[bytes 
     Read with an ephemeral pull consumer until nothing of the key is pending. (nats-py's
     `KeyValue.history` decides it has seen everything from a consumer-info request racing
     the messages it pushes: when they all arrived first, it returned none of them.)"""
-    sub = await js.pull_subscribe(
-        kv_subject(bucket, key),
-        stream=kv_stream(bucket),
-        config=ConsumerConfig(
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.NONE,
-            inactive_threshold=KV_SCAN_IDLE_SECONDS,
-        ),
-    )
+    sub = await _scan(js, bucket, key, DeliverPolicy.ALL)
     found: list[bytes | None] = []
     try:
         pending = (await sub.consumer_info()).num_pending or 0
         while pending:
             for msg in await sub.fetch(min(pending, KV_SCAN_BATCH), timeout=KV_SCAN_WAIT_SECONDS):
-                removed = (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE")
-                found.append(None if removed else msg.data)
+                found.append(None if _removed(msg) else msg.data)
                 pending = msg.metadata.num_pending
     finally:
         await sub.unsubscribe()
@@ -366,15 +379,7 @@ async def kv_values(js: JetStreamContext, bucket: str, pattern: str = ">") -> li
     if not info.state.messages:
         return []
     last = info.state.last_seq
-    sub = await js.pull_subscribe(
-        kv_subject(bucket, pattern),
-        stream=stream,
-        config=ConsumerConfig(
-            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-            ack_policy=AckPolicy.NONE,
-            inactive_threshold=KV_SCAN_IDLE_SECONDS,
-        ),
-    )
+    sub = await _scan(js, bucket, pattern, DeliverPolicy.LAST_PER_SUBJECT)
     latest: dict[str, bytes] = {}
     try:
         done = False
@@ -385,7 +390,7 @@ async def kv_values(js: JetStreamContext, bucket: str, pattern: str = ">") -> li
                 break  # nothing (more) matches
             for msg in msgs:
                 key = msg.subject.removeprefix(kv_subject(bucket, ""))
-                if (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
+                if _removed(msg):
                     latest.pop(key, None)
                 else:
                     latest[key] = msg.data
